@@ -1,3 +1,73 @@
 //! Raw Xen ABI mirrors and the run-time loader for libxenctrl.
 //!
-//! Filled in by the xen-sys issue; this crate knows bytes and calling conventions only.
+//! This crate knows bytes and calling conventions only; the safe, policy-aware layer lives
+//! in the `xenvcpu` crate.
+//!
+//! * [`abi`]: `#[repr(C)]` mirrors of the Xen 4.17–4.22 structures and numbers declared in
+//!   `vendor-headers/` (our own C headers), with their C names. Layouts are proven equal to
+//!   those headers, and to Xen's real `<xenctrl.h>` where installed, by `tests/layout.rs`.
+//! * [`xenctrl`] / [`XenCtrl`]: libxenctrl, `dlopen`ed at run time by versioned soname
+//!   (running hypervisor first, then 4.22 … 4.17, then `libxenctrl.so`; or
+//!   `$XENVCPU_LIBXENCTRL`), as a table of `unsafe extern "C" fn` pointers. Nothing links
+//!   against libxenctrl, so the crate builds and its tests run without Xen; a missing
+//!   library is a [`LoadError`] naming every file tried.
+//! * [`Interface`]: an owned `xc_interface` handle; [`OpenError`] says why opening failed
+//!   (no library, not on Xen, not root, other).
+//! * [`Errno`], and two helpers that encode libxenctrl pitfalls: [`getinfo_one`] (the
+//!   absent-domain check every release needs) and [`cpumap_size`] (the exact size of every
+//!   affinity buffer).
+//!
+//! Only x86_64 Linux is supported: that is the layout the mirrors state.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use xen_sys::{cpumap_size, Errno, Interface, XEN_VCPUAFFINITY_HARD};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let xc = Interface::open()?;
+//! let lib = xc.lib();
+//! // SAFETY: `xc` is open for the whole block.
+//! let size = unsafe { cpumap_size(lib, xc.as_ptr()) }?;
+//! let mut hard = vec![0u8; size]; // exactly xc_get_cpumap_size() bytes
+//! // SAFETY: `xc` is open; `hard` is exactly `size` bytes, which libxenctrl writes; the soft
+//! // map is not selected by the flags, so it may be null.
+//! let ret = unsafe {
+//!     (lib.xc_vcpu_getaffinity)(
+//!         xc.as_ptr(),
+//!         0,
+//!         0,
+//!         hard.as_mut_ptr(),
+//!         std::ptr::null_mut(),
+//!         XEN_VCPUAFFINITY_HARD,
+//!     )
+//! };
+//! if ret < 0 {
+//!     return Err(Errno::last().into());
+//! }
+//! println!("dom0 vCPU 0 may run on {hard:02x?} ({})", lib.soname());
+//! # Ok(())
+//! # }
+//! ```
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+compile_error!(
+    "xen-sys states the x86_64 layout of the Xen ABI and loads libxenctrl with the Linux \
+     dynamic loader: only x86_64 Linux (dom0) is supported"
+);
+
+pub mod abi;
+mod elf;
+mod errno;
+mod helpers;
+mod interface;
+mod loader;
+
+pub use abi::*;
+pub use errno::Errno;
+pub use helpers::{cpumap_size, getinfo_one};
+pub use interface::{privcmd_present, Interface, OpenError, PRIVCMD_PATHS};
+pub use loader::{
+    candidates, default_candidates, running_hypervisor_version, xenctrl, Attempt, AttemptFailure, Candidate,
+    CandidateOrigin, LoadError, XenCtrl, LIBXENCTRL_ENV, SYSFS_HYPERVISOR_VERSION, UNVERSIONED_LIBXENCTRL,
+};
