@@ -1,0 +1,370 @@
+//! Real-hypercall tests of the bindings, for the Xen lab (a Xen 4.17 dom0 under QEMU).
+//!
+//! Every test is `#[ignore]`d so a plain `cargo test` skips them visibly; the lab runs each
+//! test binary with `--ignored` as root inside dom0, with
+//!
+//! * `XENVCPU_LAB=1`
+//! * `XENVCPU_LAB_NR_CPUS`: host CPUs Xen booted with (4)
+//! * `XENVCPU_LAB_DOM0_VCPUS`: dom0's vCPUs (4)
+//! * `XENVCPU_LAB_GUEST_DOMID`: a PV guest with vcpus=2, maxvcpus=4 (absent in some runs)
+//!
+//! Inside the lab a missing Xen is a failure, never a skip: each test first asserts
+//! `XENVCPU_LAB=1`, then uses the hypervisor unconditionally. Tests that change state save,
+//! change, read back, assert and restore (restoring on panic too).
+
+use std::ffi::c_int;
+use std::ptr;
+
+use xen_sys::{
+    cpumap_size, getinfo_one, running_hypervisor_version, xc_cputopo_t, xc_physinfo_t, xc_vcpuinfo_t, xenctrl,
+    CandidateOrigin, Errno, Interface, OpenError, XENVER_version, XenCtrl, XenVersion, XEN_INVALID_CORE_ID,
+    XEN_VCPUAFFINITY_HARD,
+};
+
+fn lab() {
+    assert_eq!(
+        std::env::var("XENVCPU_LAB").as_deref(),
+        Ok("1"),
+        "this test needs the Xen lab (XENVCPU_LAB=1 is not set): run tests/lab/lab.sh test"
+    );
+}
+
+fn lab_u32(name: &str) -> u32 {
+    let value = std::env::var(name).unwrap_or_else(|_| panic!("lab: {name} is not set"));
+    value.parse().unwrap_or_else(|_| panic!("lab: {name}={value:?} is not a number"))
+}
+
+fn lab_guest() -> Option<u32> {
+    let value = std::env::var("XENVCPU_LAB_GUEST_DOMID").ok()?;
+    if value.is_empty() {
+        return None;
+    }
+    Some(value.parse().unwrap_or_else(|_| panic!("lab: XENVCPU_LAB_GUEST_DOMID={value:?} is not a number")))
+}
+
+fn open() -> Interface {
+    Interface::open().unwrap_or_else(|e| panic!("lab: cannot open the Xen interface: {e}"))
+}
+
+fn physinfo(xc: &Interface) -> xc_physinfo_t {
+    let mut info = xc_physinfo_t::default();
+    // SAFETY: `xc` is open; `info` is one writable xc_physinfo_t.
+    let ret = unsafe { (xc.lib().xc_physinfo)(xc.as_ptr(), &mut info) };
+    assert_eq!(ret, 0, "xc_physinfo: {}", Errno::last());
+    info
+}
+
+fn vcpu_info(xc: &Interface, domid: u32, vcpu: u32) -> Result<xc_vcpuinfo_t, Errno> {
+    let mut info = xc_vcpuinfo_t::default();
+    // SAFETY: `xc` is open; `info` is one writable xc_vcpuinfo_t; vcpu < 65536 in all callers.
+    let ret = unsafe { (xc.lib().xc_vcpu_getinfo)(xc.as_ptr(), domid, vcpu, &mut info) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(info)
+}
+
+fn map_size(xc: &Interface) -> usize {
+    // SAFETY: `xc` is open for the call.
+    unsafe { cpumap_size(xc.lib(), xc.as_ptr()) }.expect("xc_get_cpumap_size")
+}
+
+fn get_hard(xc: &Interface, domid: u32, vcpu: c_int) -> Result<Vec<u8>, Errno> {
+    let mut hard = vec![0u8; map_size(xc)];
+    // SAFETY: `xc` is open; `hard` is exactly xc_get_cpumap_size() bytes, which libxenctrl
+    // writes; the soft map is not selected by the flags, so null is allowed.
+    let ret = unsafe {
+        (xc.lib().xc_vcpu_getaffinity)(
+            xc.as_ptr(),
+            domid,
+            vcpu,
+            hard.as_mut_ptr(),
+            ptr::null_mut(),
+            XEN_VCPUAFFINITY_HARD,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(hard)
+}
+
+/// Sets the hard affinity; `hard` is overwritten with the effective map.
+fn set_hard(xc: &Interface, domid: u32, vcpu: c_int, hard: &mut [u8]) -> Result<(), Errno> {
+    assert_eq!(hard.len(), map_size(xc), "affinity buffers are exactly cpumap_size");
+    // SAFETY: `xc` is open; `hard` is exactly xc_get_cpumap_size() bytes (asserted above),
+    // which libxenctrl reads and then overwrites; the soft map is not selected, so null.
+    let ret = unsafe {
+        (xc.lib().xc_vcpu_setaffinity)(
+            xc.as_ptr(),
+            domid,
+            vcpu,
+            hard.as_mut_ptr(),
+            ptr::null_mut(),
+            XEN_VCPUAFFINITY_HARD,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn loader_picks_the_running_hypervisors_libxenctrl_4_17() {
+    lab();
+    let v417 = XenVersion::new(4, 17);
+    assert_eq!(running_hypervisor_version(), Some(v417));
+    let lib = xenctrl().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(lib.soname(), "libxenctrl.so.4.17");
+    assert_eq!(lib.requested().origin, CandidateOrigin::RunningHypervisor(v417));
+    assert!(lib.skipped().is_empty(), "{:?}", lib.skipped());
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn interface_opens_and_reports_the_hypervisor_version() {
+    lab();
+    let xc = open();
+    // SAFETY: `xc` is open; XENVER_version takes no argument buffer (null).
+    let raw = unsafe { (xc.lib().xc_version)(xc.as_ptr(), XENVER_version, ptr::null_mut()) };
+    assert_eq!(XenVersion::from_xenver(raw), running_hypervisor_version());
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn physinfo_reports_the_lab_cpus_and_map_sizes_follow_max_cpu_id() {
+    lab();
+    let nr = lab_u32("XENVCPU_LAB_NR_CPUS");
+    let xc = open();
+    let info = physinfo(&xc);
+    assert_eq!(info.nr_cpus, nr);
+    assert!(info.max_cpu_id + 1 >= nr, "max_cpu_id {}", info.max_cpu_id);
+    // SAFETY: `xc` is open; no buffers.
+    let max_cpus = unsafe { (xc.lib().xc_get_max_cpus)(xc.as_ptr()) };
+    assert_eq!(u32::try_from(max_cpus).unwrap(), info.max_cpu_id + 1);
+    // SAFETY: `xc` is open; no buffers.
+    let online = unsafe { (xc.lib().xc_get_online_cpus)(xc.as_ptr()) };
+    assert_eq!(u32::try_from(online).unwrap(), nr);
+    let expected = usize::try_from(info.max_cpu_id + 1 + 7).unwrap() / 8;
+    assert_eq!(map_size(&xc), expected);
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn cputopoinfo_describes_every_online_cpu() {
+    lab();
+    let nr = lab_u32("XENVCPU_LAB_NR_CPUS");
+    let xc = open();
+    let mut count: u32 = 0;
+    // SAFETY: `xc` is open; a null array with count 0 asks for the count only.
+    let ret = unsafe { (xc.lib().xc_cputopoinfo)(xc.as_ptr(), &mut count, ptr::null_mut()) };
+    assert_eq!(ret, 0, "count: {}", Errno::last());
+    assert!(count >= nr, "count {count}");
+    let mut topo = vec![xc_cputopo_t::default(); usize::try_from(count).unwrap()];
+    let mut written = count;
+    // SAFETY: `xc` is open; `topo` has `written` elements, the count passed in.
+    let ret = unsafe { (xc.lib().xc_cputopoinfo)(xc.as_ptr(), &mut written, topo.as_mut_ptr()) };
+    assert_eq!(ret, 0, "fill: {}", Errno::last());
+    assert!(written <= count);
+    for (cpu, t) in topo.iter().take(usize::try_from(nr).unwrap()).enumerate() {
+        assert_ne!(t.core, XEN_INVALID_CORE_ID, "CPU {cpu} online but no topology");
+    }
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn getinfolist_returns_dom0_with_its_vcpus() {
+    lab();
+    let dom0_vcpus = lab_u32("XENVCPU_LAB_DOM0_VCPUS");
+    let xc = open();
+    // SAFETY: `xc` is open for the call.
+    let info = unsafe { getinfo_one(xc.lib(), xc.as_ptr(), 0) }.expect("xc_domain_getinfolist").expect("dom0 exists");
+    assert_eq!(info.domain, 0);
+    assert_eq!(info.max_vcpu_id, dom0_vcpus - 1);
+    assert_eq!(info.vcpu_count(), dom0_vcpus);
+    assert_eq!(info.nr_online_vcpus, dom0_vcpus);
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn absent_domain_is_none_not_the_next_domain() {
+    lab();
+    let xc = open();
+    // SAFETY: `xc` is open for the call.
+    let absent = unsafe { getinfo_one(xc.lib(), xc.as_ptr(), 31000) }.expect("getinfolist");
+    assert_eq!(absent, None);
+    // The pitfall itself: asking the raw call for an absent id below the guest yields the
+    // guest. Only checkable when the guest's id is not 1.
+    if let Some(guest) = lab_guest().filter(|&g| g > 1) {
+        // SAFETY: `xc` is open for the call.
+        let below = unsafe { getinfo_one(xc.lib(), xc.as_ptr(), guest - 1) }.unwrap();
+        if below.is_none() {
+            let mut info = xen_sys::xc_domaininfo_t::default();
+            // SAFETY: `xc` is open; `info` is one writable element and max_domains is 1.
+            let n = unsafe { (xc.lib().xc_domain_getinfolist)(xc.as_ptr(), guest - 1, 1, &mut info) };
+            assert_eq!(n, 1);
+            assert!(u32::from(info.domain) >= guest);
+        }
+    }
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn vcpu_getinfo_works_for_every_dom0_vcpu_and_fails_one_past_the_end() {
+    lab();
+    let dom0_vcpus = lab_u32("XENVCPU_LAB_DOM0_VCPUS");
+    let nr = lab_u32("XENVCPU_LAB_NR_CPUS");
+    let xc = open();
+    for vcpu in 0..dom0_vcpus {
+        let info = vcpu_info(&xc, 0, vcpu).unwrap_or_else(|e| panic!("vCPU {vcpu}: {e}"));
+        assert_eq!(info.vcpu, vcpu);
+        assert_ne!(info.online, 0, "dom0 vCPU {vcpu} online");
+        assert!(info.cpu < nr, "vCPU {vcpu} on CPU {}", info.cpu);
+    }
+    let err = vcpu_info(&xc, 0, dom0_vcpus).unwrap_err();
+    assert!([libc::ESRCH, libc::EINVAL].contains(&err.raw()), "one past the end: {err}");
+}
+
+/// Puts a saved hard affinity back, also when the test panics.
+struct RestoreHard<'a> {
+    xc: &'a Interface,
+    domid: u32,
+    vcpu: c_int,
+    saved: Vec<u8>,
+}
+
+impl Drop for RestoreHard<'_> {
+    fn drop(&mut self) {
+        let mut map = self.saved.clone();
+        if let Err(e) = set_hard(self.xc, self.domid, self.vcpu, &mut map) {
+            eprintln!("lab: could not restore d{}v{} affinity: {e}", self.domid, self.vcpu);
+        }
+    }
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn hard_affinity_round_trip_returns_the_effective_map() {
+    lab();
+    let dom0_vcpus = lab_u32("XENVCPU_LAB_DOM0_VCPUS");
+    let xc = open();
+    let vcpu = c_int::try_from(dom0_vcpus - 1).unwrap();
+    let saved = get_hard(&xc, 0, vcpu).expect("save");
+    let _restore = RestoreHard { xc: &xc, domid: 0, vcpu, saved: saved.clone() };
+
+    let mut expected = vec![0u8; saved.len()];
+    expected[0] = 0b11; // CPUs {0, 1}
+    let mut map = expected.clone();
+    set_hard(&xc, 0, vcpu, &mut map).expect("set {0,1}");
+    assert_eq!(map, expected, "effective map written back = {{0,1}} ∩ online");
+    assert_eq!(get_hard(&xc, 0, vcpu).expect("read back"), expected);
+
+    drop(_restore);
+    assert_eq!(get_hard(&xc, 0, vcpu).expect("after restore"), saved);
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn guest_max_vcpus_is_fixed_at_creation() {
+    lab();
+    let Some(guest) = lab_guest() else {
+        eprintln!("lab: no guest in this run (XENVCPU_LAB_GUEST_DOMID unset); nothing to check");
+        return;
+    };
+    let xc = open();
+    // SAFETY: `xc` is open for the call.
+    let info =
+        unsafe { getinfo_one(xc.lib(), xc.as_ptr(), guest) }.expect("getinfolist").expect("the lab guest exists");
+    assert_eq!(info.max_vcpu_id, 3, "maxvcpus = 4");
+    // SAFETY: `xc` is open; no buffers.
+    let ret = unsafe { (xc.lib().xc_domain_max_vcpus)(xc.as_ptr(), guest, 5) };
+    let errno = Errno::last();
+    assert_eq!(ret, -1, "growing max_vcpus after creation must fail");
+    assert_eq!(errno, Errno::new(libc::EINVAL));
+}
+
+/// In a forked child: become nobody (uid/gid 65534, no groups), then try to open the
+/// interface. The exit code says what happened (0 = the expected permission error).
+fn child_open_as_nobody(lib: &'static XenCtrl) -> c_int {
+    const NOBODY: u32 = 65534;
+    // SAFETY: an empty supplementary group list (size 0, so the null pointer is not read).
+    if unsafe { libc::setgroups(0, ptr::null()) } != 0 {
+        return 20;
+    }
+    // SAFETY: plain syscall wrapper without memory arguments.
+    if unsafe { libc::setgid(NOBODY) } != 0 {
+        return 21;
+    }
+    // SAFETY: plain syscall wrapper without memory arguments (after setgid, while still root).
+    if unsafe { libc::setuid(NOBODY) } != 0 {
+        return 22;
+    }
+    match Interface::open_with(lib) {
+        Err(OpenError::Permission { .. }) => 0,
+        Ok(_) => 10,
+        Err(OpenError::NoHypervisor { .. }) => 11,
+        Err(OpenError::Library(_)) => 12,
+        Err(OpenError::Other { .. }) => 13,
+    }
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn unprivileged_process_gets_the_typed_permission_error() {
+    lab();
+    // Load the library before forking, so the child does not need the dynamic loader.
+    let lib = xenctrl().unwrap_or_else(|e| panic!("{e}"));
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "the lab runs tests as root");
+
+    // SAFETY: fork has no preconditions. The child only drops privileges, opens the
+    // interface with the already loaded table and leaves with _exit, never returning into
+    // the test harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", Errno::last());
+    if pid == 0 {
+        let code = child_open_as_nobody(lib);
+        // SAFETY: ends the child at once, without running the parent's atexit handlers or
+        // unwinding into the test harness.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status: c_int = 0;
+    // SAFETY: `pid` is our child; `status` is a valid out-pointer.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid, "waitpid: {}", Errno::last());
+    assert!(libc::WIFEXITED(status), "child did not exit normally: {status:#x}");
+    let meaning = match libc::WEXITSTATUS(status) {
+        0 => return,
+        10 => "the interface opened for uid 65534",
+        11 => "NoHypervisor",
+        12 => "Library",
+        13 => "Other errno",
+        20..=22 => "dropping privileges failed",
+        _ => "unknown exit code",
+    };
+    panic!("unprivileged open: expected OpenError::Permission, got: {meaning}");
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn one_interface_is_usable_from_several_threads_at_once() {
+    lab();
+    let dom0_vcpus = lab_u32("XENVCPU_LAB_DOM0_VCPUS");
+    let nr = lab_u32("XENVCPU_LAB_NR_CPUS");
+    let xc = open();
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let xc = &xc;
+            s.spawn(move || {
+                for i in 0..200u32 {
+                    let vcpu = (t + i) % dom0_vcpus;
+                    let info = vcpu_info(xc, 0, vcpu).unwrap_or_else(|e| panic!("thread {t} call {i}: {e}"));
+                    assert_eq!(info.vcpu, vcpu);
+                    assert_eq!(physinfo(xc).nr_cpus, nr);
+                }
+            });
+        }
+    });
+}
