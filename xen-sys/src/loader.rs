@@ -27,7 +27,9 @@ use crate::abi::{
 };
 
 /// Environment variable that names the libxenctrl to load (a path or a soname). When set and
-/// non-empty it is the only candidate: an explicit choice never falls back silently.
+/// non-empty it is the only candidate: an explicit choice never falls back silently. It must
+/// name a libxenctrl of a release in [`INTERFACE_VERSIONS`]: only the symbol names can be
+/// checked at load time, not the prototypes.
 pub const LIBXENCTRL_ENV: &str = "XENVCPU_LIBXENCTRL";
 
 /// The unversioned name, present only with the -dev package; tried last.
@@ -273,7 +275,6 @@ macro_rules! xenctrl_functions {
             #[cfg(test)]
             pub(crate) fn stubbed() -> Self {
                 $(
-                    #[allow(non_snake_case)]
                     unsafe extern "C" fn $name($($arg: $argty),*) -> $ret {
                         let _ = ($($arg,)*);
                         std::process::abort()
