@@ -1,0 +1,136 @@
+#!/bin/sh
+# /init of the lab's dom0 (busybox sh, PID 1), built into the initramfs by tests/lab/lab.sh.
+#
+# Brings up the Xen toolstack, starts the PV guest, runs the job described by
+# /lab/job.conf and powers the machine off. Everything lab.sh needs to know is printed on
+# the console (hvc0 -> Xen -> com1 -> the serial log) as lines starting with `@@LAB@@`;
+# output of commands is printed only after they finish, one `@@O|` (stdout) or `@@E|`
+# (stderr) line per line, so kernel messages never end up inside it.
+export PATH=/lab/bin:/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+
+mark() { echo "@@LAB@@ $*"; }
+
+# Stop the job: print the end marker lab.sh waits for and power off. Never returns.
+finish() {
+    mark "done rc=$1${2:+ reason=$2}"
+    sync
+    poweroff -f
+    sleep 5
+    echo o >/proc/sysrq-trigger
+    while :; do sleep 60; done
+}
+
+# wait_for SECONDS CMD...: poll CMD once a second until it succeeds; bounded.
+wait_for() {
+    n=$1; shift
+    while [ "$n" -gt 0 ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 1
+        n=$((n - 1))
+    done
+    return 1
+}
+
+# dump FILE TAG: print FILE with every line prefixed by @@TAG|, kernel messages muted.
+dump() {
+    read -r level _ </proc/sys/kernel/printk
+    echo 1 >/proc/sys/kernel/printk
+    awk -v p="@@$2|" '{ print p $0 }' "$1"
+    echo "$level" >/proc/sys/kernel/printk
+}
+
+mount_filesystems() {
+    mount -t proc proc /proc
+    mount -t sysfs sysfs /sys
+    mount -t devtmpfs devtmpfs /dev
+    exec </dev/console >/dev/console 2>&1
+    mkdir -p /dev/pts /dev/shm
+    mount -t devpts devpts /dev/pts
+    mount -t tmpfs tmpfs /run
+    mount -t tmpfs tmpfs /tmp
+    mkdir -p /run/xen /run/xenstored /run/lock /var/lib/xen /var/log/xen/console
+    hostname lab-dom0
+}
+
+start_xen_toolstack() {
+    for m in xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc; do
+        insmod "/lib/modules/$m.ko" || finish 125 "insmod-$m"
+    done
+    mount -t xenfs xenfs /proc/xen || finish 125 "mount-xenfs"
+    XENSTORED_ROOTDIR=/run/xenstored xenstored --pid-file=/run/xenstored.pid
+    wait_for 120 xenstore-read -s / || finish 125 "xenstored-not-answering"
+    xen-init-dom0 || finish 125 "xen-init-dom0"
+    xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console ||
+        finish 125 "xenconsoled"
+    LAB_NR_CPUS=$(xl info | awk '$1 == "nr_cpus" { print $3 }')
+    LAB_DOM0_VCPUS=$(xl list 0 | awk 'NR == 2 { print $4 }')
+    mark "dom0-up nr_cpus=$LAB_NR_CPUS dom0_vcpus=$LAB_DOM0_VCPUS" \
+        "xen=$(xl info | awk '$1 == "xen_version" { print $3 }')"
+}
+
+# Start the guest and wait (bounded) for its /init to report its online CPUs.
+start_guest() {
+    if ! xl create /lab/labguest.cfg >/tmp/xl-create.log 2>&1; then
+        mark "guest-failed xl-create"
+        dump /tmp/xl-create.log E
+        return 1
+    fi
+    if ! wait_for "$LAB_GUEST_WAIT" grep -q "LABGUEST online=" "$LAB_GUEST_CONSOLE"; then
+        mark "guest-failed no-report-in-${LAB_GUEST_WAIT}s"
+        [ -f "$LAB_GUEST_CONSOLE" ] && dump "$LAB_GUEST_CONSOLE" E
+        return 1
+    fi
+    LAB_GUEST_DOMID=$(xl domid "$LAB_GUEST_NAME")
+    mark "guest-up domid=$LAB_GUEST_DOMID $(grep -o 'online=.*' "$LAB_GUEST_CONSOLE" | tail -n 1)"
+}
+
+export_lab_env() {
+    export XENVCPU_LAB=1 XENVCPU_LAB_NR_CPUS="$LAB_NR_CPUS" \
+        XENVCPU_LAB_DOM0_VCPUS="$LAB_DOM0_VCPUS" XENVCPU_BIN=/lab/bin/xenvcpu RUST_BACKTRACE=1
+    if [ -n "$LAB_GUEST_DOMID" ]; then
+        export XENVCPU_LAB_GUEST="$LAB_GUEST_NAME" XENVCPU_LAB_GUEST_DOMID="$LAB_GUEST_DOMID" \
+            XENVCPU_LAB_GUEST_CONSOLE="$LAB_GUEST_CONSOLE"
+    fi
+}
+
+# run_job NAME STDOUT_FILE STDERR_FILE CMD...: run CMD in a fresh writable directory, then
+# print its output between begin/end markers. Returns CMD's exit status.
+run_job() {
+    name=$1 out=$2 err=$3; shift 3
+    mark "begin $name"
+    mkdir -p "/tmp/work/$name"
+    (cd "/tmp/work/$name" && exec "$@") </dev/null >"$out" 2>"$err"
+    rc=$?
+    dump "$out" O
+    [ "$err" = "$out" ] || dump "$err" E
+    mark "end $name rc=$rc"
+    return "$rc"
+}
+
+run_command() {
+    run_job cmd /tmp/cmd.out /tmp/cmd.err sh -c "$(cat /lab/cmd)" lab-run
+}
+
+run_tests() {
+    failed=0
+    run_job selfcheck /tmp/selfcheck.log /tmp/selfcheck.log sh /lab/selfcheck.sh || failed=1
+    while read -r t; do
+        run_job "$t" "/tmp/$t.log" "/tmp/$t.log" "/lab/tests/$t" --ignored --test-threads=1 ||
+            failed=1
+    done </lab/tests.list
+    return "$failed"
+}
+
+mount_filesystems
+mark "init"
+. /lab/job.conf
+start_xen_toolstack
+LAB_GUEST_DOMID=
+[ "$LAB_GUEST" = 1 ] && start_guest
+export_lab_env
+case "$LAB_MODE" in
+run) run_command ;;
+test) run_tests ;;
+esac
+finish "$?"

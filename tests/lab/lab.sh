@@ -1,0 +1,505 @@
+#!/usr/bin/env bash
+# The xenvcpu lab: a real Xen 4.17 + Debian PV dom0 (+ a PV guest) booted in QEMU with TCG,
+# running our CLI or our in-lab tests inside dom0. See tests/lab/README.md.
+#
+#   tests/lab/lab.sh run [--no-guest] [--] CMD [ARGS...]   run CMD in dom0, print its output,
+#                                                          exit with its exit code
+#   tests/lab/lab.sh test                                  run the in-lab test suite
+#
+# Environment: XENVCPU_LAB_CACHE, XENVCPU_LAB_TIMEOUT, XENVCPU_LAB_CPUS, XENVCPU_LAB_KEEP,
+# CARGO_TARGET_DIR (honoured through cargo).
+#
+# Stages: host tools -> fetch (cached .debs, unpacked once per package-version set) ->
+# cargo build -> initramfs (guest, dom0) -> boot (QEMU under `timeout`, serial log watched
+# for markers printed by dom0-init.sh) -> report. Pass/fail comes only from serial-log
+# markers: QEMU exits 0 even when dom0 crashed.
+set -euo pipefail
+
+LAB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$LAB_SRC/../.." && pwd)
+CACHE=${XENVCPU_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xenvcpu-lab}
+TIMEOUT=${XENVCPU_LAB_TIMEOUT:-600}
+QEMU_CPUS=${XENVCPU_LAB_CPUS:-4}
+KEEP=${XENVCPU_LAB_KEEP:-}
+
+GUEST_NAME=labguest # must match tests/lab/labguest.cfg
+GUEST_CONSOLE=/var/log/xen/console/guest-$GUEST_NAME.log
+GUEST_WAIT=300      # seconds dom0 waits for the guest's first report
+DOM0_MODULES=(xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc) # insmod order
+XEN_PACKAGES=(xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils
+    libxenmisc4.17 libxenstore4 libxencall1 libxendevicemodel1 libxenevtchn1
+    libxenforeignmemory1 libxengnttab1 libxenhypfs1 libxentoolcore1 libxentoollog1 libyajl2)
+XEN_CMDLINE="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=0
+    dom0_mem=1024M,max:1024M dom0_max_vcpus=$QEMU_CPUS smap=0 smep=0"
+DOM0_CMDLINE="console=hvc0 earlyprintk=xen rdinit=/init"
+CRASH_RE='Dom0 crashed|Panic on CPU|Kernel panic|Xen BUG at|FATAL PAGE FAULT|BUG: unable to handle|Attempted to kill init'
+
+T0=${EPOCHREALTIME//[.,]/}
+elapsed_ds() { echo $(( (${EPOCHREALTIME//[.,]/} - T0) / 100000 )); } # tenths of a second
+fmt_ds() { printf '%d.%d' $(($1 / 10)) $(($1 % 10)); }
+say() { printf '[lab %6ss] %s\n' "$(fmt_ds "$(elapsed_ds)")" "$*" >&2; }
+die() { say "error: $*"; exit 125; }
+
+usage() {
+    sed -n '5,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+# ---------------------------------------------------------------------------- host tools
+as_root() { if ((EUID == 0)); then "$@"; else sudo "$@"; fi; }
+
+ensure_host_tools() {
+    local need=() extra=() installed cand
+    command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+    command -v busybox >/dev/null || need+=(busybox-static)
+    command -v cpio >/dev/null || need+=(cpio)
+    ((${#need[@]})) || return 0
+    if [[ " ${need[*]} " == *" qemu-system-x86 "* ]]; then
+        # A newer qemu-utils (backports) Breaks the distribution's qemu-system-common, and
+        # apt would remove it: move it to the same version instead, so qemu-img stays.
+        installed=$(dpkg-query -W -f='${Status} ${Version}' qemu-utils 2>/dev/null |
+            awk '$3 == "installed" { print $4 }') || true
+        cand=$(apt-cache policy qemu-system-x86 | awk '$1 == "Candidate:" { print $2 }')
+        if [[ -n $installed && $installed != "$cand" ]]; then
+            extra=(--allow-downgrades "qemu-utils=$cand")
+            say "host tools: qemu-utils $installed -> $cand (to match qemu-system-x86)"
+        fi
+    fi
+    say "host tools: installing ${need[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "${need[@]}" "${extra[@]}" >"$WORK/apt-install.log" 2>&1 ||
+        { tail -n 20 "$WORK/apt-install.log" >&2; die "apt-get install ${need[*]} failed"; }
+}
+
+# --------------------------------------------------------------------------------- fetch
+# Sets XEN_ROOT (unpacked Xen packages), KERNEL_ROOT (unpacked kernel package), XEN_IMAGE.
+fetch_packages() {
+    local kernel pins=() missing=() p key root lock
+    kernel=$(apt-cache depends linux-image-amd64 |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
+    [[ -n $kernel ]] || die "fetch: 'apt-cache depends linux-image-amd64' names no kernel (apt-get update?)"
+    mapfile -t pins < <(LC_ALL=C apt-cache policy "${XEN_PACKAGES[@]}" "$kernel" |
+        awk '/^[^ ].*:$/ { p = substr($0, 1, length($0) - 1) }
+             $1 == "Candidate:" && $2 != "(none)" { print p "=" $2 }')
+    ((${#pins[@]} == ${#XEN_PACKAGES[@]} + 1)) ||
+        die "fetch: no candidate version for some of: ${XEN_PACKAGES[*]} $kernel"
+    key=$(printf '%s\n' "${pins[@]}" | sha256sum | cut -c1-16)
+    root=$CACHE/root-$key
+    XEN_ROOT=$root/xen KERNEL_ROOT=$root/kernel XEN_IMAGE=$root/xen.multiboot
+    local what="xen ${pins[0]#*=}, $kernel ${pins[-1]#*=}"
+
+    mkdir -p "$CACHE/debs"
+    exec {lock}>"$CACHE/lock"
+    flock "$lock" # another run may be filling the cache
+    if [[ -e $root/complete ]]; then
+        say "fetch: cached ($what)"
+        exec {lock}>&-
+        return
+    fi
+    for p in "${pins[@]}"; do
+        compgen -G "$(deb_glob "$p")" >/dev/null || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        say "fetch: downloading ${#missing[@]} packages"
+        (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "${missing[@]}") \
+            >"$WORK/apt-download.log" 2>&1 ||
+            { tail -n 20 "$WORK/apt-download.log" >&2; die "fetch: apt-get download failed"; }
+    fi
+    say "fetch: unpacking ($what)"
+    rm -rf "$root" "$root.tmp"
+    mkdir -p "$root.tmp/xen" "$root.tmp/kernel"
+    for p in "${pins[@]}"; do
+        local deb
+        deb=$(compgen -G "$(deb_glob "$p")" | head -n 1)
+        if [[ ${p%%=*} == "$kernel" ]]; then
+            dpkg-deb -x "$deb" "$root.tmp/kernel"
+        else
+            dpkg-deb -x "$deb" "$root.tmp/xen"
+        fi
+    done
+    zcat "$root.tmp"/xen/boot/xen-4.17-amd64.gz >"$root.tmp/xen.multiboot" # QEMU needs it plain
+    printf '%s\n' "${pins[@]}" >"$root.tmp/packages"
+    touch "$root.tmp/complete"
+    mv "$root.tmp" "$root"
+    prune_cache "$root" "${pins[@]}"
+    exec {lock}>&-
+}
+
+# deb_glob NAME=VERSION: the file name pattern `apt-get download` gives that package.
+deb_glob() {
+    local name=${1%%=*} ver=${1#*=}
+    echo "$CACHE/debs/${name}_${ver//:/%3a}_*.deb"
+}
+
+# Drop unpacked roots and .debs of other package versions.
+prune_cache() {
+    local keep=$1 d f p; shift
+    for d in "$CACHE"/root-*; do [[ $d == "$keep" ]] || rm -rf "$d"; done
+    for f in "$CACHE"/debs/*.deb; do
+        for p in "$@"; do
+            [[ $f == $(deb_glob "$p") ]] && continue 2
+        done
+        rm -f "$f"
+    done
+}
+
+# --------------------------------------------------------------------------------- build
+# cargo_executables JSONFILE: the "executable" of every artifact built with profile.test.
+cargo_executables() {
+    grep '"reason":"compiler-artifact"' "$1" | grep '"profile":{[^}]*"test":true' |
+        grep -o '"executable":"[^"]*"' | sed 's/^"executable":"//; s/"$//'
+}
+
+# Sets XENVCPU_EXE and TEST_EXES (test binaries, only in test mode).
+build_cargo() {
+    local json=$WORK/cargo.json
+    say "build: cargo build --release --bin xenvcpu"
+    (cd "$REPO" && cargo build --release --bin xenvcpu --message-format=json-render-diagnostics) >"$json" ||
+        die "build: cargo build failed"
+    XENVCPU_EXE=$(grep '"reason":"compiler-artifact"' "$json" | grep -o '"executable":"[^"]*/xenvcpu"' |
+        sed 's/^"executable":"//; s/"$//')
+    [[ -x $XENVCPU_EXE ]] || die "build: cargo reported no xenvcpu executable"
+    TEST_EXES=()
+    if [[ $MODE == test ]]; then
+        say "build: cargo test --workspace --release --no-run"
+        (cd "$REPO" && cargo test --workspace --release --no-run --message-format=json-render-diagnostics) >"$json" ||
+            die "build: cargo test --no-run failed"
+        mapfile -t TEST_EXES < <(cargo_executables "$json")
+    fi
+    say "build: done (xenvcpu + ${#TEST_EXES[@]} test binaries)"
+}
+
+# ----------------------------------------------------------------------------- initramfs
+# An empty merged-/usr tree with busybox and its applets.
+make_skeleton() {
+    local r=$1 bb applet
+    mkdir -p "$r"/{usr/bin,usr/sbin,usr/lib/x86_64-linux-gnu,usr/lib64,etc,proc,sys,dev,run,tmp,root,var/log,lab/bin}
+    ln -s usr/bin "$r/bin"; ln -s usr/sbin "$r/sbin"; ln -s usr/lib "$r/lib"; ln -s usr/lib64 "$r/lib64"
+    ln -s /run "$r/var/run"; ln -s /run/lock "$r/var/lock"
+    chmod 1777 "$r/tmp"
+    bb=$(command -v busybox)
+    cp -L "$bb" "$r/usr/bin/busybox"
+    for applet in $("$bb" --list-full); do
+        applet=/usr/${applet#usr/}
+        [[ -e $r$applet || -L $r$applet ]] || ln -s /usr/bin/busybox "$r$applet"
+    done
+}
+
+# copy_shared_libs ROOT: copy into ROOT every shared library its ELF files need (as the
+# host's ldd resolves them, looking first in ROOT's own library directories), plus
+# libgcc_s.so.1, which glibc dlopens for pthread_cancel.
+copy_shared_libs() {
+    local r=$1 f lib libs=() missing deps dst
+    local ld_path=$r/usr/lib/x86_64-linux-gnu:$r/usr/lib/xen-4.17/lib/x86_64-linux-gnu
+    libs+=("$(ldconfig -p | awk '$1 == "libgcc_s.so.1" && /x86-64/ { print $NF; exit }')")
+    while IFS= read -r -d '' f; do
+        [[ $(head -c 4 "$f" | tr -d '\0') == $'\x7fELF' ]] || continue
+        deps=$(LD_LIBRARY_PATH=$ld_path ldd "$f" 2>/dev/null) || continue # static
+        missing=$(awk '/not found/ { print $1 }' <<<"$deps")
+        [[ -z $missing ]] || say "initramfs: warning: ${f#"$r"} needs missing" $missing
+        mapfile -t -O "${#libs[@]}" libs < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 }
+            $1 ~ /^\// { print $1 }' <<<"$deps")
+    done < <(find "$r" -type f \( -perm -u+x -o -name '*.so*' \) -print0)
+    for lib in $(printf '%s\n' "${libs[@]}" | sort -u); do
+        [[ $lib == "$r"/* ]] && continue
+        dst=$r/usr/${lib#/usr/} # merged /usr
+        [[ -e $dst ]] || { mkdir -p "${dst%/*}"; cp -L "$lib" "$dst"; }
+    done
+    printf '%s\n' /usr/lib/x86_64-linux-gnu /usr/lib/xen-4.17/lib/x86_64-linux-gnu >"$r/etc/ld.so.conf"
+    "$(command -v ldconfig || echo /sbin/ldconfig)" -r "$r"
+}
+
+# pack_cpio ROOT FILE: uncompressed newc archive (TCG would spend seconds in gunzip).
+pack_cpio() {
+    (cd "$1" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) >"$2"
+}
+
+build_guest_initramfs() {
+    local r=$WORK/guest
+    make_skeleton "$r"
+    install -m 755 "$LAB_SRC/guest-init.sh" "$r/init"
+    copy_shared_libs "$r"
+    pack_cpio "$r" "$WORK/guest.cpio"
+}
+
+build_dom0_initramfs() {
+    local r=$WORK/dom0 m ko t
+    make_skeleton "$r"
+    # Xen userspace, from the unpacked packages (/usr/sbin/xl etc. are wrapper scripts:
+    # PATH points at /usr/lib/xen-4.17/bin instead).
+    (cd "$XEN_ROOT" && tar -cf - etc/xen usr/bin usr/lib/x86_64-linux-gnu usr/lib/xen-4.17/bin usr/lib/xen-4.17/lib/x86_64-linux-gnu) |
+        tar -C "$r" -xf - --keep-directory-symlink
+    mkdir -p "$r/lib/modules"
+    for m in "${DOM0_MODULES[@]}"; do
+        ko=$(find "$KERNEL_ROOT/lib/modules" -name "$m.ko*" | head -n 1)
+        [[ -n $ko ]] || die "initramfs: module $m not in the kernel package"
+        case $ko in
+        *.xz) xz -dc "$ko" >"$r/lib/modules/$m.ko" ;;
+        *.zst) zstd -qdc "$ko" >"$r/lib/modules/$m.ko" ;;
+        *) cp "$ko" "$r/lib/modules/$m.ko" ;;
+        esac
+    done
+    # The guest: dom0's kernel and the guest initramfs.
+    cp "$KERNEL_IMAGE" "$r/lab/vmlinuz"
+    cp "$WORK/guest.cpio" "$r/lab/guest-initrd"
+    cp "$LAB_SRC/labguest.cfg" "$r/lab/labguest.cfg"
+    # Ours: the CLI, the test binaries, the scripts, the job.
+    cp "$XENVCPU_EXE" "$r/lab/bin/xenvcpu"
+    mkdir -p "$r/lab/tests"
+    : >"$r/lab/tests.list"
+    for t in "${TEST_EXES[@]}"; do
+        cp "$t" "$r/lab/tests/"
+        echo "${t##*/}" >>"$r/lab/tests.list"
+    done
+    install -m 755 "$LAB_SRC/dom0-init.sh" "$r/init"
+    install -m 755 "$LAB_SRC/selfcheck.sh" "$r/lab/selfcheck.sh"
+    printf '%s\n' "$CMD" >"$r/lab/cmd"
+    cat >"$r/lab/job.conf" <<EOF
+LAB_MODE=$MODE
+LAB_GUEST=$WITH_GUEST
+LAB_GUEST_NAME=$GUEST_NAME
+LAB_GUEST_CONSOLE=$GUEST_CONSOLE
+LAB_GUEST_WAIT=$GUEST_WAIT
+LAB_QEMU_CPUS=$QEMU_CPUS
+EOF
+    # Users: root, and nobody for tests that drop privileges.
+    printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$r/etc/passwd"
+    printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$r/etc/group"
+    printf '%s\n' 'passwd: files' 'group: files' >"$r/etc/nsswitch.conf"
+    copy_shared_libs "$r"
+    pack_cpio "$r" "$WORK/dom0.cpio"
+}
+
+build_initramfs() {
+    KERNEL_IMAGE=$(compgen -G "$KERNEL_ROOT/boot/vmlinuz-*" | head -n 1)
+    [[ -n $KERNEL_IMAGE ]] || die "initramfs: no vmlinuz in the kernel package"
+    build_guest_initramfs
+    build_dom0_initramfs
+    say "initramfs: dom0 $(($(stat -c %s "$WORK/dom0.cpio") >> 20)) MiB, guest $(($(stat -c %s "$WORK/guest.cpio") >> 20)) MiB"
+}
+
+# ---------------------------------------------------------------------------------- boot
+start_qemu() {
+    LOG=$WORK/serial.log
+    : >"$LOG"
+    say "boot: QEMU/TCG, $QEMU_CPUS CPUs, timeout ${TIMEOUT}s (serial log: $LOG)"
+    timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
+        -accel tcg,thread=multi -cpu max -m 2048 -smp "$QEMU_CPUS" \
+        -nodefaults -display none -monitor none -no-reboot -serial "file:$LOG" \
+        -pidfile "$WORK/qemu.pid" \
+        -kernel "$XEN_IMAGE" -append "$(echo $XEN_CMDLINE)" \
+        -initrd "$KERNEL_IMAGE $DOM0_CMDLINE,$WORK/dom0.cpio" \
+        </dev/null >"$WORK/qemu.out" 2>&1 &
+    QEMU_PID=$!
+    BOOT_DS=$(elapsed_ds)
+}
+
+stop_qemu() {
+    [[ -n ${QEMU_PID:-} ]] || return 0
+    local qemu
+    qemu=$(cat "$WORK/qemu.pid" 2>/dev/null) || true
+    kill -TERM "$QEMU_PID" 2>/dev/null || true # timeout(1) passes it on to QEMU
+    sleep 1
+    [[ -z $qemu ]] || kill -KILL "$qemu" 2>/dev/null || true
+    wait "$QEMU_PID" 2>/dev/null || true
+    QEMU_PID=
+}
+
+# stage NAME: note when a boot stage was reached and say so.
+declare -A STAGE_DS=()
+stage() {
+    STAGE_DS[$1]=$(elapsed_ds)
+    LAST_EVENT_DS=${STAGE_DS[$1]}
+    say "$1${2:+ ($2)}"
+}
+
+# on_line LINE: interpret one serial-log line (markers from dom0-init.sh, Xen's banners).
+on_line() {
+    local line=$1 ev
+    case $line in
+    *"@@O|"*) [[ -z $CUR ]] || printf '%s\n' "${line#*@@O|}" >>"$WORK/out/$CUR.out"; return 0 ;;
+    *"@@E|"*) [[ -z $CUR ]] || printf '%s\n' "${line#*@@E|}" >>"$WORK/out/$CUR.err"; return 0 ;;
+    *"@@LAB@@ "*) ev=${line#*@@LAB@@ } ;;
+    *"Xen version 4."*)
+        ev=${line#*Xen version }
+        [[ -n ${STAGE_DS["Xen booting"]:-} ]] || stage "Xen booting" "${ev%% (pkg-*}"
+        return 0 ;;
+    *"Serial input to DOM0"*) stage "Xen up"; return 0 ;;
+    *) [[ $line =~ $CRASH_RE && -z $CRASH ]] && { CRASH=$line; say "crash: $line"; }; return 0 ;;
+    esac
+    case $ev in
+    init) stage "dom0 kernel up" "/init started" ;;
+    dom0-up*) stage "dom0 up" "${ev#dom0-up }"; DOM0_INFO=${ev#dom0-up } ;;
+    guest-up*) stage "guest up" "$GUEST_NAME ${ev#guest-up }"; GUEST_INFO=${ev#guest-up } ;;
+    guest-failed*) GUEST_FAILED=${ev#guest-failed }; say "guest: FAILED (${GUEST_FAILED})" ;;
+    "begin "*)
+        CUR=${ev#begin }; : >"$WORK/out/$CUR.out"; : >"$WORK/out/$CUR.err"
+        LAST_EVENT_DS=$(elapsed_ds)
+        if [[ $MODE == test ]]; then say "test: running $CUR"; fi
+        ;;
+    "end "*)
+        RC[$CUR]=${ev##*rc=}
+        if [[ $MODE == test ]]; then say "test: $CUR exited ${RC[$CUR]}"; fi
+        CUR=
+        ;;
+    done*)
+        DONE_RC=${ev#done rc=}; DONE_RC=${DONE_RC%% *}
+        [[ $ev == *reason=* ]] && DONE_REASON=${ev#*reason=}
+        stage "$([[ $MODE == test ]] && echo "tests done" || echo "command done")" "rc=$DONE_RC${DONE_REASON:+, $DONE_REASON}"
+        ;;
+    esac
+}
+
+# What the watcher is waiting for, for the heartbeat line.
+next_stage() {
+    if [[ -n $CUR ]]; then echo "$CUR to finish"
+    elif [[ -n ${STAGE_DS["dom0 up"]:-} ]]; then echo "the guest / the job"
+    elif [[ -n ${STAGE_DS["Xen up"]:-} ]]; then echo "dom0"
+    else echo "Xen"; fi
+}
+
+# Follow the serial log until QEMU exits; bounded by `timeout` around QEMU plus a grace
+# period once the end marker is seen.
+watch_serial() {
+    local seen=0 total done_at= now
+    CUR= CRASH= DONE_RC= DONE_REASON= GUEST_FAILED= DOM0_INFO= GUEST_INFO=
+    declare -gA RC=()
+    mkdir -p "$WORK/out"
+    LAST_EVENT_DS=$(elapsed_ds)
+    while :; do
+        total=$(wc -l <"$LOG")
+        if ((total > seen)); then
+            while IFS= read -r line; do on_line "${line//$'\r'/}"; done < <(sed -n "$((seen + 1)),${total}p" "$LOG")
+            seen=$total
+        fi
+        kill -0 "$QEMU_PID" 2>/dev/null || break
+        now=$(elapsed_ds)
+        if [[ -n $DONE_RC || -n $CRASH ]]; then
+            done_at=${done_at:-$now}
+            ((now - done_at < 300)) || { say "boot: QEMU still running 30s after the end; killing it"; break; }
+        elif ((now - LAST_EVENT_DS >= 300)); then
+            say "... waiting for $(next_stage) ($(wc -l <"$LOG") serial lines)"
+            LAST_EVENT_DS=$now
+        fi
+        sleep 0.5
+    done
+    QEMU_RC=0
+    if kill -0 "$QEMU_PID" 2>/dev/null; then stop_qemu; else wait "$QEMU_PID" || QEMU_RC=$?; QEMU_PID=; fi
+    total=$(wc -l <"$LOG")
+    ((total > seen)) && while IFS= read -r line; do on_line "${line//$'\r'/}"; done < <(sed -n "$((seen + 1)),${total}p" "$LOG")
+    STAGE_DS[poweroff]=$(elapsed_ds)
+}
+
+# -------------------------------------------------------------------------------- report
+# The reason the lab itself failed, or nothing.
+lab_failure() {
+    if [[ -n $CRASH ]]; then echo "crash: $CRASH"
+    elif [[ -z $DONE_RC ]]; then
+        if ((QEMU_RC == 124 || QEMU_RC == 137)); then echo "timeout after ${TIMEOUT}s waiting for $(next_stage)"
+        else echo "QEMU exited ($QEMU_RC) without the end marker while waiting for $(next_stage)"; fi
+    elif [[ -n $DONE_REASON ]]; then echo "dom0 setup failed: $DONE_REASON"
+    elif [[ -n $GUEST_FAILED ]]; then echo "guest failed: $GUEST_FAILED"
+    fi
+}
+
+show_failure() {
+    say "FAILED: $1"
+    {
+        echo "---- last 60 lines of the serial log ----"
+        tail -n 60 "$LOG" | tr -d '\r'
+        [[ -s $WORK/qemu.out ]] && { echo "---- QEMU ----"; tail -n 20 "$WORK/qemu.out"; }
+        echo "----"
+    } >&2
+    mkdir -p "$CACHE"
+    cp "$LOG" "$CACHE/last-failure-serial.log"
+    say "full serial log: $CACHE/last-failure-serial.log"
+}
+
+stage_times() {
+    local s prev=$BOOT_DS out="" t
+    for s in "Xen up" "dom0 up" "guest up" "tests done" "command done" poweroff; do
+        t=${STAGE_DS[$s]:-}
+        [[ -n $t ]] || continue
+        out+="${out:+, }$s +$(fmt_ds $((t - prev)))s"
+        prev=$t
+    done
+    say "boot times: ${out:-none}"
+}
+
+report_run() {
+    local fail rc
+    fail=$(lab_failure)
+    [[ -f $WORK/out/cmd.out ]] && cat "$WORK/out/cmd.out"
+    [[ -f $WORK/out/cmd.err ]] && cat "$WORK/out/cmd.err" >&2
+    stage_times
+    if [[ -n $fail ]]; then show_failure "$fail"; return 125; fi
+    rc=${RC[cmd]:-125}
+    say "command exited $rc"
+    return "$rc"
+}
+
+report_test() {
+    local fail name passed=0 failed=0 p f result ok=1
+    fail=$(lab_failure)
+    for name in selfcheck "${TEST_EXES[@]##*/}"; do
+        if [[ -z ${RC[$name]:-} ]]; then
+            echo "$name: did not run"
+            failed=$((failed + 1))
+            continue
+        fi
+        result=$(grep -E '^test result: ' "$WORK/out/$name.out" | tail -n 1 || true)
+        if [[ $result =~ ([0-9]+)\ passed\;\ ([0-9]+)\ failed ]]; then
+            p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+        else
+            p=0 f=0
+        fi
+        ((RC[$name] == 0 || f > 0)) || f=1 # crashed before/without its summary
+        passed=$((passed + p)) failed=$((failed + f))
+        echo "$name: ${result:-no test result line (exit ${RC[$name]})}"
+        if ((f > 0)); then
+            ok=0
+            { echo "---- output of $name ----"; cat "$WORK/out/$name.out"; echo "----"; } >&2
+        fi
+    done
+    stage_times
+    [[ -z $fail ]] || { ok=0; show_failure "$fail"; }
+    echo "lab: $passed passed, $failed failed"
+    ((ok && failed == 0))
+}
+
+# ---------------------------------------------------------------------------------- main
+cleanup() {
+    stop_qemu
+    if [[ -n $KEEP ]]; then
+        say "kept work dir: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+
+main() {
+    MODE=${1:-}; shift || true
+    WITH_GUEST=1 CMD=
+    case $MODE in
+    run)
+        [[ ${1:-} == --no-guest ]] && { WITH_GUEST=0; shift; }
+        [[ ${1:-} == -- ]] && shift
+        (($#)) || usage
+        if (($# == 1)); then CMD=$1; else CMD=$(printf '%q ' "$@"); fi
+        ;;
+    test) (($# == 0)) || usage ;;
+    *) usage ;;
+    esac
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/xenvcpu-lab.XXXXXX")
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    ensure_host_tools
+    fetch_packages
+    build_cargo
+    build_initramfs
+    start_qemu
+    watch_serial
+    if [[ $MODE == run ]]; then report_run; else report_test; fi
+}
+
+main "$@"
