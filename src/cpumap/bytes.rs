@@ -94,6 +94,7 @@ pub fn copy_cpumap(cpumaps: &[u8], maplen: usize, vcpu: usize, map: &mut [u8]) {
 /// [`CpuMapError::CpusDropped`] naming the CPUs when `src` sets a CPU at or beyond
 /// `min(nr_cpus, dst.len() * 8)`: such a CPU would be dropped, and xenvcpu refuses to
 /// drop CPUs silently. `dst` is then untouched.
+#[inline]
 pub fn libvirt_to_xen(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
     let limit = nr_cpus.min(bits_of(dst.len()));
     if any_set_from(src, limit) {
@@ -112,6 +113,7 @@ pub fn libvirt_to_xen(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), 
 /// # Errors
 /// [`CpuMapError::CpusDropped`] when a CPU below `nr_cpus` is set in `src` but does not fit
 /// in `dst`. `dst` is then untouched.
+#[inline]
 pub fn xen_to_libvirt(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
     let meaningful = nr_cpus.min(bits_of(src.len()));
     let cap = bits_of(dst.len());
@@ -131,6 +133,7 @@ pub fn xen_to_libvirt(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), 
 /// [`CpuMapError::SizeOverflow`] when a size overflows, and [`CpuMapError::CpusDropped`]
 /// (naming the vCPU) when a map sets a CPU that would be dropped. All maps are checked
 /// before anything is written, so `dst` is untouched on error.
+#[inline]
 pub fn libvirt_maps_to_xen(
     src: &[u8],
     maplen: usize,
@@ -167,6 +170,7 @@ pub fn libvirt_maps_to_xen(
 ///
 /// # Errors
 /// As [`libvirt_maps_to_xen`]; `dst` is untouched on error.
+#[inline]
 pub fn xen_maps_to_libvirt(
     src: &[u8],
     xen_len: usize,
@@ -191,7 +195,7 @@ pub fn xen_maps_to_libvirt(
         if valid < bits_of(maplen) {
             let keep = cpu_maplen(valid);
             for map in dst.chunks_exact_mut(maplen) {
-                map[keep..].fill(0);
+                zero_bytes(&mut map[keep..]);
                 mask_tail(map, valid);
             }
         }
@@ -211,6 +215,7 @@ pub fn xen_maps_to_libvirt(
 /// # Errors
 /// [`CpuMapError::CpusDropped`] when `src` sets a CPU at or beyond `dst.len() * 64`;
 /// `dst` is then untouched.
+#[inline]
 pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
     let cap_bytes = dst.len().saturating_mul(8);
     if any_set_from(src, bits_of(cap_bytes)) {
@@ -239,6 +244,7 @@ pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
 /// # Errors
 /// [`CpuMapError::CpusDropped`] when `src` sets a CPU at or beyond `dst.len() * 8`;
 /// `dst` is then untouched.
+#[inline]
 pub fn words_to_bytes(src: &[u64], dst: &mut [u8]) -> Result<(), CpuMapError> {
     let cap = bits_of(dst.len());
     if words_any_set_from(src, cap) {
@@ -274,11 +280,12 @@ fn any_set_from(src: &[u8], bit: usize) -> bool {
 }
 
 /// Whether any bit in `from..to` is set in `src` (`to <= src.len() * 8`).
-#[inline]
+#[inline(always)]
 fn any_set_in(src: &[u8], from: usize, to: usize) -> bool {
-    if from >= to {
-        return false;
-    }
+    from < to && any_set_in_nonempty(src, from, to)
+}
+
+fn any_set_in_nonempty(src: &[u8], from: usize, to: usize) -> bool {
     let (first, last) = (from / 8, (to - 1) / 8);
     if first == last {
         return src[first] & bit_range_mask(from % 8, (to - 1) % 8) != 0;
@@ -342,25 +349,49 @@ fn mask_tail(map: &mut [u8], bits: usize) {
 /// Copies `src` to the front of `dst` (`src.len() <= dst.len()`) and zeroes the rest.
 #[inline]
 fn copy_zero_extend(src: &[u8], dst: &mut [u8]) {
+    let (head, rest) = dst.split_at_mut(src.len());
+    copy_bytes(src, head);
+    zero_bytes(rest);
+}
+
+/// Up to this many bytes, copies and fills are done inline with fixed-size moves: a call
+/// into libc's `memcpy`/`memset` costs more than the work at these sizes.
+const INLINE_MAX: usize = 256;
+
+/// `dst.copy_from_slice(src)` for slices of equal length, without a libc call when small.
+#[inline(always)]
+fn copy_bytes(src: &[u8], dst: &mut [u8]) {
     let n = src.len();
-    let (head, rest) = dst.split_at_mut(n);
-    if dst_is_small(n) {
-        copy_small(src, head);
+    if n <= 32 {
+        copy_small(src, dst);
+    } else if n <= INLINE_MAX {
+        let mut at = 0;
+        while at + 32 < n {
+            mv::<32>(src, dst, at);
+            at += 32;
+        }
+        mv::<32>(src, dst, n - 32);
     } else {
-        head.copy_from_slice(src);
-    }
-    if dst_is_small(rest.len()) {
-        zero_small(rest);
-    } else {
-        rest.fill(0);
+        dst.copy_from_slice(src);
     }
 }
 
-const SMALL: usize = 32;
-
+/// `dst.fill(0)`, without a libc call when small.
 #[inline(always)]
-fn dst_is_small(len: usize) -> bool {
-    len <= SMALL
+fn zero_bytes(dst: &mut [u8]) {
+    let n = dst.len();
+    if n <= 32 {
+        zero_small(dst);
+    } else if n <= INLINE_MAX {
+        let mut at = 0;
+        while at + 32 < n {
+            zero::<32>(dst, at);
+            at += 32;
+        }
+        zero::<32>(dst, n - 32);
+    } else {
+        dst.fill(0);
+    }
 }
 
 /// Moves `K` bytes at `at` with one fixed-size load and store.
@@ -378,23 +409,32 @@ fn zero<const K: usize>(dst: &mut [u8], at: usize) {
     *d = [0; K];
 }
 
+/// The size class of a length `1..=32`: moves of `1 << class` bytes cover it with two
+/// overlapping moves (class 4 covers 16 to 32 bytes).
+#[inline(always)]
+fn small_class(n: usize) -> u32 {
+    n.ilog2().min(4)
+}
+
 /// A copy of up to 32 bytes as two overlapping fixed-size moves, so that no call into
 /// libc's `memcpy` is made for the small maps that dominate real hosts.
 #[inline(always)]
 fn copy_small(src: &[u8], dst: &mut [u8]) {
     let n = src.len();
-    match n {
-        0 => {}
-        1 => dst[0] = src[0],
-        2..=3 => {
+    if n == 0 {
+        return;
+    }
+    match small_class(n) {
+        0 => dst[0] = src[0],
+        1 => {
             mv::<2>(src, dst, 0);
             mv::<2>(src, dst, n - 2);
         }
-        4..=7 => {
+        2 => {
             mv::<4>(src, dst, 0);
             mv::<4>(src, dst, n - 4);
         }
-        8..=15 => {
+        3 => {
             mv::<8>(src, dst, 0);
             mv::<8>(src, dst, n - 8);
         }
@@ -409,18 +449,20 @@ fn copy_small(src: &[u8], dst: &mut [u8]) {
 #[inline(always)]
 fn zero_small(dst: &mut [u8]) {
     let n = dst.len();
-    match n {
-        0 => {}
-        1 => dst[0] = 0,
-        2..=3 => {
+    if n == 0 {
+        return;
+    }
+    match small_class(n) {
+        0 => dst[0] = 0,
+        1 => {
             zero::<2>(dst, 0);
             zero::<2>(dst, n - 2);
         }
-        4..=7 => {
+        2 => {
             zero::<4>(dst, 0);
             zero::<4>(dst, n - 4);
         }
-        8..=15 => {
+        3 => {
             zero::<8>(dst, 0);
             zero::<8>(dst, n - 8);
         }
