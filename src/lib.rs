@@ -4,3 +4,4 @@
 //! libvirt byte maps and Xen bitmaps, and depends on nothing else in the crate.
 
 pub mod cpumap;
+pub mod xenstore;

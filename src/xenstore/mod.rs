@@ -1,0 +1,1 @@
+//! Xenstore: the `XenStore` trait, a native wire-protocol client and a simulated store.
