@@ -1,7 +1,22 @@
 //! xenvcpu: manage the virtual CPUs of Xen domains from dom0.
 //!
-//! The crate is layered (see README.md): [`cpumap`] is the hot-path translation between
-//! libvirt byte maps and Xen bitmaps, and depends on nothing else in the crate.
+//! Layers, top to bottom (see README.md):
+//! - [`Host`] and [`Domain`]: what users call — vCPU info, affinity (pin), the vCPU
+//!   maximum, and a libvirt-shaped layer (`pin_vcpu`, `get_vcpus`).
+//! - [`hypervisor`]: the hypercall-level operations behind the [`hypervisor::Hypervisor`]
+//!   trait, with the real libxenctrl backend and a simulated host.
+//! - [`xenstore`]: the xenstore client and a simulated store.
+//! - [`cpumap`]: CPU maps and their translations — the hot path, depending on nothing else.
+//!
+//! Every failure is an [`Error`] a caller can match on; the library never prints.
 
 pub mod cpumap;
+mod domain;
+mod error;
+mod host;
+pub mod hypervisor;
 pub mod xenstore;
+
+pub use domain::{AffinityRequest, Domain, Effective, LibvirtVcpuInfo, VcpuInfo, VcpuState};
+pub use error::{Error, MapKind, Op, Result};
+pub use host::{Host, HostInfo};

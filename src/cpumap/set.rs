@@ -51,6 +51,14 @@ impl CpuMap {
         Self { words }
     }
 
+    /// Replaces the CPUs with those of a libvirt (or Xen) byte map, reusing the map's
+    /// allocation: once it has held a map of this size, this allocates nothing.
+    pub fn assign_libvirt_bytes(&mut self, map: &[u8]) {
+        self.words.clear();
+        self.words.resize(map.len().div_ceil(8), 0);
+        bytes::bytes_to_words(map, &mut self.words).expect("the words hold every byte");
+    }
+
     /// Writes the map into a libvirt (or Xen) byte map of `dst.len()` bytes, zeroing the
     /// bytes past the last CPU.
     ///

@@ -1,0 +1,270 @@
+//! The crate's error type: one enum whose variants a caller can act on.
+
+use xen_sys::{Errno, LoadError};
+
+use crate::cpumap::{CpuListError, CpuMap, CpuMapError};
+
+/// The result type of xenvcpu.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which hypervisor operation failed: the libxenctrl call behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `xc_interface_open`.
+    Open,
+    /// `xc_physinfo`.
+    PhysInfo,
+    /// `xc_cputopoinfo`.
+    CpuTopology,
+    /// `xc_domain_getinfolist`.
+    DomainInfo,
+    /// `xc_vcpu_getinfo`.
+    VcpuInfo,
+    /// `xc_vcpu_getaffinity`.
+    GetAffinity,
+    /// `xc_vcpu_setaffinity`.
+    SetAffinity,
+    /// `xc_domain_max_vcpus`.
+    MaxVcpus,
+}
+
+impl Op {
+    /// The libxenctrl function behind the operation.
+    pub const fn call(self) -> &'static str {
+        match self {
+            Op::Open => "xc_interface_open",
+            Op::PhysInfo => "xc_physinfo",
+            Op::CpuTopology => "xc_cputopoinfo",
+            Op::DomainInfo => "xc_domain_getinfolist",
+            Op::VcpuInfo => "xc_vcpu_getinfo",
+            Op::GetAffinity => "xc_vcpu_getaffinity",
+            Op::SetAffinity => "xc_vcpu_setaffinity",
+            Op::MaxVcpus => "xc_domain_max_vcpus",
+        }
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.call())
+    }
+}
+
+/// Which affinity map an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKind {
+    /// Hard affinity: where the vCPU may run.
+    Hard,
+    /// Soft affinity: where it prefers to run.
+    Soft,
+}
+
+impl std::fmt::Display for MapKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MapKind::Hard => "hard",
+            MapKind::Soft => "soft",
+        })
+    }
+}
+
+/// Everything that can go wrong in xenvcpu.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Not running on Xen (no privcmd device), so there is no hypervisor to manage.
+    #[error("no Xen hypervisor here: {0}")]
+    NoXen(String),
+    /// libxenctrl could not be loaded (every name tried is listed).
+    #[error(transparent)]
+    LibraryNotFound(#[from] LoadError),
+    /// Not privileged: needs root in dom0 (or a privileged domain).
+    #[error("permission denied: managing vCPUs needs root in a privileged domain (dom0): {0}")]
+    Permission(String),
+    /// The hypervisor refused the interface version of the loaded libxenctrl (`EACCES`).
+    #[error(
+        "{op} was refused with EACCES: the loaded {library} does not match the running \
+         hypervisor's interface version (install the libxenctrl of Xen {hypervisor}, or set \
+         XENVCPU_LIBXENCTRL)"
+    )]
+    VersionMismatch {
+        /// The operation.
+        op: Op,
+        /// The soname of the loaded library.
+        library: String,
+        /// The running hypervisor's version, as far as known.
+        hypervisor: String,
+    },
+    /// No domain has this id.
+    #[error("no domain with id {domid}")]
+    NoSuchDomain {
+        /// The domain id asked for.
+        domid: u32,
+    },
+    /// No domain has this name.
+    #[error("no domain named {name:?}")]
+    NoSuchDomainName {
+        /// The name asked for.
+        name: String,
+    },
+    /// The domain was destroyed while we were working on it; nothing partial is returned.
+    #[error("domain {domid} went away during {op}")]
+    DomainGone {
+        /// The domain.
+        domid: u32,
+        /// What was being done.
+        op: Op,
+    },
+    /// A vCPU number the domain does not have.
+    #[error("domain {domid} has no vCPU {vcpu}: its vCPUs are 0-{max_vcpu_id}")]
+    VcpuOutOfRange {
+        /// The domain.
+        domid: u32,
+        /// The vCPU asked for.
+        vcpu: u32,
+        /// The domain's highest vCPU id.
+        max_vcpu_id: u32,
+    },
+    /// The domain has no vCPUs at all (it is being built or torn down).
+    #[error("domain {domid} has no vCPUs")]
+    NoVcpus {
+        /// The domain.
+        domid: u32,
+    },
+    /// An affinity map with no CPU in it.
+    #[error("the {kind} affinity map for vCPU {vcpu} of domain {domid} is empty: give at least one CPU")]
+    EmptyMap {
+        /// The domain.
+        domid: u32,
+        /// The vCPU.
+        vcpu: u32,
+        /// Which map.
+        kind: MapKind,
+    },
+    /// CPUs that the host does not have.
+    #[error("{} {cpus} beyond the host, which has CPUs 0-{}", if .cpus.count() == 1 { "CPU" } else { "CPUs" }, .nr_cpus.saturating_sub(1))]
+    CpusBeyondHost {
+        /// The CPUs that do not exist.
+        cpus: CpuMap,
+        /// The host's CPU count (`max_cpu_id + 1`).
+        nr_cpus: usize,
+    },
+    /// The hard affinity has no CPU the domain's cpupool can use (Xen's `EINVAL`).
+    #[error(
+        "Xen refused hard affinity {map} for vCPU {vcpu} of domain {domid}: it contains no \
+         online CPU of the domain's cpupool (online CPUs: {online})"
+    )]
+    NoUsableCpu {
+        /// The domain.
+        domid: u32,
+        /// The vCPU.
+        vcpu: u32,
+        /// The requested map.
+        map: CpuMap,
+        /// The host's online CPUs.
+        online: CpuMap,
+    },
+    /// The vCPU's affinity is temporarily overridden (`EBUSY`); `force` undoes the override.
+    #[error(
+        "vCPU {vcpu} of domain {domid} has a temporary pin override (EBUSY): pass force \
+         (xl's --force) to replace it"
+    )]
+    Busy {
+        /// The domain.
+        domid: u32,
+        /// The vCPU.
+        vcpu: u32,
+    },
+    /// Asked to change the vCPU maximum of an existing domain, which Xen fixes at creation.
+    #[error(
+        "the maximum vCPU count of domain {domid} is fixed at creation ({current}); it cannot \
+         become {requested} (change the number of online vCPUs instead)"
+    )]
+    MaxVcpusFixed {
+        /// The domain.
+        domid: u32,
+        /// Its maximum.
+        current: u32,
+        /// The maximum asked for.
+        requested: u32,
+    },
+    /// `XEN_DOMCTL_max_vcpus` on the calling domain itself, which Xen refuses.
+    #[error("Xen refuses XEN_DOMCTL_max_vcpus for the calling domain itself (domain {domid}): EINVAL")]
+    MaxVcpusOnSelf {
+        /// The domain.
+        domid: u32,
+    },
+    /// A multi-vCPU operation failed part-way; the vCPUs already changed were restored.
+    #[error(
+        "{failed}; the vCPUs changed before it ({restored}) were restored{}",
+        restore_note(.restore_failures)
+    )]
+    RolledBack {
+        /// The failure that stopped the operation.
+        failed: Box<Error>,
+        /// The vCPUs restored to their previous affinity.
+        restored: CpuMap,
+        /// vCPUs whose restore failed too (listed so nothing is hidden).
+        restore_failures: Vec<(u32, Error)>,
+    },
+    /// Any other failed hypercall.
+    #[error("{op} failed for {}: {errno}", target(*.domid, *.vcpu))]
+    Hypercall {
+        /// The operation.
+        op: Op,
+        /// The domain, if the call names one.
+        domid: Option<u32>,
+        /// The vCPU, if the call names one.
+        vcpu: Option<u32>,
+        /// What Xen said.
+        #[source]
+        errno: Errno,
+    },
+    /// The host is larger than any Xen build (more than 4096 CPUs).
+    #[error("the host reports a {size}-byte CPU map; Xen supports at most {max} bytes (4096 CPUs)")]
+    HostTooLarge {
+        /// The reported map size.
+        size: usize,
+        /// The largest supported.
+        max: usize,
+    },
+    /// A cpumap translation would have lost CPUs, or its buffers are the wrong size.
+    #[error(transparent)]
+    CpuMap(#[from] CpuMapError),
+    /// A cpu-list that could not be parsed.
+    #[error(transparent)]
+    CpuList(#[from] CpuListError),
+    /// The operation does not apply to this domain.
+    #[error("{0}")]
+    Unsupported(String),
+    /// An argument outside what the operation allows.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+fn target(domid: Option<u32>, vcpu: Option<u32>) -> String {
+    match (domid, vcpu) {
+        (Some(d), Some(v)) => format!("vCPU {v} of domain {d}"),
+        (Some(d), None) => format!("domain {d}"),
+        _ => "the host".into(),
+    }
+}
+
+fn restore_note(failures: &[(u32, Error)]) -> String {
+    if failures.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = failures.iter().map(|(v, e)| format!("vCPU {v}: {e}")).collect();
+    format!("; restoring failed for {}", list.join("; "))
+}
+
+impl Error {
+    /// The errno behind the error, when a hypercall failed.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::Hypercall { errno, .. } => Some(*errno),
+            Error::RolledBack { failed, .. } => failed.errno(),
+            _ => None,
+        }
+    }
+}

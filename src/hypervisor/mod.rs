@@ -1,0 +1,234 @@
+//! The hypercall-level operations behind a trait, with two backends: the real one over
+//! libxenctrl ([`XenCtrlBackend`]) and a model of Xen's behaviour for tests ([`SimHost`]).
+//!
+//! Methods mirror libxenctrl one to one and speak neutral Rust types (never xen-sys
+//! structs); failures are the raw [`Errno`] Xen returned. The safe, contextual API is
+//! [`crate::Host`] and [`crate::Domain`] on top.
+//!
+//! CPU maps cross the trait as byte slices of exactly [`Hypervisor::cpumap_size`] bytes in
+//! Xen's layout (CPU `i` = bit `i % 8` of byte `i / 8`): the caller owns the buffers, so the
+//! hot path needs no allocation.
+
+mod sim;
+mod xenctrl;
+
+pub use sim::{SimConfig, SimDomain, SimHost};
+pub use xen_sys::Errno;
+pub use xenctrl::XenCtrlBackend;
+
+/// The largest CPU map Xen can have: `NR_CPUS` is at most 4095, so 4096 bits.
+pub const MAX_CPUMAP_BYTES: usize = 512;
+
+/// `xc_physinfo`: the host's CPU and memory facts that xenvcpu uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PhysInfo {
+    /// Hardware threads per core.
+    pub threads_per_core: u32,
+    /// Cores per socket.
+    pub cores_per_socket: u32,
+    /// CPUs currently online.
+    pub nr_cpus: u32,
+    /// The largest CPU id the host can have (maps are sized by `max_cpu_id + 1`).
+    pub max_cpu_id: u32,
+    /// NUMA nodes online.
+    pub nr_nodes: u32,
+    /// The largest NUMA node id.
+    pub max_node_id: u32,
+    /// CPU frequency in kHz.
+    pub cpu_khz: u32,
+}
+
+/// `xc_cputopoinfo`: where one CPU sits; all `None` when the CPU is offline or absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CpuTopology {
+    /// Core id.
+    pub core: Option<u32>,
+    /// Socket id.
+    pub socket: Option<u32>,
+    /// NUMA node id.
+    pub node: Option<u32>,
+}
+
+impl CpuTopology {
+    /// Whether the CPU is online (Xen reports a core for it).
+    pub fn is_online(&self) -> bool {
+        self.core.is_some()
+    }
+}
+
+/// The state flags of a domain (`XEN_DOMINF_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DomainFlags {
+    /// Being destroyed.
+    pub dying: bool,
+    /// An HVM (or PVH) guest rather than PV.
+    pub hvm: bool,
+    /// Shut down (see [`DomainInfo::shutdown_reason`]).
+    pub shutdown: bool,
+    /// Paused.
+    pub paused: bool,
+    /// All vCPUs blocked.
+    pub blocked: bool,
+    /// At least one vCPU running.
+    pub running: bool,
+}
+
+/// `xc_domain_getinfolist`: one domain's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DomainInfo {
+    /// Domain id.
+    pub domid: u32,
+    /// State flags.
+    pub flags: DomainFlags,
+    /// The shutdown reason (`SHUTDOWN_*`) when shut down.
+    pub shutdown_reason: Option<u32>,
+    /// vCPUs online.
+    pub nr_online_vcpus: u32,
+    /// The highest vCPU id (`None`: no vCPUs). Fixed at creation since Xen 4.12.
+    pub max_vcpu_id: Option<u32>,
+    /// The cpupool the domain runs in.
+    pub cpupool: u32,
+    /// CPU time of all vCPUs, in ns.
+    pub cpu_time_ns: u64,
+    /// Memory pages allocated.
+    pub tot_pages: u64,
+    /// The domain's UUID.
+    pub uuid: [u8; 16],
+}
+
+impl DomainInfo {
+    /// The number of vCPU ids (`max_vcpu_id + 1`, or 0).
+    pub fn max_vcpus(&self) -> u32 {
+        self.max_vcpu_id.map_or(0, |m| m + 1)
+    }
+}
+
+/// `xc_vcpu_getinfo`: one vCPU's raw state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RawVcpuInfo {
+    /// The vCPU is up.
+    pub online: bool,
+    /// Blocked waiting for an event.
+    pub blocked: bool,
+    /// On a physical CPU right now.
+    pub running: bool,
+    /// Time spent running, in ns.
+    pub cpu_time_ns: u64,
+    /// The physical CPU it last ran on (stale while offline).
+    pub cpu: u32,
+}
+
+/// The hypercall-level operations xenvcpu needs, one method per libxenctrl call.
+///
+/// Implementations are thread-safe: one handle may serve many threads at once. Every
+/// method returns the errno Xen (or the model of it) returned.
+pub trait Hypervisor: Send + Sync + std::fmt::Debug {
+    /// A short name of the backend (`"xenctrl"`, `"sim"`).
+    fn name(&self) -> &'static str;
+
+    /// The exact byte length of every CPU map passed to the affinity calls
+    /// (`xc_get_cpumap_size`: `(max_cpu_id + 1 + 7) / 8`). Fixed for the handle's life.
+    fn cpumap_size(&self) -> usize;
+
+    /// Wraps `xc_physinfo`.
+    fn physinfo(&self) -> Result<PhysInfo, Errno>;
+
+    /// Wraps `xc_cputopoinfo`: fills `out` with one entry per CPU id `0..=max_cpu_id`.
+    fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno>;
+
+    /// Wraps `xc_domain_getinfolist`: appends to `out` the domains with ids `>= first`,
+    /// in id order, at most `max` of them.
+    fn domain_list(&self, first: u32, max: u32, out: &mut Vec<DomainInfo>) -> Result<(), Errno>;
+
+    /// Wraps `xc_domain_getinfolist` for one domain; `None` when `domid` does not exist
+    /// (the returned domid is always checked).
+    fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno>;
+
+    /// Wraps `xc_vcpu_getinfo`.
+    ///
+    /// Xen: `EINVAL` when `vcpu >= max_vcpus`, `ESRCH` when the vCPU or domain is absent.
+    fn vcpu_info(&self, domid: u32, vcpu: u32) -> Result<RawVcpuInfo, Errno>;
+
+    /// Wraps `xc_vcpu_getaffinity`: writes the hard and/or soft map (each exactly
+    /// `cpumap_size()` bytes) as they were set.
+    fn get_affinity(
+        &self,
+        domid: u32,
+        vcpu: u32,
+        hard: Option<&mut [u8]>,
+        soft: Option<&mut [u8]>,
+    ) -> Result<(), Errno>;
+
+    /// Wraps `xc_vcpu_setaffinity`: sets the given maps (each exactly `cpumap_size()`
+    /// bytes) and overwrites them with the effective affinity Xen computed (hard ∩ the
+    /// cpupool's online CPUs; soft ∩ hard). `force` passes `XEN_VCPUAFFINITY_FORCE`.
+    ///
+    /// Xen: `EINVAL` for a vCPU out of range, no map, or a hard map with no usable CPU;
+    /// `EBUSY` for a temporary pin override without `force`; `ESRCH` for an absent vCPU.
+    fn set_affinity(
+        &self,
+        domid: u32,
+        vcpu: u32,
+        hard: Option<&mut [u8]>,
+        soft: Option<&mut [u8]>,
+        force: bool,
+    ) -> Result<(), Errno>;
+
+    /// Wraps `xc_domain_max_vcpus`. Since Xen 4.12 only the creation-time value is
+    /// accepted (`EINVAL` otherwise, and always for the calling domain itself).
+    fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno>;
+
+    /// A description of the library or model behind the backend (for messages).
+    fn describe(&self) -> String;
+}
+
+/// A shared backend is a backend, so a test can keep a handle on its [`SimHost`] (for
+/// fault injection) while a [`crate::Host`] uses it.
+impl<H: Hypervisor + ?Sized> Hypervisor for std::sync::Arc<H> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn cpumap_size(&self) -> usize {
+        (**self).cpumap_size()
+    }
+    fn physinfo(&self) -> Result<PhysInfo, Errno> {
+        (**self).physinfo()
+    }
+    fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
+        (**self).cpu_topology(out)
+    }
+    fn domain_list(&self, first: u32, max: u32, out: &mut Vec<DomainInfo>) -> Result<(), Errno> {
+        (**self).domain_list(first, max, out)
+    }
+    fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno> {
+        (**self).domain_info(domid)
+    }
+    fn vcpu_info(&self, domid: u32, vcpu: u32) -> Result<RawVcpuInfo, Errno> {
+        (**self).vcpu_info(domid, vcpu)
+    }
+    fn get_affinity(
+        &self,
+        domid: u32,
+        vcpu: u32,
+        hard: Option<&mut [u8]>,
+        soft: Option<&mut [u8]>,
+    ) -> Result<(), Errno> {
+        (**self).get_affinity(domid, vcpu, hard, soft)
+    }
+    fn set_affinity(
+        &self,
+        domid: u32,
+        vcpu: u32,
+        hard: Option<&mut [u8]>,
+        soft: Option<&mut [u8]>,
+        force: bool,
+    ) -> Result<(), Errno> {
+        (**self).set_affinity(domid, vcpu, hard, soft, force)
+    }
+    fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno> {
+        (**self).set_max_vcpus(domid, max)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}

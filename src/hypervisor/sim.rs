@@ -1,0 +1,379 @@
+//! [`SimHost`]: a model of Xen's vCPU semantics, for fast tests of xenvcpu's own logic.
+//!
+//! It follows Xen 4.17's documented and observed behaviour (the conformance suite runs the
+//! same tests against it and against real Xen in the lab; where they disagree, Xen is
+//! right and this model is fixed):
+//! - affinity: `EINVAL` for a vCPU past the maximum or no map given, `ESRCH` for an absent
+//!   domain, `EBUSY` under a pin override unless forced, `EINVAL` when the hard map has no
+//!   online CPU; on success the maps are written back as hard ∩ online and
+//!   soft ∩ hard ∩ online, while a later get returns the maps as they were set;
+//! - `max_vcpus`: only the creation-time value is accepted, never for the calling domain;
+//! - getdomaininfo for an absent id yields nothing (the real call would list the next).
+//!
+//! It is never chosen automatically: tests and tools construct it explicitly.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::cpumap::CpuMap;
+
+use super::{CpuTopology, DomainFlags, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo};
+
+/// The shape of a simulated host.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// CPU ids `0..nr_cpus` exist (`max_cpu_id + 1`).
+    pub nr_cpus: u32,
+    /// Of those, the CPUs that are offline.
+    pub offline: CpuMap,
+    /// Hardware threads per core.
+    pub threads_per_core: u32,
+    /// Cores per socket.
+    pub cores_per_socket: u32,
+    /// NUMA nodes; CPUs are split evenly and in order among them.
+    pub nr_nodes: u32,
+    /// The domain the caller runs in (dom0): `max_vcpus` on it is `EINVAL`.
+    pub calling_domid: u32,
+}
+
+impl Default for SimConfig {
+    /// Four CPUs, one socket of four single-threaded cores, one node: the lab's host.
+    fn default() -> Self {
+        Self {
+            nr_cpus: 4,
+            offline: CpuMap::new(),
+            threads_per_core: 1,
+            cores_per_socket: 4,
+            nr_nodes: 1,
+            calling_domid: 0,
+        }
+    }
+}
+
+/// A simulated domain, as added to a [`SimHost`].
+#[derive(Debug, Clone)]
+pub struct SimDomain {
+    /// Domain id.
+    pub domid: u32,
+    /// vCPUs allocated at creation (`max_vcpu_id + 1`).
+    pub max_vcpus: u32,
+    /// vCPUs online at start: `0..online`.
+    pub online: u32,
+    /// An HVM guest.
+    pub hvm: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Vcpu {
+    online: bool,
+    hard: CpuMap,
+    soft: CpuMap,
+    override_pin: bool,
+    cpu: u32,
+    cpu_time_ns: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Domain {
+    hvm: bool,
+    vcpus: Vec<Vcpu>,
+}
+
+#[derive(Debug)]
+struct State {
+    config: SimConfig,
+    domains: BTreeMap<u32, Domain>,
+    calls: u64,
+    fail_at: Option<(u64, i32)>,
+}
+
+/// A simulated Xen host. Thread-safe; every method is one atomic step of the model.
+#[derive(Debug)]
+pub struct SimHost {
+    state: Mutex<State>,
+}
+
+const EINVAL: Errno = Errno::new(libc::EINVAL);
+const ESRCH: Errno = Errno::new(libc::ESRCH);
+
+impl SimHost {
+    /// A host with no domains.
+    pub fn new(config: SimConfig) -> Self {
+        Self { state: Mutex::new(State { config, domains: BTreeMap::new(), calls: 0, fail_at: None }) }
+    }
+
+    /// The lab's shape: 4 CPUs, dom0 with 4 vCPUs, and domain 1 (a PV guest with
+    /// `maxvcpus = 4`, `vcpus = 2`).
+    pub fn lab_like() -> Self {
+        let host = Self::new(SimConfig::default());
+        host.add_domain(SimDomain { domid: 0, max_vcpus: 4, online: 4, hvm: false });
+        host.add_domain(SimDomain { domid: 1, max_vcpus: 4, online: 2, hvm: false });
+        host
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Creates a domain; every vCPU starts with affinity to all CPUs.
+    pub fn add_domain(&self, d: SimDomain) {
+        let mut st = self.lock();
+        let all = CpuMap::all(st.config.nr_cpus as usize);
+        let online_cpus = online_cpus(&st.config);
+        let vcpus = (0..d.max_vcpus)
+            .map(|v| Vcpu {
+                online: v < d.online,
+                hard: all.clone(),
+                soft: all.clone(),
+                override_pin: false,
+                cpu: online_cpus.iter().nth(v as usize % online_cpus.count().max(1)).unwrap_or(0) as u32,
+                cpu_time_ns: 0,
+            })
+            .collect();
+        st.domains.insert(d.domid, Domain { hvm: d.hvm, vcpus });
+    }
+
+    /// Destroys a domain.
+    pub fn remove_domain(&self, domid: u32) {
+        self.lock().domains.remove(&domid);
+    }
+
+    /// Sets or clears a temporary pin override (`SCHEDOP_pin_override`) on a vCPU: while
+    /// set, affinity changes fail with `EBUSY` unless forced, and forcing clears it.
+    pub fn set_pin_override(&self, domid: u32, vcpu: u32, on: bool) {
+        if let Some(v) = self.lock().domains.get_mut(&domid).and_then(|d| d.vcpus.get_mut(vcpu as usize)) {
+            v.override_pin = on;
+        }
+    }
+
+    /// Brings a vCPU up or down, as the guest kernel does.
+    pub fn set_vcpu_online(&self, domid: u32, vcpu: u32, online: bool) {
+        if let Some(v) = self.lock().domains.get_mut(&domid).and_then(|d| d.vcpus.get_mut(vcpu as usize)) {
+            v.online = online;
+        }
+    }
+
+    /// Takes a host CPU offline or brings it back.
+    pub fn set_cpu_online(&self, cpu: u32, online: bool) {
+        let mut st = self.lock();
+        if online {
+            st.config.offline.remove(cpu as usize);
+        } else {
+            st.config.offline.insert(cpu as usize);
+        }
+    }
+
+    /// Makes the `n`-th hypercall from now (1 = the next) fail with `errno`, without
+    /// effect.
+    pub fn fail_nth_call(&self, n: u64, errno: i32) {
+        let mut st = self.lock();
+        st.fail_at = Some((st.calls + n, errno));
+    }
+
+    /// The number of hypercalls made so far.
+    pub fn calls(&self) -> u64 {
+        self.lock().calls
+    }
+
+    /// Counts a call and applies fault injection.
+    fn enter(&self) -> Result<std::sync::MutexGuard<'_, State>, Errno> {
+        let mut st = self.lock();
+        st.calls += 1;
+        if let Some((at, errno)) = st.fail_at {
+            if at == st.calls {
+                st.fail_at = None;
+                return Err(Errno::new(errno));
+            }
+        }
+        Ok(st)
+    }
+}
+
+fn online_cpus(config: &SimConfig) -> CpuMap {
+    CpuMap::all(config.nr_cpus as usize).difference(&config.offline)
+}
+
+fn map_from(bytes: &[u8], nr_cpus: u32) -> CpuMap {
+    // Xen reads at most nr_cpu_ids bits and ignores the rest.
+    CpuMap::from_libvirt_bytes(bytes).intersection(&CpuMap::all(nr_cpus as usize))
+}
+
+fn write_map(map: &CpuMap, out: &mut [u8]) {
+    out.fill(0);
+    let bits = out.len() * 8;
+    for cpu in map.iter().filter(|&c| c < bits) {
+        out[cpu / 8] |= 1 << (cpu % 8);
+    }
+}
+
+fn vcpu_mut(st: &mut State, domid: u32, vcpu: u32) -> Result<&mut Vcpu, Errno> {
+    let d = st.domains.get_mut(&domid).ok_or(ESRCH)?;
+    d.vcpus.get_mut(vcpu as usize).ok_or(EINVAL)
+}
+
+impl Hypervisor for SimHost {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+
+    fn cpumap_size(&self) -> usize {
+        (self.lock().config.nr_cpus as usize).div_ceil(8)
+    }
+
+    fn physinfo(&self) -> Result<PhysInfo, Errno> {
+        let st = self.enter()?;
+        let c = &st.config;
+        Ok(PhysInfo {
+            threads_per_core: c.threads_per_core,
+            cores_per_socket: c.cores_per_socket,
+            nr_cpus: online_cpus(c).count() as u32,
+            max_cpu_id: c.nr_cpus - 1,
+            nr_nodes: c.nr_nodes,
+            max_node_id: c.nr_nodes - 1,
+            cpu_khz: 2_000_000,
+        })
+    }
+
+    fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
+        let st = self.enter()?;
+        let c = &st.config;
+        out.clear();
+        out.extend((0..c.nr_cpus).map(|cpu| {
+            if c.offline.contains(cpu as usize) {
+                return CpuTopology::default();
+            }
+            let per_socket = c.threads_per_core * c.cores_per_socket;
+            CpuTopology {
+                core: Some(cpu % per_socket / c.threads_per_core),
+                socket: Some(cpu / per_socket),
+                node: Some(cpu * c.nr_nodes / c.nr_cpus),
+            }
+        }));
+        Ok(())
+    }
+
+    fn domain_list(&self, first: u32, max: u32, out: &mut Vec<DomainInfo>) -> Result<(), Errno> {
+        let st = self.enter()?;
+        out.extend(st.domains.range(first..).take(max as usize).map(|(&id, d)| info_of(id, d)));
+        Ok(())
+    }
+
+    fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno> {
+        let st = self.enter()?;
+        Ok(st.domains.get(&domid).map(|d| info_of(domid, d)))
+    }
+
+    fn vcpu_info(&self, domid: u32, vcpu: u32) -> Result<RawVcpuInfo, Errno> {
+        let mut st = self.enter()?;
+        let v = vcpu_mut(&mut st, domid, vcpu)?;
+        if v.online {
+            v.cpu_time_ns += 1_000_000;
+        }
+        // vCPU 0 is the one running; the others are blocked or, from vCPU 2, runnable.
+        Ok(RawVcpuInfo {
+            online: v.online,
+            running: v.online && vcpu == 0,
+            blocked: v.online && vcpu == 1,
+            cpu_time_ns: v.cpu_time_ns,
+            cpu: v.cpu,
+        })
+    }
+
+    fn get_affinity(
+        &self,
+        domid: u32,
+        vcpu: u32,
+        hard: Option<&mut [u8]>,
+        soft: Option<&mut [u8]>,
+    ) -> Result<(), Errno> {
+        let size = self.cpumap_size();
+        if hard.as_ref().is_some_and(|m| m.len() != size) || soft.as_ref().is_some_and(|m| m.len() != size) {
+            return Err(EINVAL);
+        }
+        let mut st = self.enter()?;
+        let v = vcpu_mut(&mut st, domid, vcpu)?;
+        if hard.is_none() && soft.is_none() {
+            return Err(EINVAL);
+        }
+        if let Some(h) = hard {
+            write_map(&v.hard, h);
+        }
+        if let Some(s) = soft {
+            write_map(&v.soft, s);
+        }
+        Ok(())
+    }
+
+    fn set_affinity(
+        &self,
+        domid: u32,
+        vcpu: u32,
+        hard: Option<&mut [u8]>,
+        soft: Option<&mut [u8]>,
+        force: bool,
+    ) -> Result<(), Errno> {
+        let size = self.cpumap_size();
+        if hard.as_ref().is_some_and(|m| m.len() != size) || soft.as_ref().is_some_and(|m| m.len() != size) {
+            return Err(EINVAL);
+        }
+        let mut st = self.enter()?;
+        let nr_cpus = st.config.nr_cpus;
+        let online = online_cpus(&st.config);
+        let v = vcpu_mut(&mut st, domid, vcpu)?;
+        if hard.is_none() && soft.is_none() {
+            return Err(EINVAL);
+        }
+        if v.override_pin {
+            if !force {
+                return Err(Errno::new(libc::EBUSY));
+            }
+            v.override_pin = false;
+        }
+        if let Some(h) = hard {
+            let requested = map_from(h, nr_cpus);
+            if requested.intersection(&online).is_empty() {
+                return Err(EINVAL);
+            }
+            write_map(&requested.intersection(&online), h);
+            if !requested.contains(v.cpu as usize) {
+                v.cpu = requested.intersection(&online).first().unwrap_or(0) as u32;
+            }
+            v.hard = requested;
+        }
+        if let Some(s) = soft {
+            let requested = map_from(s, nr_cpus);
+            write_map(&requested.intersection(&v.hard).intersection(&online), s);
+            v.soft = requested;
+        }
+        Ok(())
+    }
+
+    fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno> {
+        let st = self.enter()?;
+        let d = st.domains.get(&domid).ok_or(ESRCH)?;
+        if max as usize != d.vcpus.len() || domid == st.config.calling_domid {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let st = self.lock();
+        format!("simulated host ({} CPUs, {} domains)", st.config.nr_cpus, st.domains.len())
+    }
+}
+
+fn info_of(domid: u32, d: &Domain) -> DomainInfo {
+    let online = d.vcpus.iter().filter(|v| v.online).count() as u32;
+    DomainInfo {
+        domid,
+        flags: DomainFlags { hvm: d.hvm, running: online > 0, ..DomainFlags::default() },
+        shutdown_reason: None,
+        nr_online_vcpus: online,
+        max_vcpu_id: (d.vcpus.len() as u32).checked_sub(1),
+        cpupool: 0,
+        cpu_time_ns: d.vcpus.iter().map(|v| v.cpu_time_ns).sum(),
+        tot_pages: 32768,
+        uuid: [domid as u8; 16],
+    }
+}

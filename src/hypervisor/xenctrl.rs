@@ -1,0 +1,237 @@
+//! The real backend: libxenctrl, loaded at run time by xen-sys.
+//!
+//! This file holds the main crate's only `unsafe` code: each block is one libxenctrl call
+//! on the open handle, with buffers whose sizes are checked right before it.
+
+use std::ffi::c_int;
+use std::ptr;
+
+use xen_sys::{
+    xc_cputopo_t, xc_domaininfo_t, xc_physinfo_t, xc_vcpuinfo_t, Errno, Interface, OpenError, XEN_DOMINF_blocked,
+    XEN_DOMINF_dying, XEN_DOMINF_hvm_guest, XEN_DOMINF_paused, XEN_DOMINF_running, XEN_DOMINF_shutdown, XenCtrl,
+    XEN_INVALID_CORE_ID, XEN_INVALID_MAX_VCPU_ID, XEN_INVALID_NODE_ID, XEN_INVALID_SOCKET_ID, XEN_VCPUAFFINITY_FORCE,
+    XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
+};
+
+use super::{CpuTopology, DomainFlags, DomainInfo, Hypervisor, PhysInfo, RawVcpuInfo};
+
+/// The hypervisor reached through libxenctrl.
+///
+/// Shared by threads: libxenctrl handles opened without `XC_OPENFLAG_NON_REENTRANT` may be
+/// used concurrently (xen-sys's [`Interface`] is `Send + Sync` on that ground).
+#[derive(Debug)]
+pub struct XenCtrlBackend {
+    iface: Interface,
+    cpumap_size: usize,
+}
+
+impl XenCtrlBackend {
+    /// Loads libxenctrl and opens the control interface.
+    ///
+    /// # Errors
+    /// The [`OpenError`] of xen-sys: library not found, no hypervisor, permission, other.
+    /// A failure of `xc_get_cpumap_size` right after opening is reported as
+    /// [`OpenError::Other`] with its errno.
+    pub fn open() -> Result<Self, OpenError> {
+        let iface = Interface::open()?;
+        // SAFETY: `iface` is open for the whole call; the call takes no buffers.
+        let size = unsafe { xen_sys::cpumap_size(iface.lib(), iface.as_ptr()) };
+        let cpumap_size = size.map_err(|errno| OpenError::Other { errno })?;
+        Ok(Self { iface, cpumap_size })
+    }
+
+    fn lib(&self) -> &'static XenCtrl {
+        self.iface.lib()
+    }
+
+    /// Checks that an affinity buffer is exactly the size libxenctrl will read and write.
+    fn check_map(&self, map: &Option<&mut [u8]>) -> Result<(), Errno> {
+        match map {
+            Some(m) if m.len() != self.cpumap_size => Err(Errno::new(libc::EINVAL)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// libxenctrl takes the vCPU as an `int` for the affinity calls.
+fn vcpu_int(vcpu: u32) -> Result<c_int, Errno> {
+    c_int::try_from(vcpu).map_err(|_| Errno::new(libc::EINVAL))
+}
+
+fn map_ptr(map: &mut Option<&mut [u8]>) -> *mut u8 {
+    map.as_deref_mut().map_or(ptr::null_mut(), <[u8]>::as_mut_ptr)
+}
+
+fn flags_for(hard: &Option<&mut [u8]>, soft: &Option<&mut [u8]>) -> u32 {
+    (if hard.is_some() { XEN_VCPUAFFINITY_HARD } else { 0 }) | (if soft.is_some() { XEN_VCPUAFFINITY_SOFT } else { 0 })
+}
+
+fn valid(id: u32, invalid: u32) -> Option<u32> {
+    (id != invalid).then_some(id)
+}
+
+fn domain_info(raw: &xc_domaininfo_t) -> DomainInfo {
+    let f = raw.flags;
+    let shutdown = f & XEN_DOMINF_shutdown != 0;
+    DomainInfo {
+        domid: u32::from(raw.domain),
+        flags: DomainFlags {
+            dying: f & XEN_DOMINF_dying != 0,
+            hvm: f & XEN_DOMINF_hvm_guest != 0,
+            shutdown,
+            paused: f & XEN_DOMINF_paused != 0,
+            blocked: f & XEN_DOMINF_blocked != 0,
+            running: f & XEN_DOMINF_running != 0,
+        },
+        shutdown_reason: shutdown.then(|| raw.shutdown_reason()),
+        nr_online_vcpus: raw.nr_online_vcpus,
+        max_vcpu_id: valid(raw.max_vcpu_id, XEN_INVALID_MAX_VCPU_ID),
+        cpupool: raw.cpupool,
+        cpu_time_ns: raw.cpu_time,
+        tot_pages: raw.tot_pages,
+        uuid: raw.handle,
+    }
+}
+
+impl Hypervisor for XenCtrlBackend {
+    fn name(&self) -> &'static str {
+        "xenctrl"
+    }
+
+    fn cpumap_size(&self) -> usize {
+        self.cpumap_size
+    }
+
+    fn physinfo(&self) -> Result<PhysInfo, Errno> {
+        let mut info = xc_physinfo_t::default();
+        // SAFETY: the handle is open; `info` is a valid, writable xc_physinfo_t that
+        // libxenctrl fills completely on success.
+        if unsafe { (self.lib().xc_physinfo)(self.iface.as_ptr(), &mut info) } < 0 {
+            return Err(Errno::last());
+        }
+        Ok(PhysInfo {
+            threads_per_core: info.threads_per_core,
+            cores_per_socket: info.cores_per_socket,
+            nr_cpus: info.nr_cpus,
+            max_cpu_id: info.max_cpu_id,
+            nr_nodes: info.nr_nodes,
+            max_node_id: info.max_node_id,
+            cpu_khz: info.cpu_khz,
+        })
+    }
+
+    fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
+        let entries = self.cpumap_size * 8;
+        let mut raw = vec![xc_cputopo_t::default(); entries];
+        let mut num = u32::try_from(entries).map_err(|_| Errno::new(libc::EINVAL))?;
+        // SAFETY: the handle is open; `raw` has `num` writable entries and libxenctrl
+        // writes at most `num` of them, returning the count written in `num`.
+        if unsafe { (self.lib().xc_cputopoinfo)(self.iface.as_ptr(), &mut num, raw.as_mut_ptr()) } < 0 {
+            return Err(Errno::last());
+        }
+        out.clear();
+        out.extend(raw.iter().take(num as usize).map(|t| CpuTopology {
+            core: valid(t.core, XEN_INVALID_CORE_ID),
+            socket: valid(t.socket, XEN_INVALID_SOCKET_ID),
+            node: valid(t.node, XEN_INVALID_NODE_ID),
+        }));
+        Ok(())
+    }
+
+    fn domain_list(&self, first: u32, max: u32, out: &mut Vec<DomainInfo>) -> Result<(), Errno> {
+        let mut raw = vec![xc_domaininfo_t::default(); max as usize];
+        // SAFETY: the handle is open; `raw` has `max` writable elements and libxenctrl
+        // writes at most `max_domains` = `max` of them.
+        let n = unsafe { (self.lib().xc_domain_getinfolist)(self.iface.as_ptr(), first, max, raw.as_mut_ptr()) };
+        if n < 0 {
+            return Err(Errno::last());
+        }
+        out.extend(raw.iter().take(n as usize).map(domain_info));
+        Ok(())
+    }
+
+    fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno> {
+        // SAFETY: the handle is open for the whole call.
+        let raw = unsafe { xen_sys::getinfo_one(self.lib(), self.iface.as_ptr(), domid) }?;
+        Ok(raw.as_ref().map(domain_info))
+    }
+
+    fn vcpu_info(&self, domid: u32, vcpu: u32) -> Result<RawVcpuInfo, Errno> {
+        // libxenctrl stores the vCPU as 16 bits in the domctl: a larger one would alias.
+        if vcpu > u32::from(u16::MAX) {
+            return Err(Errno::new(libc::EINVAL));
+        }
+        let mut info = xc_vcpuinfo_t::default();
+        // SAFETY: the handle is open; `info` is a valid, writable xc_vcpuinfo_t filled on
+        // success.
+        if unsafe { (self.lib().xc_vcpu_getinfo)(self.iface.as_ptr(), domid, vcpu, &mut info) } < 0 {
+            return Err(Errno::last());
+        }
+        Ok(RawVcpuInfo {
+            online: info.online != 0,
+            blocked: info.blocked != 0,
+            running: info.running != 0,
+            cpu_time_ns: info.cpu_time,
+            cpu: info.cpu,
+        })
+    }
+
+    fn get_affinity(
+        &self,
+        domid: u32,
+        vcpu: u32,
+        mut hard: Option<&mut [u8]>,
+        mut soft: Option<&mut [u8]>,
+    ) -> Result<(), Errno> {
+        self.check_map(&hard)?;
+        self.check_map(&soft)?;
+        let vcpu = vcpu_int(vcpu)?;
+        let flags = flags_for(&hard, &soft);
+        let (h, s) = (map_ptr(&mut hard), map_ptr(&mut soft));
+        // SAFETY: the handle is open; each non-null map is exactly xc_get_cpumap_size()
+        // bytes (checked above), the length libxenctrl writes; a null map goes with its
+        // flag clear.
+        if unsafe { (self.lib().xc_vcpu_getaffinity)(self.iface.as_ptr(), domid, vcpu, h, s, flags) } < 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+
+    fn set_affinity(
+        &self,
+        domid: u32,
+        vcpu: u32,
+        mut hard: Option<&mut [u8]>,
+        mut soft: Option<&mut [u8]>,
+        force: bool,
+    ) -> Result<(), Errno> {
+        self.check_map(&hard)?;
+        self.check_map(&soft)?;
+        let vcpu = vcpu_int(vcpu)?;
+        let flags = flags_for(&hard, &soft) | if force { XEN_VCPUAFFINITY_FORCE } else { 0 };
+        let (h, s) = (map_ptr(&mut hard), map_ptr(&mut soft));
+        // SAFETY: the handle is open; each non-null map is exactly xc_get_cpumap_size()
+        // bytes (checked above), the length libxenctrl reads and writes back; a null map
+        // goes with its flag clear.
+        if unsafe { (self.lib().xc_vcpu_setaffinity)(self.iface.as_ptr(), domid, vcpu, h, s, flags) } < 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+
+    fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno> {
+        // SAFETY: the handle is open; the call takes no buffers.
+        if unsafe { (self.lib().xc_domain_max_vcpus)(self.iface.as_ptr(), domid, max) } < 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} (Xen {})",
+            self.lib().soname(),
+            xen_sys::running_hypervisor_version().map_or("?".into(), |v| format!("{}.{}", v.major, v.minor))
+        )
+    }
+}

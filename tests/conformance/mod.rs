@@ -1,0 +1,367 @@
+//! The conformance suite: behaviour of the vCPU API, written once and run against both
+//! backends — the simulated host on every `cargo test` (tests/conformance_sim.rs) and real
+//! Xen in the lab (tests/lab_conformance.rs). Where they disagree, Xen is right.
+//!
+//! Every test that changes state saves, changes, reads back, asserts and restores.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use xenvcpu::cpumap::CpuMap;
+use xenvcpu::hypervisor::SimHost;
+use xenvcpu::{AffinityRequest, Error, Host, VcpuState};
+
+/// What a test runs against.
+pub struct Fixture {
+    /// The host.
+    pub host: Host,
+    /// dom0's id (0) and vCPU count.
+    pub dom0: u32,
+    /// dom0's vCPUs.
+    pub dom0_vcpus: u32,
+    /// CPUs the host has (`max_cpu_id + 1`), all online.
+    pub nr_cpus: usize,
+    /// A PV guest (`maxvcpus = 4`), if there is one.
+    pub guest: Option<u32>,
+    /// The simulated host behind `host`, for simulator-only checks.
+    pub sim: Option<Arc<SimHost>>,
+}
+
+/// The simulated fixture: shaped like the lab (4 CPUs, dom0 with 4 vCPUs, a guest).
+pub fn sim_fixture() -> Fixture {
+    let sim = Arc::new(SimHost::lab_like());
+    let host = Host::with_backend(sim.clone()).expect("sim host");
+    Fixture { host, dom0: 0, dom0_vcpus: 4, nr_cpus: 4, guest: Some(1), sim: Some(sim) }
+}
+
+fn env_u32(name: &str) -> Option<u32> {
+    std::env::var(name).ok().map(|v| v.parse().unwrap_or_else(|e| panic!("{name}={v:?}: {e}")))
+}
+
+/// The lab fixture: real Xen, described by the lab harness's environment.
+pub fn lab_fixture() -> Fixture {
+    assert_eq!(
+        std::env::var("XENVCPU_LAB").as_deref(),
+        Ok("1"),
+        "this test needs the Xen lab: run it with tests/lab/lab.sh test"
+    );
+    let host = Host::open().expect("open the real hypervisor in the lab");
+    Fixture {
+        host,
+        dom0: 0,
+        dom0_vcpus: env_u32("XENVCPU_LAB_DOM0_VCPUS").expect("XENVCPU_LAB_DOM0_VCPUS"),
+        nr_cpus: env_u32("XENVCPU_LAB_NR_CPUS").expect("XENVCPU_LAB_NR_CPUS") as usize,
+        guest: env_u32("XENVCPU_LAB_GUEST_DOMID"),
+        sim: None,
+    }
+}
+
+fn cpus(list: &str) -> CpuMap {
+    list.parse().unwrap()
+}
+
+/// Runs `f`, then restores every vCPU of `domid` to the affinity it had before.
+fn preserving<T>(f: &Fixture, domid: u32, body: impl FnOnce() -> T) -> T {
+    let dom = f.host.domain(domid).unwrap();
+    let saved = dom.vcpus().unwrap();
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    for v in &saved {
+        dom.set_affinity(v.vcpu, &AffinityRequest::both(&v.hard, &v.soft).forced()).unwrap();
+    }
+    out.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+// ---- The tests -----------------------------------------------------------------------
+
+pub fn host_facts_are_sized_by_max_cpu_id(f: &Fixture) {
+    let info = f.host.info().unwrap();
+    assert_eq!(f.host.nr_cpus(), f.nr_cpus);
+    assert_eq!(info.nr_cpus(), info.phys.max_cpu_id as usize + 1);
+    assert_eq!(info.phys.nr_cpus as usize, f.nr_cpus, "all lab CPUs are online");
+    assert_eq!(info.online_cpus(), CpuMap::all(f.nr_cpus));
+    assert!(info.nr_sockets() >= 1);
+    assert_eq!(info.node_cpus().iter().fold(CpuMap::new(), |a, n| a.union(n)), info.online_cpus());
+    assert_eq!(f.host.cpumap_size(), f.nr_cpus.div_ceil(8));
+}
+
+pub fn domains_list_dom0_and_the_guest(f: &Fixture) {
+    let domains = f.host.domains().unwrap();
+    let dom0 = domains.iter().find(|d| d.domid == f.dom0).expect("dom0 listed");
+    assert_eq!(dom0.max_vcpu_id, Some(f.dom0_vcpus - 1));
+    assert_eq!(dom0.nr_online_vcpus, f.dom0_vcpus);
+    assert!(!dom0.flags.hvm && !dom0.flags.dying);
+    if let Some(g) = f.guest {
+        let guest = domains.iter().find(|d| d.domid == g).expect("guest listed");
+        assert_eq!(guest.max_vcpu_id, Some(3), "the guest has maxvcpus = 4");
+    }
+    assert!(domains.windows(2).all(|w| w[0].domid < w[1].domid), "in id order");
+}
+
+pub fn info_for_every_vcpu(f: &Fixture) {
+    let dom0 = f.host.domain(f.dom0).unwrap();
+    let vcpus = dom0.vcpus().unwrap();
+    assert_eq!(vcpus.len() as u32, f.dom0_vcpus);
+    for (i, v) in vcpus.iter().enumerate() {
+        assert_eq!(v.vcpu as usize, i);
+        assert_ne!(v.state, VcpuState::Offline, "dom0's vCPUs are all online");
+        assert!(v.cpu.is_some_and(|c| (c as usize) < f.nr_cpus), "{v:?}");
+        assert!(!v.hard.is_empty() && !v.soft.is_empty(), "{v:?}");
+    }
+    if let Some(g) = f.guest {
+        let guest = f.host.domain(g).unwrap();
+        let vcpus = guest.vcpus().unwrap();
+        assert_eq!(vcpus.len(), 4);
+        let online = vcpus.iter().filter(|v| v.state != VcpuState::Offline).count() as u32;
+        assert_eq!(online, guest.refresh().unwrap().nr_online_vcpus);
+        for v in vcpus.iter().filter(|v| v.state == VcpuState::Offline) {
+            assert_eq!(v.cpu, None, "an offline vCPU has no physical CPU");
+        }
+        assert_ne!(vcpus[0].state, VcpuState::Offline, "vCPU 0 is always online");
+    }
+}
+
+pub fn hard_affinity_round_trip(f: &Fixture) {
+    preserving(f, f.dom0, || {
+        let dom0 = f.host.domain(f.dom0).unwrap();
+        let want = cpus("0-1");
+        let eff = dom0.set_affinity(1, &AffinityRequest::hard(&want)).unwrap();
+        assert_eq!(eff.hard.as_ref(), Some(&want));
+        assert_eq!(eff.soft, None, "soft was not changed");
+        let now = dom0.vcpu_info(1).unwrap();
+        assert_eq!(now.hard, want);
+        if now.state == VcpuState::Running {
+            assert!(want.contains(now.cpu.unwrap() as usize));
+        }
+    });
+}
+
+pub fn soft_affinity_round_trip(f: &Fixture) {
+    preserving(f, f.dom0, || {
+        let dom0 = f.host.domain(f.dom0).unwrap();
+        let all = CpuMap::all(f.nr_cpus);
+        dom0.set_affinity(2, &AffinityRequest::hard(&all)).unwrap();
+        let want = cpus("1-2");
+        let eff = dom0.set_affinity(2, &AffinityRequest::soft(&want)).unwrap();
+        assert_eq!(eff.soft.as_ref(), Some(&want));
+        assert_eq!(dom0.vcpu_info(2).unwrap().soft, want);
+    });
+}
+
+pub fn both_maps_round_trip(f: &Fixture) {
+    preserving(f, f.dom0, || {
+        let dom0 = f.host.domain(f.dom0).unwrap();
+        let (hard, soft) = (cpus("0,2-3"), cpus("2"));
+        let eff = dom0.set_affinity(3, &AffinityRequest::both(&hard, &soft)).unwrap();
+        assert_eq!(eff.hard.as_ref(), Some(&hard));
+        assert_eq!(eff.soft.as_ref(), Some(&soft));
+        let now = dom0.vcpu_info(3).unwrap();
+        assert_eq!((now.hard, now.soft), (hard, soft));
+    });
+}
+
+/// Xen writes back soft ∩ hard as the effective soft map, but keeps the soft map as set.
+pub fn effective_soft_is_intersected_with_hard(f: &Fixture) {
+    preserving(f, f.dom0, || {
+        let dom0 = f.host.domain(f.dom0).unwrap();
+        let (hard, soft) = (cpus("0-1"), cpus("1-3"));
+        let req = AffinityRequest::both(&hard, &soft);
+        let eff = dom0.set_affinity(1, &req).unwrap();
+        assert_eq!(eff.soft, Some(cpus("1")), "effective soft = soft ∩ hard");
+        assert_eq!(eff.dropped(&req), (CpuMap::new(), cpus("2-3")));
+        assert_eq!(dom0.vcpu_info(1).unwrap().soft, soft, "the soft map is kept as set");
+    });
+}
+
+pub fn empty_map_is_refused_before_any_hypercall(f: &Fixture) {
+    let dom0 = f.host.domain(f.dom0).unwrap();
+    let before = f.sim.as_ref().map(|s| s.calls());
+    let err = dom0.set_affinity(0, &AffinityRequest::hard(&CpuMap::new())).unwrap_err();
+    assert!(matches!(err, Error::EmptyMap { vcpu: 0, kind: xenvcpu::MapKind::Hard, .. }), "{err}");
+    let err = dom0.set_affinity(0, &AffinityRequest::soft(&CpuMap::new())).unwrap_err();
+    assert!(matches!(err, Error::EmptyMap { kind: xenvcpu::MapKind::Soft, .. }), "{err}");
+    let err = dom0.set_affinity(0, &AffinityRequest::default()).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert_eq!(f.sim.as_ref().map(|s| s.calls()), before, "no hypercall was made");
+}
+
+pub fn cpu_beyond_the_host_is_refused_and_named(f: &Fixture) {
+    let dom0 = f.host.domain(f.dom0).unwrap();
+    let before = dom0.vcpu_info(0).unwrap().hard;
+    let map = CpuMap::from_iter([0, f.nr_cpus, f.nr_cpus + 5]);
+    match dom0.set_affinity(0, &AffinityRequest::hard(&map)).unwrap_err() {
+        Error::CpusBeyondHost { cpus, nr_cpus } => {
+            assert_eq!(cpus, CpuMap::from_iter([f.nr_cpus, f.nr_cpus + 5]));
+            assert_eq!(nr_cpus, f.nr_cpus);
+        }
+        e => panic!("{e}"),
+    }
+    assert_eq!(dom0.vcpu_info(0).unwrap().hard, before, "nothing was applied");
+    // The libvirt shape refuses the same map rather than dropping the CPU.
+    let bytes = map.to_libvirt_bytes(f.nr_cpus.div_ceil(8) + 1).unwrap();
+    assert!(matches!(dom0.pin_vcpu(0, &bytes), Err(Error::CpuMap(_))));
+    assert_eq!(dom0.vcpu_info(0).unwrap().hard, before);
+}
+
+pub fn vcpu_out_of_range(f: &Fixture) {
+    let dom0 = f.host.domain(f.dom0).unwrap();
+    let n = f.dom0_vcpus;
+    assert!(
+        matches!(dom0.vcpu_info(n), Err(Error::VcpuOutOfRange { vcpu, max_vcpu_id, .. }) if vcpu == n && max_vcpu_id == n - 1)
+    );
+    let all = CpuMap::all(f.nr_cpus);
+    assert!(matches!(dom0.set_affinity(n, &AffinityRequest::hard(&all)), Err(Error::VcpuOutOfRange { .. })));
+    // What Xen itself says for one past the end.
+    let errno = f.host.hypervisor().vcpu_info(f.dom0, n).unwrap_err().raw();
+    assert!(errno == libc::EINVAL || errno == libc::ESRCH, "errno {errno}");
+}
+
+pub fn absent_domain(f: &Fixture) {
+    assert!(matches!(f.host.domain(31000), Err(Error::NoSuchDomain { domid: 31000 })));
+    assert_eq!(f.host.hypervisor().domain_info(31000).unwrap(), None, "the returned domid is checked");
+    let errno = f.host.hypervisor().vcpu_info(31000, 0).unwrap_err().raw();
+    assert_eq!(errno, libc::ESRCH);
+}
+
+pub fn max_vcpus_is_fixed_and_refused_on_self(f: &Fixture) {
+    let dom0 = f.host.domain(f.dom0).unwrap();
+    let err = dom0.set_max_vcpus(f.dom0_vcpus + 1).unwrap_err();
+    assert!(
+        matches!(err, Error::MaxVcpusFixed { current, requested, .. } if current == f.dom0_vcpus && requested == f.dom0_vcpus + 1),
+        "{err}"
+    );
+    let err = dom0.set_max_vcpus(f.dom0_vcpus).unwrap_err();
+    assert!(matches!(err, Error::MaxVcpusOnSelf { domid: 0 }), "{err}");
+}
+
+pub fn max_vcpus_same_value_is_accepted_for_the_guest(f: &Fixture) {
+    let Some(g) = f.guest else { panic!("this test needs the guest") };
+    let guest = f.host.domain(g).unwrap();
+    guest.set_max_vcpus(4).unwrap();
+    assert!(matches!(guest.set_max_vcpus(2), Err(Error::MaxVcpusFixed { current: 4, .. })));
+    // Xen itself refuses another value.
+    assert_eq!(f.host.hypervisor().set_max_vcpus(g, 5).unwrap_err().raw(), libc::EINVAL);
+}
+
+pub fn pin_all_vcpus_as_one_operation(f: &Fixture) {
+    preserving(f, f.dom0, || {
+        let dom0 = f.host.domain(f.dom0).unwrap();
+        let all_vcpus = CpuMap::all(f.dom0_vcpus as usize);
+        let map = cpus("1-2");
+        let done = dom0.pin(&all_vcpus, &AffinityRequest::hard(&map)).unwrap();
+        assert_eq!(done.len() as u32, f.dom0_vcpus);
+        for v in dom0.vcpus().unwrap() {
+            assert_eq!(v.hard, map, "vCPU {}", v.vcpu);
+        }
+        // An invalid request for any vCPU changes none.
+        let err = dom0.pin(&CpuMap::all(f.dom0_vcpus as usize + 1), &AffinityRequest::hard(&cpus("0"))).unwrap_err();
+        assert!(matches!(err, Error::VcpuOutOfRange { .. }), "{err}");
+        assert!(dom0.vcpus().unwrap().iter().all(|v| v.hard == map));
+    });
+}
+
+pub fn concurrent_pins_on_one_shared_handle(f: &Fixture) {
+    preserving(f, f.dom0, || {
+        let host = f.host.clone();
+        let (nr_cpus, dom0_id) = (f.nr_cpus, f.dom0);
+        let threads: Vec<_> = (0..f.dom0_vcpus.min(4))
+            .map(|vcpu| {
+                let host = host.clone();
+                std::thread::spawn(move || {
+                    let dom0 = host.domain(dom0_id).unwrap();
+                    for i in 0..50 {
+                        let map = CpuMap::from_iter([(vcpu as usize + i) % nr_cpus]);
+                        let eff = dom0.set_affinity(vcpu, &AffinityRequest::hard(&map)).unwrap();
+                        assert_eq!(eff.hard.as_ref(), Some(&map));
+                        assert_eq!(dom0.vcpu_info(vcpu).unwrap().hard, map);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let dom0 = host.domain(dom0_id).unwrap();
+        for vcpu in 0..f.dom0_vcpus.min(4) {
+            let want = CpuMap::from_iter([(vcpu as usize + 49) % nr_cpus]);
+            assert_eq!(dom0.vcpu_info(vcpu).unwrap().hard, want);
+        }
+    });
+}
+
+pub fn libvirt_get_vcpus(f: &Fixture) {
+    let dom0 = f.host.domain(f.dom0).unwrap();
+    let maplen = xenvcpu::cpumap::cpu_maplen(f.nr_cpus) + 2;
+    let n = f.dom0_vcpus as usize;
+    let mut maps = vec![0xeeu8; (n + 3) * maplen];
+    let infos = dom0.get_vcpus(n + 3, Some(&mut maps), maplen).unwrap();
+    assert_eq!(infos.len(), n, "returns the number filled, not maxinfo");
+    let vcpus = dom0.vcpus().unwrap();
+    for (info, v) in infos.iter().zip(&vcpus) {
+        assert_eq!(info.number, v.vcpu);
+        assert_eq!(info.state, v.state.to_libvirt());
+        assert_ne!(info.state, 0, "online dom0 vCPUs are never reported offline");
+        assert!(info.cpu >= 0);
+        let map = xenvcpu::cpumap::get_cpumap(&maps, maplen, v.vcpu as usize);
+        assert_eq!(CpuMap::from_libvirt_bytes(map), v.hard);
+    }
+    assert!(maps[n * maplen..].iter().all(|&b| b == 0xee), "slots past n are untouched");
+    let short = dom0.get_vcpus(2, None, 0).unwrap();
+    assert_eq!(short.len(), 2);
+    if let Some(g) = f.guest {
+        let guest = f.host.domain(g).unwrap();
+        for info in guest.get_vcpus(4, None, 0).unwrap() {
+            let offline = guest.vcpu_info(info.number).unwrap().state == VcpuState::Offline;
+            assert_eq!(info.state == 0, offline);
+            assert_eq!(info.cpu == -1, offline);
+        }
+    }
+}
+
+pub fn libvirt_pin_vcpu_round_trip(f: &Fixture) {
+    preserving(f, f.dom0, || {
+        let dom0 = f.host.domain(f.dom0).unwrap();
+        let mut map = vec![0u8; 8];
+        xenvcpu::cpumap::use_cpu(&mut map, 0);
+        xenvcpu::cpumap::use_cpu(&mut map, 2);
+        dom0.pin_vcpu(1, &map).unwrap();
+        assert_eq!(dom0.vcpu_info(1).unwrap().hard, cpus("0,2"));
+    });
+}
+
+/// Lists every test of the suite, instantiated once per backend by the caller:
+/// `suite!(fixture_fn)` or `suite!(fixture_fn, ignore = "reason")`.
+#[macro_export]
+macro_rules! suite {
+    ($fixture:path $(, $attr:meta)?) => {
+        $crate::suite!(@tests $fixture, [$($attr)?],
+            host_facts_are_sized_by_max_cpu_id,
+            domains_list_dom0_and_the_guest,
+            info_for_every_vcpu,
+            hard_affinity_round_trip,
+            soft_affinity_round_trip,
+            both_maps_round_trip,
+            effective_soft_is_intersected_with_hard,
+            empty_map_is_refused_before_any_hypercall,
+            cpu_beyond_the_host_is_refused_and_named,
+            vcpu_out_of_range,
+            absent_domain,
+            max_vcpus_is_fixed_and_refused_on_self,
+            max_vcpus_same_value_is_accepted_for_the_guest,
+            pin_all_vcpus_as_one_operation,
+            concurrent_pins_on_one_shared_handle,
+            libvirt_get_vcpus,
+            libvirt_pin_vcpu_round_trip,
+        );
+    };
+    (@tests $fixture:path, $attrs:tt, $($name:ident),* $(,)?) => {
+        $( $crate::suite!(@one $fixture, $attrs, $name); )*
+    };
+    (@one $fixture:path, [$($attr:meta)?], $name:ident) => {
+        #[test]
+        $(#[$attr])?
+        fn $name() {
+            conformance::$name(&$fixture());
+        }
+    };
+}

@@ -1,0 +1,117 @@
+//! The conformance suite against the simulated host, plus the checks only a simulator can
+//! make (fault injection, pin overrides, offline CPUs).
+
+mod conformance;
+
+use std::sync::Arc;
+
+use conformance::sim_fixture;
+use xenvcpu::cpumap::CpuMap;
+use xenvcpu::hypervisor::{SimConfig, SimDomain, SimHost};
+use xenvcpu::{AffinityRequest, Error, Host};
+
+suite!(conformance::sim_fixture);
+
+#[test]
+fn failure_midway_rolls_back_every_changed_vcpu() {
+    let f = sim_fixture();
+    let sim = f.sim.as_ref().unwrap();
+    let dom0 = f.host.domain(0).unwrap();
+    dom0.set_affinity(0, &AffinityRequest::hard(&"0".parse().unwrap())).unwrap();
+    let before = dom0.vcpus().unwrap();
+    // pin() reads 4 previous maps (4 calls), then sets vCPU 0, 1, 2: fail the third set.
+    sim.fail_nth_call(4 + 3, libc::EIO);
+    let map: CpuMap = "2-3".parse().unwrap();
+    let err = dom0.pin(&CpuMap::all(4), &AffinityRequest::hard(&map)).unwrap_err();
+    match &err {
+        Error::RolledBack { failed, restored, restore_failures } => {
+            assert_eq!(failed.errno().map(|e| e.raw()), Some(libc::EIO), "{err}");
+            assert_eq!(*restored, "0-1".parse().unwrap());
+            assert!(restore_failures.is_empty());
+        }
+        e => panic!("{e}"),
+    }
+    assert!(err.to_string().contains("were restored"), "{err}");
+    for (b, now) in before.iter().zip(dom0.vcpus().unwrap()) {
+        assert_eq!((&b.hard, &b.soft), (&now.hard, &now.soft), "vCPU {} restored", b.vcpu);
+    }
+}
+
+#[test]
+fn pin_override_is_busy_until_forced() {
+    let f = sim_fixture();
+    let sim = f.sim.as_ref().unwrap();
+    let dom0 = f.host.domain(0).unwrap();
+    sim.set_pin_override(0, 1, true);
+    let map: CpuMap = "3".parse().unwrap();
+    let err = dom0.set_affinity(1, &AffinityRequest::hard(&map)).unwrap_err();
+    assert!(matches!(err, Error::Busy { domid: 0, vcpu: 1 }), "{err}");
+    assert!(err.to_string().contains("force"), "{err}");
+    let eff = dom0.set_affinity(1, &AffinityRequest::hard(&map).forced()).unwrap();
+    assert_eq!(eff.hard, Some(map.clone()));
+    dom0.set_affinity(1, &AffinityRequest::hard(&map)).unwrap();
+}
+
+#[test]
+fn effective_hard_drops_offline_cpus_and_all_offline_is_refused() {
+    let sim = Arc::new(SimHost::new(SimConfig { nr_cpus: 8, offline: "6-7".parse().unwrap(), ..SimConfig::default() }));
+    sim.add_domain(SimDomain { domid: 0, max_vcpus: 2, online: 2, hvm: false });
+    let host = Host::with_backend(sim.clone()).unwrap();
+    let info = host.info().unwrap();
+    assert_eq!(info.nr_cpus(), 8);
+    assert_eq!(info.online_cpus(), "0-5".parse().unwrap());
+    assert_eq!(info.phys.nr_cpus, 6);
+    let dom0 = host.domain(0).unwrap();
+    let req_map: CpuMap = "4-7".parse().unwrap();
+    let req = AffinityRequest::hard(&req_map);
+    let eff = dom0.set_affinity(0, &req).unwrap();
+    assert_eq!(eff.hard, Some("4-5".parse().unwrap()));
+    assert_eq!(eff.dropped(&req).0, "6-7".parse().unwrap());
+    assert_eq!(dom0.vcpu_info(0).unwrap().hard, req_map, "Xen keeps the map as set");
+    let offline: CpuMap = "6-7".parse().unwrap();
+    match dom0.set_affinity(0, &AffinityRequest::hard(&offline)).unwrap_err() {
+        Error::NoUsableCpu { map, online, .. } => {
+            assert_eq!((map, online), (offline, "0-5".parse().unwrap()));
+        }
+        e => panic!("{e}"),
+    }
+}
+
+#[test]
+fn domain_that_goes_away_mid_listing_is_a_typed_error() {
+    let f = sim_fixture();
+    let sim = f.sim.as_ref().unwrap();
+    let guest = f.host.domain(1).unwrap();
+    sim.remove_domain(1);
+    assert!(matches!(guest.vcpus(), Err(Error::DomainGone { domid: 1, .. })));
+    assert!(matches!(f.host.domain(1), Err(Error::NoSuchDomain { domid: 1 })));
+}
+
+#[test]
+fn version_mismatch_is_recognised() {
+    let f = sim_fixture();
+    let sim = f.sim.as_ref().unwrap();
+    sim.fail_nth_call(1, libc::EACCES);
+    let err = f.host.info().unwrap_err();
+    assert!(matches!(err, Error::VersionMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("interface version"), "{err}");
+}
+
+#[test]
+fn topology_with_two_nodes_and_smt() {
+    let sim = SimHost::new(SimConfig {
+        nr_cpus: 8,
+        offline: "7".parse().unwrap(),
+        threads_per_core: 2,
+        cores_per_socket: 2,
+        nr_nodes: 2,
+        calling_domid: 0,
+    });
+    let host = Host::with_backend(sim).unwrap();
+    let info = host.info().unwrap();
+    assert_eq!(info.nr_sockets(), 2);
+    assert_eq!(info.node_cpus(), vec!["0-3".parse::<CpuMap>().unwrap(), "4-6".parse().unwrap()]);
+    assert_eq!(info.cpus[7].core, None, "offline CPUs are marked");
+    let nodes = info.node_cpus();
+    assert_eq!(host.cpu_list_context(&nodes).parse("node:1,^5").unwrap(), "4,6".parse().unwrap());
+}
