@@ -73,7 +73,7 @@ impl std::fmt::Display for MapKind {
 #[non_exhaustive]
 pub enum Error {
     /// Not running on Xen (no privcmd device), so there is no hypervisor to manage.
-    #[error("no Xen hypervisor here: {0}")]
+    #[error("{0}")]
     NoXen(String),
     /// libxenctrl could not be loaded (every name tried is listed).
     #[error(transparent)]

@@ -83,6 +83,14 @@ impl Host {
     /// first `xc_physinfo` ([`Error::VersionMismatch`] when the library does not match the
     /// hypervisor).
     pub fn open() -> Result<Host> {
+        if !xen_sys::privcmd_present() {
+            // Say so before libxenctrl prints its own complaint about the missing device.
+            return Err(Error::NoXen(format!(
+                "not running on a Xen hypervisor (no {} or {}): xenvcpu runs in dom0",
+                xen_sys::PRIVCMD_PATHS[0],
+                xen_sys::PRIVCMD_PATHS[1]
+            )));
+        }
         let backend = XenCtrlBackend::open().map_err(|e| match e {
             OpenError::Library(load) => Error::LibraryNotFound(load),
             e @ OpenError::NoHypervisor { .. } => Error::NoXen(e.to_string()),

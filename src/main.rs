@@ -1,12 +1,93 @@
-//! The `xenvcpu` command.
+//! The `xenvcpu` command: list, pin, set and inspect the vCPUs of Xen domains from dom0, in
+//! the style of `xl` and `virsh`. All logic lives in the library; this is parsing and
+//! printing.
+//!
+//! Exit codes: 0 success; 1 the hypervisor or xenstore refused or failed; 2 usage error
+//! (bad arguments, unknown domain, bad cpu-list, CPU or vCPU out of range); 3 no Xen here,
+//! no libxenctrl, or not privileged.
 
-fn main() {
-    let arg = std::env::args().nth(1);
-    match arg.as_deref() {
-        Some("--version") | Some("-V") => println!("xenvcpu {}", env!("CARGO_PKG_VERSION")),
-        _ => {
-            println!("xenvcpu {}: manage the vCPUs of Xen domains from dom0", env!("CARGO_PKG_VERSION"));
-            println!("usage: xenvcpu --version | --help");
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Manage the virtual CPUs of Xen domains from dom0.
+#[derive(Debug, Parser)]
+#[command(name = "xenvcpu", version, about, long_about = None)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Host CPUs: counts, sockets/cores/threads, NUMA nodes and per-CPU topology.
+    Info {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// vCPUs of domains (all, or the ones named): CPU, state, time, hard/soft affinity.
+    List {
+        /// Domains by name or id (default: all).
+        domains: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the hard and/or soft affinity of vCPUs (xl vcpu-pin syntax; `-` keeps a map).
+    Pin {
+        /// Domain name or id.
+        domain: String,
+        /// A vCPU, a list of vCPUs (`0-2,5`) or `all` (applied as one operation).
+        vcpus: String,
+        /// Hard affinity as a cpu-list (`0-3,^2`, `all`, `node:1`), or `-` to keep it.
+        hard: String,
+        /// Soft affinity as a cpu-list, or `-` to keep it.
+        soft: Option<String>,
+        /// Replace a temporary pin override (XEN_VCPUAFFINITY_FORCE).
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Repeated affinity updates through the library: updates/s and p50/p99 latency.
+    Pin {
+        /// Domain name or id.
+        domain: String,
+        /// vCPUs to update in turn (default: all).
+        #[arg(long)]
+        vcpus: Option<String>,
+        /// Number of updates.
+        #[arg(long, default_value_t = 1000)]
+        iterations: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Info { json } => cli::info(json),
+        Command::List { domains, json } => cli::list(&domains, json),
+        Command::Pin { domain, vcpus, hard, soft, force } => cli::pin(&domain, &vcpus, &hard, soft.as_deref(), force),
+        Command::Bench(BenchCommand::Pin { domain, vcpus, iterations, json }) => {
+            cli::bench_pin(&domain, vcpus.as_deref(), iterations, json)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xenvcpu: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

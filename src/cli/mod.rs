@@ -1,0 +1,374 @@
+//! The commands of `xenvcpu`: each opens the host, calls the library, prints.
+
+use std::fmt;
+use std::time::Instant;
+
+use serde::Serialize;
+use xenvcpu::cpumap::CpuMap;
+use xenvcpu::hypervisor::SimHost;
+use xenvcpu::{AffinityRequest, Domain, Effective, Error, Host, HostInfo, VcpuInfo, VcpuState};
+
+/// A failure of a command, with the exit code that classifies it.
+#[derive(Debug)]
+pub struct CliError {
+    error: Error,
+}
+
+impl From<Error> for CliError {
+    fn from(error: Error) -> Self {
+        CliError { error }
+    }
+}
+
+impl From<xenvcpu::cpumap::CpuListError> for CliError {
+    fn from(e: xenvcpu::cpumap::CpuListError) -> Self {
+        CliError { error: e.into() }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl CliError {
+    /// 2 for what the user can fix in the command line, 3 for the environment, 1 for what
+    /// the hypervisor or xenstore refused.
+    pub fn exit_code(&self) -> u8 {
+        match &self.error {
+            Error::CpuList(_)
+            | Error::CpusBeyondHost { .. }
+            | Error::VcpuOutOfRange { .. }
+            | Error::EmptyMap { .. }
+            | Error::NoSuchDomain { .. }
+            | Error::NoSuchDomainName { .. }
+            | Error::InvalidArgument(_)
+            | Error::MaxVcpusFixed { .. }
+            | Error::CpuMap(_) => 2,
+            Error::NoXen(_) | Error::LibraryNotFound(_) | Error::Permission(_) | Error::VersionMismatch { .. } => 3,
+            _ => 1,
+        }
+    }
+}
+
+type CliResult<T = ()> = Result<T, CliError>;
+
+/// Opens the real hypervisor, or the simulated lab-shaped host when `XENVCPU_BACKEND=sim`
+/// (for trying the command and testing it without Xen; never chosen implicitly).
+fn open_host() -> CliResult<Host> {
+    match std::env::var("XENVCPU_BACKEND").as_deref() {
+        Ok("sim") => Ok(Host::with_backend(SimHost::lab_like())?),
+        Ok("xenctrl") | Err(_) => Ok(Host::open()?),
+        Ok(other) => Err(Error::InvalidArgument(format!("XENVCPU_BACKEND={other:?}: use xenctrl or sim")).into()),
+    }
+}
+
+/// Domain names and ids. Names come from xenstore (`/local/domain/<id>/name`) when it is
+/// reachable; dom0 is always `Domain-0`.
+struct Names;
+
+impl Names {
+    fn name_of(&self, domid: u32) -> Option<String> {
+        (domid == 0).then(|| "Domain-0".to_string())
+    }
+
+    fn resolve(&self, host: &Host, spec: &str) -> CliResult<u32> {
+        if let Ok(id) = spec.parse::<u32>() {
+            host.domain_info(id)?;
+            return Ok(id);
+        }
+        if spec == "Domain-0" {
+            return Ok(0);
+        }
+        Err(Error::NoSuchDomainName { name: spec.to_string() }.into())
+    }
+}
+
+fn map_text(map: &CpuMap, nr_cpus: usize) -> String {
+    if *map == CpuMap::all(nr_cpus) {
+        "all".into()
+    } else if map.is_empty() {
+        "none".into()
+    } else {
+        map.to_string()
+    }
+}
+
+fn state_word(state: VcpuState) -> &'static str {
+    match state {
+        VcpuState::Offline => "offline",
+        VcpuState::Running => "running",
+        VcpuState::Blocked => "blocked",
+        VcpuState::Runnable => "runnable",
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> CliResult {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::InvalidArgument(format!("JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+// ---- info ------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct InfoJson {
+    nr_cpus_online: u32,
+    max_cpu_id: u32,
+    nr_cpu_ids: usize,
+    sockets: usize,
+    cores_per_socket: u32,
+    threads_per_core: u32,
+    nr_nodes: u32,
+    cpu_khz: u32,
+    cpus: Vec<CpuJson>,
+}
+
+#[derive(Serialize)]
+struct CpuJson {
+    cpu: usize,
+    online: bool,
+    core: Option<u32>,
+    socket: Option<u32>,
+    node: Option<u32>,
+}
+
+/// `xenvcpu info`.
+pub fn info(json: bool) -> CliResult {
+    let host = open_host()?;
+    let info: HostInfo = host.info()?;
+    let p = &info.phys;
+    if json {
+        return print_json(&InfoJson {
+            nr_cpus_online: p.nr_cpus,
+            max_cpu_id: p.max_cpu_id,
+            nr_cpu_ids: info.nr_cpus(),
+            sockets: info.nr_sockets(),
+            cores_per_socket: p.cores_per_socket,
+            threads_per_core: p.threads_per_core,
+            nr_nodes: p.nr_nodes,
+            cpu_khz: p.cpu_khz,
+            cpus: info
+                .cpus
+                .iter()
+                .enumerate()
+                .map(|(cpu, t)| CpuJson { cpu, online: t.is_online(), core: t.core, socket: t.socket, node: t.node })
+                .collect(),
+        });
+    }
+    println!("CPUs online       : {} of {} (max CPU id {})", p.nr_cpus, info.nr_cpus(), p.max_cpu_id);
+    println!("online CPU list   : {}", info.online_cpus());
+    println!("sockets           : {}", info.nr_sockets());
+    println!("cores per socket  : {}", p.cores_per_socket);
+    println!("threads per core  : {}", p.threads_per_core);
+    println!("NUMA nodes        : {}", p.nr_nodes);
+    println!("CPU frequency     : {} MHz", p.cpu_khz / 1000);
+    println!("cpu_topology      :");
+    println!("{:>5} {:>6} {:>6} {:>6}", "cpu", "core", "socket", "node");
+    let show = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
+    for (cpu, t) in info.cpus.iter().enumerate() {
+        println!("{cpu:>5} {:>6} {:>6} {:>6}", show(t.core), show(t.socket), show(t.node));
+    }
+    Ok(())
+}
+
+// ---- list ------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct VcpuJson {
+    domain: Option<String>,
+    domid: u32,
+    vcpu: u32,
+    cpu: Option<u32>,
+    state: &'static str,
+    time_ns: u64,
+    hard: String,
+    soft: String,
+}
+
+/// `xenvcpu list [DOMAIN...]`.
+pub fn list(domains: &[String], json: bool) -> CliResult {
+    let host = open_host()?;
+    let names = Names;
+    let ids: Vec<u32> = if domains.is_empty() {
+        host.domains()?.iter().filter(|d| d.max_vcpu_id.is_some()).map(|d| d.domid).collect()
+    } else {
+        domains.iter().map(|d| names.resolve(&host, d)).collect::<CliResult<_>>()?
+    };
+    let mut rows = Vec::new();
+    for id in ids {
+        let dom = match host.domain(id) {
+            // A domain destroyed since the listing is no longer there to show.
+            Err(Error::NoSuchDomain { .. }) if domains.is_empty() => continue,
+            other => other?,
+        };
+        for v in dom.vcpus()? {
+            rows.push((names.name_of(id), id, v));
+        }
+    }
+    let nr_cpus = host.nr_cpus();
+    if json {
+        let out: Vec<VcpuJson> = rows
+            .into_iter()
+            .map(|(domain, domid, v)| VcpuJson {
+                domain,
+                domid,
+                vcpu: v.vcpu,
+                cpu: v.cpu,
+                state: state_word(v.state),
+                time_ns: v.cpu_time_ns,
+                hard: v.hard.to_string(),
+                soft: v.soft.to_string(),
+            })
+            .collect();
+        return print_json(&out);
+    }
+    println!(
+        "{:<24} {:>5} {:>5} {:>4} {:<8} {:>9}  Affinity (Hard / Soft)",
+        "Name", "ID", "VCPU", "CPU", "State", "Time(s)"
+    );
+    for (name, id, v) in rows {
+        let cpu = v.cpu.map_or("-".to_string(), |c| c.to_string());
+        println!(
+            "{:<24} {:>5} {:>5} {:>4} {:<8} {:>9.1}  {} / {}",
+            name.as_deref().unwrap_or("-"),
+            id,
+            v.vcpu,
+            cpu,
+            state_word(v.state),
+            v.cpu_time_ns as f64 / 1e9,
+            map_text(&v.hard, nr_cpus),
+            map_text(&v.soft, nr_cpus)
+        );
+    }
+    Ok(())
+}
+
+// ---- pin -------------------------------------------------------------------------------
+
+/// Parses a vCPU argument: `all`, or a cpu-list of vCPU numbers of the domain.
+fn parse_vcpus(dom: &Domain, spec: &str) -> CliResult<CpuMap> {
+    let n = dom.max_vcpus() as usize;
+    let vcpus = if spec == "all" { CpuMap::all(n) } else { spec.parse::<CpuMap>()? };
+    if let Some(last) = vcpus.last().filter(|&l| l >= n) {
+        return Err(Error::VcpuOutOfRange { domid: dom.id(), vcpu: last as u32, max_vcpu_id: n as u32 - 1 }.into());
+    }
+    if vcpus.is_empty() {
+        return Err(Error::InvalidArgument("no vCPU given".into()).into());
+    }
+    Ok(vcpus)
+}
+
+/// Parses an affinity argument: `-` (keep) or a cpu-list resolved against the host.
+fn parse_map(host: &Host, nodes: &[CpuMap], spec: Option<&str>) -> CliResult<Option<CpuMap>> {
+    match spec {
+        None | Some("-") => Ok(None),
+        Some(list) => Ok(Some(host.cpu_list_context(nodes).parse(list)?)),
+    }
+}
+
+/// `xenvcpu pin DOMAIN VCPU|all HARD|- [SOFT|-] [--force]`.
+pub fn pin(domain: &str, vcpus: &str, hard: &str, soft: Option<&str>, force: bool) -> CliResult {
+    let host = open_host()?;
+    let dom = host.domain(Names.resolve(&host, domain)?)?;
+    let vcpus = parse_vcpus(&dom, vcpus)?;
+    let nodes = host.info()?.node_cpus();
+    let (hard, soft) = (parse_map(&host, &nodes, Some(hard))?, parse_map(&host, &nodes, soft)?);
+    let req = AffinityRequest { hard: hard.as_ref(), soft: soft.as_ref(), force };
+    let done = dom.pin(&vcpus, &req)?;
+    for (vcpu, eff) in &done {
+        report_effective(dom.id(), *vcpu, &req, eff, host.nr_cpus());
+    }
+    Ok(())
+}
+
+fn report_effective(domid: u32, vcpu: u32, req: &AffinityRequest<'_>, eff: &Effective, nr_cpus: usize) {
+    let show = |m: &Option<CpuMap>| m.as_ref().map_or("(unchanged)".to_string(), |m| map_text(m, nr_cpus));
+    println!("domain {domid} vCPU {vcpu}: hard {} / soft {}", show(&eff.hard), show(&eff.soft));
+    let (hard_lost, soft_lost) = eff.dropped(req);
+    if !hard_lost.is_empty() {
+        eprintln!(
+            "xenvcpu: warning: Xen dropped CPUs {hard_lost} from the hard affinity of vCPU {vcpu} \
+             (offline or outside the domain's cpupool)"
+        );
+    }
+    if !soft_lost.is_empty() {
+        eprintln!(
+            "xenvcpu: warning: Xen dropped CPUs {soft_lost} from the soft affinity of vCPU {vcpu} \
+             (outside its hard affinity, offline or outside the cpupool)"
+        );
+    }
+}
+
+// ---- bench pin -------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct BenchJson {
+    domid: u32,
+    vcpus: String,
+    iterations: u32,
+    updates_per_sec: f64,
+    p50_ns: u64,
+    p99_ns: u64,
+    mean_ns: u64,
+}
+
+/// `xenvcpu bench pin DOMAIN [--vcpus LIST] [--iterations N]`: alternates each vCPU's hard
+/// affinity between all CPUs and a single CPU, through the library's allocation-free path;
+/// the previous affinity is restored afterwards.
+pub fn bench_pin(domain: &str, vcpus: Option<&str>, iterations: u32, json: bool) -> CliResult {
+    let host = open_host()?;
+    let dom = host.domain(Names.resolve(&host, domain)?)?;
+    let vcpus = parse_vcpus(&dom, vcpus.unwrap_or("all"))?;
+    if iterations == 0 {
+        return Err(Error::InvalidArgument("--iterations must be at least 1".into()).into());
+    }
+    let order: Vec<u32> = vcpus.iter().map(|v| v as u32).collect();
+    let saved: Vec<VcpuInfo> = order.iter().map(|&v| dom.vcpu_info(v)).collect::<Result<_, _>>()?;
+    let maps = [CpuMap::all(host.nr_cpus()), CpuMap::from_iter([0])];
+    let mut eff = Effective { hard: Some(CpuMap::with_capacity(host.nr_cpus())), soft: None };
+    let mut times = Vec::with_capacity(iterations as usize);
+    let start = Instant::now();
+    let mut outcome = Ok(());
+    for i in 0..iterations as usize {
+        let req = AffinityRequest::hard(&maps[(i / order.len()) % 2]);
+        let t = Instant::now();
+        if let Err(e) = dom.set_affinity_into(order[i % order.len()], &req, &mut eff) {
+            outcome = Err(e);
+            break;
+        }
+        times.push(t.elapsed().as_nanos() as u64);
+    }
+    let total = start.elapsed();
+    for v in &saved {
+        dom.set_affinity(v.vcpu, &AffinityRequest::both(&v.hard, &v.soft).forced())?;
+    }
+    outcome?;
+    times.sort_unstable();
+    let pct = |p: usize| times[(times.len() - 1) * p / 100];
+    let result = BenchJson {
+        domid: dom.id(),
+        vcpus: vcpus.to_string(),
+        iterations,
+        updates_per_sec: f64::from(iterations) / total.as_secs_f64(),
+        p50_ns: pct(50),
+        p99_ns: pct(99),
+        mean_ns: times.iter().sum::<u64>() / times.len() as u64,
+    };
+    if json {
+        return print_json(&result);
+    }
+    println!(
+        "domain {} vCPUs {}: {} updates in {:.3} s: {:.0} updates/s, latency p50 {:.1} µs, p99 {:.1} µs, mean {:.1} µs",
+        result.domid,
+        result.vcpus,
+        iterations,
+        total.as_secs_f64(),
+        result.updates_per_sec,
+        result.p50_ns as f64 / 1e3,
+        result.p99_ns as f64 / 1e3,
+        result.mean_ns as f64 / 1e3
+    );
+    Ok(())
+}
