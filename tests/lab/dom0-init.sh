@@ -69,20 +69,26 @@ start_xen_toolstack() {
         "xen=$(xl info | awk '$1 == "xen_version" { print $3 }')"
 }
 
+uptime_s() { cut -d ' ' -f 1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(uptime_s)" 'BEGIN { printf "%.1fs", b - a }'; }
+
 # Start the guest and wait (bounded) for its /init to report its online CPUs.
 start_guest() {
+    t0=$(uptime_s)
     if ! xl create /lab/labguest.cfg >/tmp/xl-create.log 2>&1; then
         mark "guest-failed xl-create"
         dump /tmp/xl-create.log E
         return 1
     fi
+    created=$(since "$t0")
     if ! wait_for "$LAB_GUEST_WAIT" grep -q "LABGUEST online=" "$LAB_GUEST_CONSOLE"; then
         mark "guest-failed no-report-in-${LAB_GUEST_WAIT}s"
         [ -f "$LAB_GUEST_CONSOLE" ] && dump "$LAB_GUEST_CONSOLE" E
         return 1
     fi
     LAB_GUEST_DOMID=$(xl domid "$LAB_GUEST_NAME")
-    mark "guest-up domid=$LAB_GUEST_DOMID $(grep -o 'online=.*' "$LAB_GUEST_CONSOLE" | tail -n 1)"
+    mark "guest-up domid=$LAB_GUEST_DOMID $(tr -d '\r' <"$LAB_GUEST_CONSOLE" | grep -o 'online=.*' | tail -n 1)" \
+        "xl-create=$created up=$(since "$t0")"
 }
 
 export_lab_env() {

@@ -29,8 +29,9 @@ DOM0_MODULES=(xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc) # insmod ord
 XEN_PACKAGES=(xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils
     libxenmisc4.17 libxenstore4 libxencall1 libxendevicemodel1 libxenevtchn1
     libxenforeignmemory1 libxengnttab1 libxenhypfs1 libxentoolcore1 libxentoollog1 libyajl2)
-XEN_CMDLINE="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=0
-    dom0_mem=1024M,max:1024M dom0_max_vcpus=$QEMU_CPUS smap=0 smep=0"
+# smap=0 smep=0: without them dom0 dies at once under TCG (#PF); bootscrub=0 saves time.
+XEN_CMDLINE="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=0"
+XEN_CMDLINE+=" dom0_mem=1024M,max:1024M dom0_max_vcpus=$QEMU_CPUS smap=0 smep=0"
 DOM0_CMDLINE="console=hvc0 earlyprintk=xen rdinit=/init"
 CRASH_RE='Dom0 crashed|Panic on CPU|Kernel panic|Xen BUG at|FATAL PAGE FAULT|BUG: unable to handle|Attempted to kill init'
 
@@ -48,12 +49,25 @@ usage() {
 # ---------------------------------------------------------------------------- host tools
 as_root() { if ((EUID == 0)); then "$@"; else sudo "$@"; fi; }
 
+# The package lists may be missing (new machine) or stale (a version gone from the mirror):
+# refresh them once per run when apt cannot find what we ask for.
+APT_UPDATED=
+apt_update_once() {
+    [[ -z $APT_UPDATED ]] || return 1
+    APT_UPDATED=1
+    say "apt: refreshing the package lists (apt-get update)"
+    as_root apt-get update -q >"$WORK/apt-update.log" 2>&1 ||
+        { tail -n 20 "$WORK/apt-update.log" >&2; die "apt-get update failed"; }
+}
+
 ensure_host_tools() {
     local need=() extra=() installed cand
     command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
     command -v busybox >/dev/null || need+=(busybox-static)
     command -v cpio >/dev/null || need+=(cpio)
     ((${#need[@]})) || return 0
+    [[ -n $(apt-cache policy "${need[@]}" | awk '$1 == "Candidate:" && $2 != "(none)"') ]] ||
+        apt_update_once
     if [[ " ${need[*]} " == *" qemu-system-x86 "* ]]; then
         # A newer qemu-utils (backports) Breaks the distribution's qemu-system-common, and
         # apt would remove it: move it to the same version instead, so qemu-img stays.
@@ -66,9 +80,10 @@ ensure_host_tools() {
         fi
     fi
     say "host tools: installing ${need[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        "${need[@]}" "${extra[@]}" >"$WORK/apt-install.log" 2>&1 ||
-        { tail -n 20 "$WORK/apt-install.log" >&2; die "apt-get install ${need[*]} failed"; }
+    until as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        -o DPkg::Lock::Timeout=300 "${need[@]}" "${extra[@]}" >"$WORK/apt-install.log" 2>&1; do
+        apt_update_once || { tail -n 20 "$WORK/apt-install.log" >&2; die "apt-get install ${need[*]} failed"; }
+    done
 }
 
 # --------------------------------------------------------------------------------- fetch
@@ -77,12 +92,19 @@ fetch_packages() {
     local kernel pins=() missing=() p key root lock
     kernel=$(apt-cache depends linux-image-amd64 |
         awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
-    [[ -n $kernel ]] || die "fetch: 'apt-cache depends linux-image-amd64' names no kernel (apt-get update?)"
+    if [[ -z $kernel ]]; then
+        apt_update_once || die "fetch: 'apt-cache depends linux-image-amd64' names no kernel"
+        fetch_packages
+        return
+    fi
     mapfile -t pins < <(LC_ALL=C apt-cache policy "${XEN_PACKAGES[@]}" "$kernel" |
         awk '/^[^ ].*:$/ { p = substr($0, 1, length($0) - 1) }
              $1 == "Candidate:" && $2 != "(none)" { print p "=" $2 }')
-    ((${#pins[@]} == ${#XEN_PACKAGES[@]} + 1)) ||
-        die "fetch: no candidate version for some of: ${XEN_PACKAGES[*]} $kernel"
+    if ((${#pins[@]} != ${#XEN_PACKAGES[@]} + 1)); then
+        apt_update_once || die "fetch: no candidate version for some of: ${XEN_PACKAGES[*]} $kernel"
+        fetch_packages
+        return
+    fi
     key=$(printf '%s\n' "${pins[@]}" | sha256sum | cut -c1-16)
     root=$CACHE/root-$key
     XEN_ROOT=$root/xen KERNEL_ROOT=$root/kernel XEN_IMAGE=$root/xen.multiboot
@@ -101,9 +123,13 @@ fetch_packages() {
     done
     if ((${#missing[@]})); then
         say "fetch: downloading ${#missing[@]} packages"
-        (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "${missing[@]}") \
-            >"$WORK/apt-download.log" 2>&1 ||
-            { tail -n 20 "$WORK/apt-download.log" >&2; die "fetch: apt-get download failed"; }
+        if ! (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "${missing[@]}") \
+            >"$WORK/apt-download.log" 2>&1; then
+            exec {lock}>&-
+            apt_update_once || { tail -n 20 "$WORK/apt-download.log" >&2; die "fetch: apt-get download failed"; }
+            fetch_packages
+            return
+        fi
     fi
     say "fetch: unpacking ($what)"
     rm -rf "$root" "$root.tmp"
@@ -196,7 +222,7 @@ copy_shared_libs() {
         [[ $(head -c 4 "$f" | tr -d '\0') == $'\x7fELF' ]] || continue
         deps=$(LD_LIBRARY_PATH=$ld_path ldd "$f" 2>/dev/null) || continue # static
         missing=$(awk '/not found/ { print $1 }' <<<"$deps")
-        [[ -z $missing ]] || say "initramfs: warning: ${f#"$r"} needs missing" $missing
+        [[ -z $missing ]] || say "initramfs: warning: ${f#"$r"} needs missing" "${missing//$'\n'/ }"
         mapfile -t -O "${#libs[@]}" libs < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 }
             $1 ~ /^\// { print $1 }' <<<"$deps")
     done < <(find "$r" -type f \( -perm -u+x -o -name '*.so*' \) -print0)
@@ -287,7 +313,7 @@ start_qemu() {
         -accel tcg,thread=multi -cpu max -m 2048 -smp "$QEMU_CPUS" \
         -nodefaults -display none -monitor none -no-reboot -serial "file:$LOG" \
         -pidfile "$WORK/qemu.pid" \
-        -kernel "$XEN_IMAGE" -append "$(echo $XEN_CMDLINE)" \
+        -kernel "$XEN_IMAGE" -append "$XEN_CMDLINE" \
         -initrd "$KERNEL_IMAGE $DOM0_CMDLINE,$WORK/dom0.cpio" \
         </dev/null >"$WORK/qemu.out" 2>&1 &
     QEMU_PID=$!
@@ -329,8 +355,8 @@ on_line() {
     esac
     case $ev in
     init) stage "dom0 kernel up" "/init started" ;;
-    dom0-up*) stage "dom0 up" "${ev#dom0-up }"; DOM0_INFO=${ev#dom0-up } ;;
-    guest-up*) stage "guest up" "$GUEST_NAME ${ev#guest-up }"; GUEST_INFO=${ev#guest-up } ;;
+    dom0-up*) stage "dom0 up" "${ev#dom0-up }" ;;
+    guest-up*) stage "guest up" "$GUEST_NAME ${ev#guest-up }" ;;
     guest-failed*) GUEST_FAILED=${ev#guest-failed }; say "guest: FAILED (${GUEST_FAILED})" ;;
     "begin "*)
         CUR=${ev#begin }; : >"$WORK/out/$CUR.out"; : >"$WORK/out/$CUR.err"
@@ -353,7 +379,9 @@ on_line() {
 # What the watcher is waiting for, for the heartbeat line.
 next_stage() {
     if [[ -n $CUR ]]; then echo "$CUR to finish"
-    elif [[ -n ${STAGE_DS["dom0 up"]:-} ]]; then echo "the guest / the job"
+    elif [[ $WITH_GUEST == 1 && -z ${STAGE_DS["guest up"]:-} && -z $GUEST_FAILED &&
+        -n ${STAGE_DS["dom0 up"]:-} ]]; then echo "the guest"
+    elif [[ -n ${STAGE_DS["dom0 up"]:-} ]]; then echo "the job"
     elif [[ -n ${STAGE_DS["Xen up"]:-} ]]; then echo "dom0"
     else echo "Xen"; fi
 }
@@ -361,8 +389,8 @@ next_stage() {
 # Follow the serial log until QEMU exits; bounded by `timeout` around QEMU plus a grace
 # period once the end marker is seen.
 watch_serial() {
-    local seen=0 total done_at= now
-    CUR= CRASH= DONE_RC= DONE_REASON= GUEST_FAILED= DOM0_INFO= GUEST_INFO=
+    local seen=0 total done_at='' now
+    CUR='' CRASH='' DONE_RC='' DONE_REASON='' GUEST_FAILED='' 
     declare -gA RC=()
     mkdir -p "$WORK/out"
     LAST_EVENT_DS=$(elapsed_ds)
@@ -387,7 +415,7 @@ watch_serial() {
     if kill -0 "$QEMU_PID" 2>/dev/null; then stop_qemu; else wait "$QEMU_PID" || QEMU_RC=$?; QEMU_PID=; fi
     total=$(wc -l <"$LOG")
     ((total > seen)) && while IFS= read -r line; do on_line "${line//$'\r'/}"; done < <(sed -n "$((seen + 1)),${total}p" "$LOG")
-    STAGE_DS[poweroff]=$(elapsed_ds)
+    if [[ -n $DONE_RC ]]; then STAGE_DS[poweroff]=$(elapsed_ds); else STAGE_DS[stopped]=$(elapsed_ds); fi
 }
 
 # -------------------------------------------------------------------------------- report
@@ -417,7 +445,7 @@ show_failure() {
 
 stage_times() {
     local s prev=$BOOT_DS out="" t
-    for s in "Xen up" "dom0 up" "guest up" "tests done" "command done" poweroff; do
+    for s in "Xen up" "dom0 up" "guest up" "tests done" "command done" poweroff stopped; do
         t=${STAGE_DS[$s]:-}
         [[ -n $t ]] || continue
         out+="${out:+, }$s +$(fmt_ds $((t - prev)))s"
@@ -439,10 +467,11 @@ report_run() {
 }
 
 report_test() {
-    local fail name passed=0 failed=0 p f result ok=1
+    local fail name rc passed=0 failed=0 p f result ok=1
     fail=$(lab_failure)
     for name in selfcheck "${TEST_EXES[@]##*/}"; do
-        if [[ -z ${RC[$name]:-} ]]; then
+        rc=${RC[$name]:-}
+        if [[ -z $rc ]]; then
             echo "$name: did not run"
             failed=$((failed + 1))
             continue
@@ -453,9 +482,9 @@ report_test() {
         else
             p=0 f=0
         fi
-        ((RC[$name] == 0 || f > 0)) || f=1 # crashed before/without its summary
+        ((rc == 0 || f > 0)) || f=1 # crashed before/without its summary
         passed=$((passed + p)) failed=$((failed + f))
-        echo "$name: ${result:-no test result line (exit ${RC[$name]})}"
+        echo "$name: ${result:-no test result line (exit $rc)}"
         if ((f > 0)); then
             ok=0
             { echo "---- output of $name ----"; cat "$WORK/out/$name.out"; echo "----"; } >&2

@@ -25,11 +25,16 @@ dom0_has_its_vcpus() {
     [ "$(vcpu_rows Domain-0)" -eq "$XENVCPU_LAB_DOM0_VCPUS" ]
 }
 guest_is_listed_with_maxvcpus() { xl vcpu-list "$XENVCPU_LAB_GUEST"; [ "$(vcpu_rows "$XENVCPU_LAB_GUEST")" -eq 4 ]; }
-guest_reports_two_online() { tail -n 1 "$XENVCPU_LAB_GUEST_CONSOLE" | grep -x 'LABGUEST online=0-1'; }
+# The console log has the guest tty's CRLF line ends.
+guest_reports_two_online() {
+    last=$(tr -d '\r' <"$XENVCPU_LAB_GUEST_CONSOLE" | grep '^LABGUEST online=' | tail -n 1)
+    echo "last report: $last"
+    [ "$last" = "LABGUEST online=0-1" ]
+}
 xen_sees_every_qemu_cpu() { xl info | grep -E "^nr_cpus +: $LAB_QEMU_CPUS\$"; }
 libxenctrl_is_in_ld_cache() { grep -q 'libxenctrl\.so\.4\.17' /etc/ld.so.cache; }
 nobody_exists() { [ "$(id -u nobody)" = 65534 ]; }
-privcmd_is_root_only() { ls -l /dev/xen/privcmd; ls -l /dev/xen/privcmd | grep -q '^crw------- .* root '; }
+privcmd_is_root_only() { mode=$(stat -c '%a %U' /dev/xen/privcmd); echo "$mode"; [ "$mode" = "600 root" ]; }
 xenvcpu_runs() { "$XENVCPU_BIN" --version; }
 
 echo
