@@ -61,6 +61,7 @@ conformance_tests!(
     abort_and_drop_leave_nothing,
     watch_fires,
     unwatch_stops_events,
+    special_watch_paths,
     rm_fires_watches,
     transaction_events_at_commit,
     concurrent_requests,
@@ -336,4 +337,25 @@ fn directory_lists_children_in_creation_order() {
     store.rm(NONE, "/d/a").unwrap();
     store.write(NONE, "/d/a", b"").unwrap();
     assert_eq!(store.directory(NONE, "/d").unwrap(), ["c", "b", "a"]);
+}
+
+#[test]
+fn a_commit_fires_in_the_order_the_transaction_first_accessed_the_nodes() {
+    let a = SimStore::new();
+    let b = a.connect();
+    a.write(NONE, "/w/y", b"0").unwrap();
+    b.watch("/w", "t").unwrap();
+    b.next_event(Duration::ZERO).unwrap();
+    transact(&a, 1, |tx| {
+        tx.read("/w/y")?; // first access of y
+        tx.write("/w/x", "1")?;
+        tx.write("/w/y", "1")?;
+        tx.write("/w/x", "2")
+    })
+    .unwrap();
+    let mut paths = Vec::new();
+    while let Some(ev) = b.next_event(Duration::ZERO).unwrap() {
+        paths.push(ev.path);
+    }
+    assert_eq!(paths, ["/w/y", "/w/x"], "once per node, y first");
 }

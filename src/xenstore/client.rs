@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::wire::{self, Message, MsgType, Request};
+use super::wire::{self, Message, MsgType, Request, PAYLOAD_MAX};
 use super::{
     check_path, check_size, check_token, is_at_or_below, ConnectAttempt, TxId, WatchEvent, XenStore, XsErrno, XsError,
     XsOp,
@@ -148,6 +148,8 @@ pub struct XsClient {
     next_req_id: AtomicU32,
     timeout: Duration,
     endpoint: PathBuf,
+    /// Connected through the xenbus device rather than the socket.
+    device: bool,
     reader: Option<JoinHandle<()>>,
 }
 
@@ -203,6 +205,7 @@ impl XsClient {
         } else {
             Conn::Device(OpenOptions::new().read(true).write(true).open(path)?)
         };
+        let device = matches!(conn, Conn::Device(_));
         let read_side = conn.try_clone()?;
         let shared = Arc::new(Shared::default());
         let reader = {
@@ -214,9 +217,21 @@ impl XsClient {
             writer: Mutex::new(conn),
             next_req_id: AtomicU32::new(1),
             timeout: DEFAULT_TIMEOUT,
+            device,
             endpoint: path.to_owned(),
             reader: Some(reader),
         })
+    }
+
+    /// The largest request payload this connection accepts: [`PAYLOAD_MAX`] on the socket,
+    /// 16 bytes less on the xenbus device (the kernel's 4096-byte buffer holds the header
+    /// too).
+    pub fn payload_max(&self) -> usize {
+        if self.device {
+            PAYLOAD_MAX - wire::HEADER_LEN
+        } else {
+            PAYLOAD_MAX
+        }
     }
 
     /// The socket or device this client is connected to.
@@ -252,7 +267,7 @@ impl XsClient {
     /// Sends `request` and waits for its reply; returns the reply payload, or the typed
     /// error of an `XS_ERROR` reply.
     fn call(&self, op: XsOp, path: Option<&str>, tx: TxId, request: Request) -> Result<Vec<u8>, XsError> {
-        check_size(op, path, &request)?;
+        check_size(op, path, &request, self.payload_max())?;
         let owned_path = || path.map(str::to_owned);
         let req_id = self.fresh_req_id();
         {
@@ -269,10 +284,14 @@ impl XsClient {
             writer.write_all(&bytes).and_then(|()| writer.flush())
         };
         if let Err(source) = written {
-            // Part of the message may have gone out: the framing can't be trusted.
             self.shared.lock().pending.remove(&req_id);
-            self.shared.close(format!("writing a {} request failed: {source}", op.wire_name()));
-            self.shutdown_socket();
+            // On a socket part of the message may have gone out, so the framing can't be
+            // trusted any more. The xenbus device takes a message in one write() and
+            // discards it whole when it refuses it: the connection stays usable.
+            if !self.device {
+                self.shared.close(format!("writing a {} request failed: {source}", op.wire_name()));
+                self.shutdown_socket();
+            }
             return Err(XsError::Io { op, path: owned_path(), source });
         }
 
@@ -517,7 +536,6 @@ mod tests {
     //! server.
 
     use super::*;
-    use crate::xenstore::PAYLOAD_MAX;
     use std::os::unix::net::UnixListener;
     use std::sync::atomic::AtomicUsize;
     use std::sync::mpsc;
@@ -658,7 +676,8 @@ mod tests {
         });
         let big = vec![b'x'; PAYLOAD_MAX];
         match client.write(TxId::NONE, "/big", &big) {
-            Err(XsError::PayloadTooLarge { size, op, path }) => {
+            Err(XsError::PayloadTooLarge { size, op, path, limit }) => {
+                assert_eq!(limit, PAYLOAD_MAX);
                 assert_eq!(size, PAYLOAD_MAX + "/big".len() + 1);
                 assert_eq!(op, XsOp::Write);
                 assert_eq!(path.as_deref(), Some("/big"));

@@ -165,6 +165,11 @@ pub const CHECKS: &[Check] = &[
         check: unwatch_stops_events,
     },
     Check {
+        name: "special_watch_paths",
+        about: "watches on @releaseDomain / @introduceDomain are accepted and fire initially",
+        check: special_watch_paths,
+    },
+    Check {
         name: "rm_fires_watches",
         about: "rm fires watches at or above the removed node, and exact watches below it",
         check: rm_fires_watches,
@@ -410,7 +415,7 @@ fn payload_limit(a: &dyn XenStore, b: &dyn XenStore, base: &str) -> Outcome {
     let fits = PAYLOAD_MAX - path.len() - 1;
     let too_big = vec![b'x'; fits + 1];
     match a.write(none, &path, &too_big) {
-        Err(XsError::PayloadTooLarge { op, path: p, size })
+        Err(XsError::PayloadTooLarge { op, path: p, size, .. })
             if op == XsOp::Write && p.as_deref() == Some(path.as_str()) && size == PAYLOAD_MAX + 1 => {}
         other => return Err(format!("oversized write: expected PayloadTooLarge, got {other:?}")),
     }
@@ -685,6 +690,15 @@ fn unwatch_stops_events(a: &dyn XenStore, b: &dyn XenStore, base: &str) -> Outco
     ok(a.watch(&w, "tok"), "watch again")?;
     expect_event(a, &w, "tok", "initial event of the new watch")?;
     ok(a.unwatch(&w, "tok"), "unwatch")
+}
+
+fn special_watch_paths(a: &dyn XenStore, _b: &dyn XenStore, _base: &str) -> Outcome {
+    for special in ["@releaseDomain", "@introduceDomain"] {
+        ok(a.watch(special, "xenvcpu-special"), "watch")?;
+        expect_event(a, special, "xenvcpu-special", "initial event")?;
+        ok(a.unwatch(special, "xenvcpu-special"), "unwatch")?;
+    }
+    Ok(())
 }
 
 fn rm_fires_watches(a: &dyn XenStore, b: &dyn XenStore, base: &str) -> Outcome {

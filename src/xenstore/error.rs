@@ -279,13 +279,11 @@ pub enum XsError {
         /// The argument as given (lossily converted for display).
         value: String,
     },
-    /// The request payload would exceed `XENSTORE_PAYLOAD_MAX` (4096 bytes), for which
-    /// xenstored drops the whole connection. Checked before anything is sent.
-    #[error(
-        "xenstore {op}{}: payload of {size} bytes exceeds the {max}-byte limit (not sent)",
-        PathSuffix(.path),
-        max = super::PAYLOAD_MAX
-    )]
+    /// The request payload would exceed what the connection accepts: `XENSTORE_PAYLOAD_MAX`
+    /// (4096 bytes) on the socket, for which xenstored drops the whole connection; 4080 on
+    /// the xenbus device, whose kernel buffer holds the 16-byte header too. Checked before
+    /// anything is sent.
+    #[error("xenstore {op}{}: payload of {size} bytes exceeds the {limit}-byte limit (not sent)", PathSuffix(.path))]
     PayloadTooLarge {
         /// The request.
         op: XsOp,
@@ -293,6 +291,8 @@ pub enum XsError {
         path: Option<String>,
         /// The payload size the request would have had.
         size: usize,
+        /// The largest payload the connection accepts.
+        limit: usize,
     },
     /// No endpoint could be opened; every endpoint tried is listed, in order.
     #[error("xenstore: cannot connect to xenstored: {}", AttemptList(.attempts))]
@@ -527,7 +527,7 @@ mod tests {
 
     #[test]
     fn payload_too_large_says_it_was_not_sent() {
-        let e = XsError::PayloadTooLarge { op: XsOp::Write, path: Some("/a".into()), size: 5000 };
+        let e = XsError::PayloadTooLarge { op: XsOp::Write, path: Some("/a".into()), size: 5000, limit: 4096 };
         assert_eq!(e.to_string(), "xenstore write /a: payload of 5000 bytes exceeds the 4096-byte limit (not sent)");
     }
 }

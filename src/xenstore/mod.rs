@@ -24,7 +24,8 @@
 //!   `@introduceDomain`). Anything else is [`XsError::RelativePath`]; a NUL byte in a path
 //!   or token is [`XsError::InvalidArgument`].
 //! - A request payload over [`PAYLOAD_MAX`] (4096) bytes is
-//!   [`XsError::PayloadTooLarge`]: xenstored would drop the whole connection.
+//!   [`XsError::PayloadTooLarge`]: xenstored would drop the whole connection. (Through the
+//!   xenbus device the limit is 4080: the kernel's buffer holds the header too.)
 //!
 //! Everything xenstored refuses comes back as [`XsError::Errno`] with the operation, the
 //! path and the error name ([`XsErrno::ENOENT`], [`XsErrno::EAGAIN`], …).
@@ -409,10 +410,11 @@ pub(crate) fn check_token(op: XsOp, token: &str) -> Result<(), XsError> {
     Ok(())
 }
 
-/// Checks a request's payload size against [`PAYLOAD_MAX`].
-pub(crate) fn check_size(op: XsOp, path: Option<&str>, request: &wire::Request) -> Result<(), XsError> {
-    if request.payload.len() > PAYLOAD_MAX {
-        return Err(XsError::PayloadTooLarge { op, path: path.map(str::to_owned), size: request.payload.len() });
+/// Checks a request's payload size against the connection's `limit` ([`PAYLOAD_MAX`] on
+/// sockets and in the simulation).
+pub(crate) fn check_size(op: XsOp, path: Option<&str>, request: &wire::Request, limit: usize) -> Result<(), XsError> {
+    if request.payload.len() > limit {
+        return Err(XsError::PayloadTooLarge { op, path: path.map(str::to_owned), size: request.payload.len(), limit });
     }
     Ok(())
 }
@@ -445,9 +447,9 @@ mod tests {
         let path = "/p";
         let fits = wire::Request::write(path, &[b'x'; PAYLOAD_MAX - 3]);
         assert_eq!(fits.payload.len(), PAYLOAD_MAX);
-        assert!(check_size(XsOp::Write, Some(path), &fits).is_ok());
+        assert!(check_size(XsOp::Write, Some(path), &fits, PAYLOAD_MAX).is_ok());
         let over = wire::Request::write(path, &[b'x'; PAYLOAD_MAX - 2]);
-        match check_size(XsOp::Write, Some(path), &over) {
+        match check_size(XsOp::Write, Some(path), &over, PAYLOAD_MAX) {
             Err(XsError::PayloadTooLarge { size, path, .. }) => {
                 assert_eq!(size, PAYLOAD_MAX + 1);
                 assert_eq!(path.as_deref(), Some("/p"));

@@ -19,7 +19,8 @@
 //!   `write`, creating `mkdir` and `rm` at or below the watched path: one event per
 //!   request, naming the path of the request. `rm` additionally fires, for each removed
 //!   descendant, the watches registered exactly on it. Changes made in a transaction fire
-//!   at commit (one event per changed node); aborted or conflicting ones never fire.
+//!   at commit, one event per changed node, in the order the transaction first accessed
+//!   the nodes; aborted or conflicting ones never fire.
 //!
 //! Each [`SimStore`] value is one connection: watches, events and transactions belong to
 //! it, as they belong to a connection in xenstored. [`SimStore::connect`] opens another
@@ -31,7 +32,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::wire::Request;
-use super::{check_path, check_size, check_token, is_at_or_below, TxId, WatchEvent, XenStore, XsErrno, XsError, XsOp};
+use super::{
+    check_path, check_size, check_token, is_at_or_below, TxId, WatchEvent, XenStore, XsErrno, XsError, XsOp,
+    PAYLOAD_MAX,
+};
 
 /// What a recorded mutation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +97,8 @@ struct Access {
     node: Option<Node>,
     /// Changed by the transaction.
     modified: bool,
+    /// The watches to fire for it at commit, if any.
+    fire: Option<Match>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,8 +113,9 @@ enum Match {
 struct Tx {
     conn: u64,
     accessed: HashMap<String, Access>,
-    /// Watch firings of the transaction, one per node, in first-change order.
-    fires: Vec<(String, Match)>,
+    /// The accessed paths in first-access order (xenstored's accessed-node list: the
+    /// order in which a commit fires its watches).
+    order: Vec<String>,
     mutations: Vec<Mutation>,
 }
 
@@ -355,10 +362,9 @@ impl Db {
         };
         let global = self.nodes.get(path);
         let t = self.txs.get_mut(&id)?;
-        let access = t.accessed.entry(path.to_owned()).or_insert_with(|| Access {
-            generation: global.map(|n| n.generation),
-            node: global.cloned(),
-            modified: false,
+        let access = t.accessed.entry(path.to_owned()).or_insert_with(|| {
+            t.order.push(path.to_owned());
+            Access { generation: global.map(|n| n.generation), node: global.cloned(), modified: false, fire: None }
         });
         access.node.clone()
     }
@@ -385,18 +391,17 @@ impl Db {
         }
     }
 
-    /// Fires watches now, or at commit inside a transaction.
+    /// Fires watches now, or at commit inside a transaction (once per node; a subtree
+    /// firing replaces an exact one, as in xenstored's `queue_watches`).
     fn fire(&mut self, tx: Option<u32>, path: &str, how: Match) {
-        match tx.and_then(|id| self.txs.get_mut(&id)) {
-            None => self.deliver(path, how),
-            Some(t) => match t.fires.iter_mut().find(|(p, _)| p == path) {
-                Some((_, existing)) => {
-                    if how == Match::Subtree {
-                        *existing = Match::Subtree;
-                    }
-                }
-                None => t.fires.push((path.to_owned(), how)),
-            },
+        let Some(id) = tx else {
+            return self.deliver(path, how);
+        };
+        if let Some(access) = self.txs.get_mut(&id).and_then(|t| t.accessed.get_mut(path)) {
+            access.fire = match (access.fire, how) {
+                (Some(Match::Subtree), _) | (_, Match::Subtree) => Some(Match::Subtree),
+                _ => Some(Match::Exact),
+            };
         }
     }
 
@@ -519,23 +524,27 @@ impl Db {
             self.stats.aborts += 1;
             return Ok(());
         }
+        let Tx { mut accessed, order, mutations, .. } = t;
         let conflict = self.injected_conflicts > 0
-            || t.accessed.iter().any(|(path, a)| self.nodes.get(path).map(|n| n.generation) != a.generation);
+            || accessed.iter().any(|(path, a)| self.nodes.get(path).map(|n| n.generation) != a.generation);
         if conflict {
             self.injected_conflicts = self.injected_conflicts.saturating_sub(1);
             self.stats.conflicts += 1;
             return Err(XsErrno::EAGAIN);
         }
-        for (path, access) in t.accessed {
+        for path in order {
+            let Some(access) = accessed.remove(&path) else {
+                continue;
+            };
             if access.modified {
                 self.put(None, &path, access.node);
             }
+            if let Some(how) = access.fire {
+                self.deliver(&path, how);
+            }
         }
-        for (path, how) in t.fires {
-            self.deliver(&path, how);
-        }
-        self.stats.mutations += t.mutations.len() as u64;
-        self.log.extend(t.mutations);
+        self.stats.mutations += mutations.len() as u64;
+        self.log.extend(mutations);
         self.stats.commits += 1;
         Ok(())
     }
@@ -545,7 +554,7 @@ impl XenStore for SimStore {
     fn read(&self, tx: TxId, path: &str) -> Result<Vec<u8>, XsError> {
         let op = XsOp::Read;
         check_path(op, path, false)?;
-        check_size(op, Some(path), &Request::read(path))?;
+        check_size(op, Some(path), &Request::read(path), PAYLOAD_MAX)?;
         self.run(op, Some(path), tx, |db, tx| {
             checked_name(path)?;
             db.get(tx, path).map(|n| n.value).ok_or(XsErrno::ENOENT)
@@ -555,14 +564,14 @@ impl XenStore for SimStore {
     fn write(&self, tx: TxId, path: &str, value: &[u8]) -> Result<(), XsError> {
         let op = XsOp::Write;
         check_path(op, path, false)?;
-        check_size(op, Some(path), &Request::write(path, value))?;
+        check_size(op, Some(path), &Request::write(path, value), PAYLOAD_MAX)?;
         self.run(op, Some(path), tx, |db, tx| db.write(tx, path, value))
     }
 
     fn directory(&self, tx: TxId, path: &str) -> Result<Vec<String>, XsError> {
         let op = XsOp::Directory;
         check_path(op, path, false)?;
-        check_size(op, Some(path), &Request::directory(path))?;
+        check_size(op, Some(path), &Request::directory(path), PAYLOAD_MAX)?;
         self.run(op, Some(path), tx, |db, tx| {
             checked_name(path)?;
             db.get(tx, path).map(|n| n.children).ok_or(XsErrno::ENOENT)
@@ -572,14 +581,14 @@ impl XenStore for SimStore {
     fn mkdir(&self, tx: TxId, path: &str) -> Result<(), XsError> {
         let op = XsOp::Mkdir;
         check_path(op, path, false)?;
-        check_size(op, Some(path), &Request::mkdir(path))?;
+        check_size(op, Some(path), &Request::mkdir(path), PAYLOAD_MAX)?;
         self.run(op, Some(path), tx, |db, tx| db.mkdir(tx, path))
     }
 
     fn rm(&self, tx: TxId, path: &str) -> Result<(), XsError> {
         let op = XsOp::Rm;
         check_path(op, path, false)?;
-        check_size(op, Some(path), &Request::rm(path))?;
+        check_size(op, Some(path), &Request::rm(path), PAYLOAD_MAX)?;
         self.run(op, Some(path), tx, |db, tx| db.rm(tx, path))
     }
 
@@ -595,7 +604,7 @@ impl XenStore for SimStore {
                 id = id.wrapping_add(1);
             }
             db.next_tx = id.wrapping_add(1);
-            db.txs.insert(id, Tx { conn, accessed: HashMap::new(), fires: Vec::new(), mutations: Vec::new() });
+            db.txs.insert(id, Tx { conn, accessed: HashMap::new(), order: Vec::new(), mutations: Vec::new() });
             db.stats.transactions_started += 1;
             Ok(TxId(id))
         })
@@ -614,7 +623,7 @@ impl XenStore for SimStore {
         let op = XsOp::Watch;
         check_path(op, path, true)?;
         check_token(op, token)?;
-        check_size(op, Some(path), &Request::watch(path, token))?;
+        check_size(op, Some(path), &Request::watch(path, token), PAYLOAD_MAX)?;
         let conn = self.conn;
         self.run(op, Some(path), TxId::NONE, |db, _| {
             if !path.starts_with('@') {
@@ -635,7 +644,7 @@ impl XenStore for SimStore {
         let op = XsOp::Unwatch;
         check_path(op, path, true)?;
         check_token(op, token)?;
-        check_size(op, Some(path), &Request::unwatch(path, token))?;
+        check_size(op, Some(path), &Request::unwatch(path, token), PAYLOAD_MAX)?;
         let conn = self.conn;
         self.run(op, Some(path), TxId::NONE, |db, _| {
             let c = db.conns.get_mut(&conn).ok_or(XsErrno::ENOENT)?;
