@@ -3,6 +3,7 @@
 use xen_sys::{Errno, LoadError};
 
 use crate::cpumap::{CpuListError, CpuMap, CpuMapError};
+use crate::xenstore::XsError;
 
 /// The result type of xenvcpu.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -234,6 +235,41 @@ pub enum Error {
     /// A cpu-list that could not be parsed.
     #[error(transparent)]
     CpuList(#[from] CpuListError),
+    /// A xenstore operation failed.
+    #[error(transparent)]
+    XenStore(#[from] XsError),
+    /// An online vCPU count outside `1..=max_vcpus`.
+    #[error("domain {domid} can have 1 to {max} vCPUs online; {requested} was asked for")]
+    VcpuCountOutOfRange {
+        /// The domain.
+        domid: u32,
+        /// The count asked for.
+        requested: u32,
+        /// The domain's maximum (`max_vcpu_id + 1`).
+        max: u32,
+    },
+    /// vCPU 0 cannot be taken offline.
+    #[error("vCPU 0 of domain {domid} cannot be taken offline")]
+    Vcpu0Offline {
+        /// The domain.
+        domid: u32,
+    },
+    /// The guest did not bring its vCPUs to the requested state in time.
+    #[error(
+        "domain {domid}: after {waited_ms} ms, vCPUs {vcpus} had not followed the request          (requested online: {requested}; online per Xen: {online})"
+    )]
+    VcpusDidNotFollow {
+        /// The domain.
+        domid: u32,
+        /// The vCPUs whose state differs from the request.
+        vcpus: CpuMap,
+        /// The vCPUs requested online.
+        requested: CpuMap,
+        /// The vCPUs online per Xen when the wait ended.
+        online: CpuMap,
+        /// How long we waited.
+        waited_ms: u64,
+    },
     /// The operation does not apply to this domain.
     #[error("{0}")]
     Unsupported(String),

@@ -10,13 +10,16 @@
 //!
 //! Every failure is an [`Error`] a caller can match on; the library never prints.
 
+mod availability;
 pub mod cpumap;
 mod domain;
 mod error;
 mod host;
 pub mod hypervisor;
+pub mod sim;
 pub mod xenstore;
 
+pub use availability::{domain_id, domain_name, AvailabilityChange, VcpuMapFlag, VcpuMaps};
 pub use domain::{AffinityRequest, Domain, Effective, LibvirtVcpuInfo, VcpuInfo, VcpuState};
 pub use error::{Error, MapKind, Op, Result};
 pub use host::{Host, HostInfo};

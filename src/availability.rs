@@ -1,0 +1,298 @@
+//! vCPU availability: how many vCPUs a running PV guest has online, and which.
+//!
+//! The toolstack writes `/local/domain/<domid>/cpu/<n>/availability` = `online` or
+//! `offline` for every vCPU `0..=max_vcpu_id`; the guest kernel watches `cpu` and brings
+//! vCPUs up or down. Xen's per-vCPU `online` flag then shows what the guest did. Every
+//! change here is written for all vCPUs in one xenstore transaction (a conflicting writer
+//! makes it retry, never leaves a mix), as libxl does, and can optionally wait until the
+//! guest has followed — which xl and libvirt do not.
+//!
+//! The keys only act on PV guests on x86 (Linux registers its watch for PV domains only);
+//! HVM and PVH guests need device-model hotplug, so they get
+//! [`Error::Unsupported`] and nothing is written.
+
+use std::time::{Duration, Instant};
+
+use crate::cpumap::{self, CpuMap};
+use crate::error::{Error, Result};
+use crate::xenstore::{transact, Transaction, TxId, XenStore};
+use crate::Domain;
+
+/// How often a conflicting transaction is retried before giving up.
+const TRANSACTION_ATTEMPTS: u32 = 16;
+
+/// How often [`Domain::wait_for_vcpus`] polls Xen.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The vCPU maps of a domain by flag, as [`CpuMap`]s of vCPU numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VcpuMaps {
+    /// Every vCPU the domain has: `0..=max_vcpu_id`.
+    pub possible: CpuMap,
+    /// Online per Xen.
+    pub online: CpuMap,
+    /// Requested online in xenstore (`availability` = `online`); `None` when the domain has
+    /// no availability nodes (dom0, or a domain not built by libxl).
+    pub requested: Option<CpuMap>,
+    /// Can be brought online: possible ∖ online.
+    pub onlinable: CpuMap,
+    /// Can be taken offline: online ∖ {0}.
+    pub offlinable: CpuMap,
+}
+
+/// Which map of [`VcpuMaps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VcpuMapFlag {
+    /// [`VcpuMaps::possible`].
+    Possible,
+    /// [`VcpuMaps::online`].
+    Online,
+    /// [`VcpuMaps::requested`] (empty when the domain has none).
+    Requested,
+    /// [`VcpuMaps::onlinable`].
+    Onlinable,
+    /// [`VcpuMaps::offlinable`].
+    Offlinable,
+}
+
+impl VcpuMaps {
+    /// One map by flag.
+    pub fn get(&self, flag: VcpuMapFlag) -> CpuMap {
+        match flag {
+            VcpuMapFlag::Possible => self.possible.clone(),
+            VcpuMapFlag::Online => self.online.clone(),
+            VcpuMapFlag::Requested => self.requested.clone().unwrap_or_default(),
+            VcpuMapFlag::Onlinable => self.onlinable.clone(),
+            VcpuMapFlag::Offlinable => self.offlinable.clone(),
+        }
+    }
+
+    /// One map by flag in libvirt's byte layout, `maplen` bytes (vCPU `i` = bit `i % 8` of
+    /// byte `i / 8`).
+    ///
+    /// # Errors
+    /// [`Error::CpuMap`] when a vCPU does not fit in `maplen` bytes.
+    pub fn to_libvirt(&self, flag: VcpuMapFlag, maplen: usize) -> Result<Vec<u8>> {
+        Ok(self.get(flag).to_libvirt_bytes(maplen)?)
+    }
+
+    /// `maplen` for [`to_libvirt`](Self::to_libvirt) that holds every possible vCPU.
+    pub fn maplen(&self) -> usize {
+        cpumap::cpu_maplen(self.possible.count())
+    }
+}
+
+/// What a change of availability did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilityChange {
+    /// The vCPUs requested online before.
+    pub before: Option<CpuMap>,
+    /// The vCPUs requested online now.
+    pub after: CpuMap,
+    /// Whether anything was written (false: the request was already in place).
+    pub written: bool,
+}
+
+fn cpu_dir(domid: u32) -> String {
+    format!("/local/domain/{domid}/cpu")
+}
+
+fn availability_path(domid: u32, vcpu: u32) -> String {
+    format!("/local/domain/{domid}/cpu/{vcpu}/availability")
+}
+
+impl Domain {
+    fn require_pv(&self) -> Result<()> {
+        if self.info().flags.hvm {
+            return Err(Error::Unsupported(format!(
+                "domain {}: vCPU availability through xenstore is unsupported for HVM guests \
+                 (needs device-model hotplug)",
+                self.id()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The vCPUs whose `availability` node says `online`; `None` when the domain has no
+    /// availability nodes at all.
+    ///
+    /// # Errors
+    /// A failed xenstore read other than a missing node.
+    pub fn requested_vcpus(&self, store: &dyn XenStore) -> Result<Option<CpuMap>> {
+        read_requested(store, TxId::NONE, self.id(), self.max_vcpus())
+    }
+
+    /// The vCPU maps by flag: possible, online (per Xen), requested (per xenstore),
+    /// onlinable, offlinable.
+    ///
+    /// # Errors
+    /// A failed hypercall or xenstore read.
+    pub fn vcpu_maps(&self, store: &dyn XenStore) -> Result<VcpuMaps> {
+        let possible = CpuMap::all(self.max_vcpus() as usize);
+        let online = self.online_vcpus()?;
+        let requested = self.requested_vcpus(store)?;
+        let onlinable = possible.difference(&online);
+        let mut offlinable = online.clone();
+        offlinable.remove(0);
+        Ok(VcpuMaps { possible, online, requested, onlinable, offlinable })
+    }
+
+    /// Sets how many vCPUs are online (libvirt's SetVcpus, `xl vcpu-set`): vCPUs `0..count`
+    /// online and the rest offline, written for every vCPU in one transaction. When that is
+    /// already the request, nothing is written.
+    ///
+    /// # Errors
+    /// [`Error::VcpuCountOutOfRange`] for 0 or more than [`Domain::max_vcpus`],
+    /// [`Error::Unsupported`] for HVM guests (both before anything is written), or a
+    /// xenstore failure (nothing partial is left: the transaction is aborted).
+    pub fn set_vcpu_count(&self, store: &dyn XenStore, count: u32) -> Result<AvailabilityChange> {
+        if count == 0 || count > self.max_vcpus() {
+            return Err(Error::VcpuCountOutOfRange { domid: self.id(), requested: count, max: self.max_vcpus() });
+        }
+        self.require_pv()?;
+        let want = CpuMap::all(count as usize);
+        self.write_requested(store, |_| Ok(want.clone()))
+    }
+
+    /// Brings the chosen vCPUs online or takes them offline (per-vCPU hotplug, libvirt's
+    /// `virDomainSetVcpu`), leaving the others as requested before; sparse online sets are
+    /// allowed. All vCPUs are written in one transaction.
+    ///
+    /// # Errors
+    /// [`Error::VcpuOutOfRange`], [`Error::Vcpu0Offline`], [`Error::InvalidArgument`] (no
+    /// vCPU given), [`Error::Unsupported`] for HVM guests — all before anything is written
+    /// — or a xenstore failure.
+    pub fn set_vcpus_online(&self, store: &dyn XenStore, vcpus: &CpuMap, online: bool) -> Result<AvailabilityChange> {
+        if vcpus.is_empty() {
+            return Err(Error::InvalidArgument("no vCPU given".into()));
+        }
+        if let Some(last) = vcpus.last().filter(|&l| l >= self.max_vcpus() as usize) {
+            return Err(Error::VcpuOutOfRange {
+                domid: self.id(),
+                vcpu: last as u32,
+                max_vcpu_id: self.max_vcpus() - 1,
+            });
+        }
+        if !online && vcpus.contains(0) {
+            return Err(Error::Vcpu0Offline { domid: self.id() });
+        }
+        self.require_pv()?;
+        let online_now = self.online_vcpus()?;
+        self.write_requested(store, |current| {
+            // Without availability nodes, start from what Xen says is online.
+            let base = current.cloned().unwrap_or_else(|| online_now.clone());
+            Ok(if online { base.union(vcpus) } else { base.difference(vcpus) })
+        })
+    }
+
+    /// Reads the current request and writes `next(current)` for every vCPU, in one
+    /// transaction retried on conflict.
+    fn write_requested(
+        &self,
+        store: &dyn XenStore,
+        next: impl Fn(Option<&CpuMap>) -> Result<CpuMap>,
+    ) -> Result<AvailabilityChange> {
+        let (domid, max) = (self.id(), self.max_vcpus());
+        // A domain-level error is the closure's value: it writes nothing, so committing the
+        // (empty) transaction is harmless.
+        let outcome = transact(store, TRANSACTION_ATTEMPTS, |tx: &Transaction<'_>| {
+            let before = match read_requested(store, tx.id(), domid, max) {
+                Ok(before) => before,
+                Err(Error::XenStore(e)) => return Err(e),
+                Err(e) => return Ok(Err(e)),
+            };
+            let after = match next(before.as_ref()) {
+                Ok(after) => after,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut complete = before.is_some();
+            for v in 0..max {
+                complete = complete && tx.exists(&availability_path(domid, v))?;
+            }
+            if complete && before.as_ref() == Some(&after) {
+                return Ok(Ok(AvailabilityChange { before, after, written: false }));
+            }
+            for v in 0..max {
+                let value = if after.contains(v as usize) { "online" } else { "offline" };
+                tx.write(&availability_path(domid, v), value)?;
+            }
+            Ok(Ok(AvailabilityChange { before, after, written: true }))
+        })?;
+        outcome
+    }
+
+    /// Waits until Xen reports exactly the vCPUs `want` online, polling every 50 ms.
+    ///
+    /// # Errors
+    /// [`Error::VcpusDidNotFollow`] naming the vCPUs that did not follow within `timeout`,
+    /// or a failed hypercall.
+    pub fn wait_for_vcpus(&self, want: &CpuMap, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let online = self.online_vcpus()?;
+            if online == *want {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                let vcpus = online.difference(want).union(&want.difference(&online));
+                return Err(Error::VcpusDidNotFollow {
+                    domid: self.id(),
+                    vcpus,
+                    requested: want.clone(),
+                    online,
+                    waited_ms: start.elapsed().as_millis() as u64,
+                });
+            }
+            std::thread::sleep(POLL.min(timeout.saturating_sub(start.elapsed())));
+        }
+    }
+}
+
+fn read_requested(store: &dyn XenStore, tx: TxId, domid: u32, max: u32) -> Result<Option<CpuMap>> {
+    if !store.exists(tx, &cpu_dir(domid))? {
+        return Ok(None);
+    }
+    let mut requested = CpuMap::new();
+    for v in 0..max {
+        match store.read(tx, &availability_path(domid, v)) {
+            Ok(value) if value == b"online" => {
+                requested.insert(v as usize);
+            }
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Some(requested))
+}
+
+/// The name of a domain (`/local/domain/<domid>/name`), if it has one.
+///
+/// # Errors
+/// A failed xenstore read other than a missing node.
+pub fn domain_name(store: &dyn XenStore, domid: u32) -> Result<Option<String>> {
+    match store.read_string(TxId::NONE, &format!("/local/domain/{domid}/name")) {
+        Ok(name) => Ok(Some(name)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The id of the domain named `name`, found as xl does: by reading every
+/// `/local/domain/<id>/name`.
+///
+/// # Errors
+/// [`Error::NoSuchDomainName`], or a failed xenstore read.
+pub fn domain_id(store: &dyn XenStore, name: &str) -> Result<u32> {
+    let ids = match store.directory(TxId::NONE, "/local/domain") {
+        Ok(ids) => ids,
+        Err(e) if e.is_not_found() => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    for id in ids.iter().filter_map(|id| id.parse::<u32>().ok()) {
+        if domain_name(store, id)?.as_deref() == Some(name) {
+            return Ok(id);
+        }
+    }
+    Err(Error::NoSuchDomainName { name: name.to_owned() })
+}

@@ -1,0 +1,124 @@
+//! [`SimPlatform`]: a simulated Xen host with its xenstore and PV guests that react to
+//! `cpu/<n>/availability` as a Linux PV guest does — for fast tests of the availability
+//! logic and for trying the command without Xen. Never used unless asked for.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::hypervisor::{SimConfig, SimDomain, SimHost};
+use crate::xenstore::{SimStore, TxId, XenStore};
+use crate::Host;
+
+/// A simulated host, its store, and one agent thread per PV guest playing the guest kernel.
+#[derive(Debug)]
+pub struct SimPlatform {
+    /// The host, over [`SimPlatform::hv`].
+    pub host: Host,
+    /// The simulated hypervisor (for fault injection).
+    pub hv: Arc<SimHost>,
+    /// The store (another connection to it: [`SimStore::connect`]).
+    pub store: SimStore,
+    stop: Arc<AtomicBool>,
+    agents: Vec<JoinHandle<()>>,
+}
+
+/// A guest to create on a [`SimPlatform`].
+#[derive(Debug, Clone)]
+pub struct SimGuest {
+    /// The domain.
+    pub domain: SimDomain,
+    /// Its name in xenstore.
+    pub name: String,
+}
+
+impl SimPlatform {
+    /// The lab's shape: 4 CPUs; dom0 (`Domain-0`, 4 vCPUs, no availability nodes as in the
+    /// real lab); domain 1 `labguest`, PV, `maxvcpus = 4`, `vcpus = 2`; domain 2
+    /// `hvmguest`, HVM, 2 vCPUs.
+    pub fn lab_like() -> Result<SimPlatform> {
+        SimPlatform::new(
+            SimConfig::default(),
+            &[
+                SimGuest {
+                    domain: SimDomain { domid: 0, max_vcpus: 4, online: 4, hvm: false },
+                    name: "Domain-0".into(),
+                },
+                SimGuest {
+                    domain: SimDomain { domid: 1, max_vcpus: 4, online: 2, hvm: false },
+                    name: "labguest".into(),
+                },
+                SimGuest {
+                    domain: SimDomain { domid: 2, max_vcpus: 2, online: 2, hvm: true },
+                    name: "hvmguest".into(),
+                },
+            ],
+        )
+    }
+
+    /// A host of the given shape with these domains. Every domain but dom0 gets libxl's
+    /// availability nodes (`online` for `0..online`); PV guests get an agent.
+    pub fn new(config: SimConfig, guests: &[SimGuest]) -> Result<SimPlatform> {
+        let hv = Arc::new(SimHost::new(config));
+        let store = SimStore::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut agents = Vec::new();
+        for g in guests {
+            let d = &g.domain;
+            hv.add_domain(d.clone());
+            store.write(TxId::NONE, &format!("/local/domain/{}/name", d.domid), g.name.as_bytes())?;
+            if d.domid == 0 {
+                continue;
+            }
+            for v in 0..d.max_vcpus {
+                let value: &[u8] = if v < d.online { b"online" } else { b"offline" };
+                store.write(TxId::NONE, &format!("/local/domain/{}/cpu/{v}/availability", d.domid), value)?;
+            }
+            if !d.hvm {
+                agents.push(spawn_agent(hv.clone(), store.connect(), d.domid, d.max_vcpus, stop.clone())?);
+            }
+        }
+        let host = Host::with_backend(hv.clone())?;
+        Ok(SimPlatform { host, hv, store, stop, agents })
+    }
+}
+
+impl Drop for SimPlatform {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for agent in self.agents.drain(..) {
+            let _ = agent.join();
+        }
+    }
+}
+
+/// The guest kernel's side: watch `cpu`, and bring each vCPU up or down as its
+/// availability says (vCPU 0 stays up, as Linux does not offline the boot CPU).
+fn spawn_agent(
+    hv: Arc<SimHost>,
+    store: SimStore,
+    domid: u32,
+    max_vcpus: u32,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>> {
+    let dir = format!("/local/domain/{domid}/cpu");
+    store.watch(&dir, "guest-kernel")?;
+    Ok(std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match store.next_event(Duration::from_millis(20)) {
+                Ok(Some(_)) => {
+                    for v in 1..max_vcpus {
+                        let path = format!("{dir}/{v}/availability");
+                        if let Ok(value) = store.read(TxId::NONE, &path) {
+                            hv.set_vcpu_online(domid, v, value == b"online");
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => return,
+            }
+        }
+    }))
+}

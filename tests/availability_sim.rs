@@ -1,0 +1,47 @@
+//! vCPU availability on the simulated platform, plus what only a simulation can check:
+//! HVM refusal writing nothing, transaction conflicts and their retry limit.
+
+mod availability;
+
+use availability::sim_fixture;
+use xenvcpu::cpumap::CpuMap;
+use xenvcpu::Error;
+
+availability_suite!(availability::sim_fixture);
+
+#[test]
+fn hvm_guests_are_refused_and_nothing_is_written() {
+    let f = sim_fixture();
+    let sim = f.sim.as_ref().unwrap();
+    let hvm = f.host.domain(2).unwrap();
+    sim.store.take_mutations();
+    let err = hvm.set_vcpu_count(&*f.store, 1).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    assert!(err.to_string().contains("HVM"), "{err}");
+    assert!(matches!(hvm.set_vcpus_online(&*f.store, &CpuMap::from_iter([1]), false), Err(Error::Unsupported(_))));
+    assert!(sim.store.take_mutations().is_empty(), "nothing was written");
+}
+
+#[test]
+fn conflicting_writers_make_the_transaction_retry() {
+    let f = sim_fixture();
+    let sim = f.sim.as_ref().unwrap();
+    let dom = f.host.domain(1).unwrap();
+    sim.store.inject_conflicts(3);
+    let change = dom.set_vcpu_count(&*f.store, 3).unwrap();
+    assert!(change.written);
+    assert_eq!(dom.requested_vcpus(&*f.store).unwrap(), Some("0-2".parse().unwrap()));
+    dom.wait_for_vcpus(&"0-2".parse().unwrap(), std::time::Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn endless_conflicts_give_up_and_leave_no_mix() {
+    let f = sim_fixture();
+    let sim = f.sim.as_ref().unwrap();
+    let dom = f.host.domain(1).unwrap();
+    sim.store.inject_conflicts(1000);
+    let err = dom.set_vcpu_count(&*f.store, 4).unwrap_err();
+    assert!(err.to_string().contains("attempts"), "{err}");
+    sim.store.inject_conflicts(0);
+    assert_eq!(dom.requested_vcpus(&*f.store).unwrap(), Some("0-1".parse().unwrap()), "unchanged");
+}
