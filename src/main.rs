@@ -50,6 +50,37 @@ enum Command {
         #[arg(short, long)]
         force: bool,
     },
+    /// Set how many vCPUs are online (`xl vcpu-set`): vCPUs 0..COUNT online, the rest off.
+    Set {
+        /// Domain name or id.
+        domain: String,
+        /// vCPUs to have online, 1 to the domain's maximum.
+        count: u32,
+        /// Wait up to this many seconds for the guest to follow, and fail if it does not.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<f64>,
+    },
+    /// Bring chosen vCPUs online or take them offline (per-vCPU hotplug).
+    State {
+        /// Domain name or id.
+        domain: String,
+        /// vCPUs, as a list (`1,3`, `2-3`) or `all`.
+        vcpus: String,
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        /// Wait up to this many seconds for the guest to follow, and fail if it does not.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<f64>,
+    },
+    /// vCPU maps: possible, online (Xen), requested (xenstore), onlinable, offlinable.
+    Maps {
+        /// Domain name or id.
+        domain: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -79,6 +110,9 @@ fn main() -> ExitCode {
         Command::Info { json } => cli::info(json),
         Command::List { domains, json } => cli::list(&domains, json),
         Command::Pin { domain, vcpus, hard, soft, force } => cli::pin(&domain, &vcpus, &hard, soft.as_deref(), force),
+        Command::Set { domain, count, wait } => cli::set(&domain, count, wait),
+        Command::State { domain, vcpus, state, wait } => cli::state(&domain, &vcpus, state == "on", wait),
+        Command::Maps { domain, json } => cli::maps(&domain, json),
         Command::Bench(BenchCommand::Pin { domain, vcpus, iterations, json }) => {
             cli::bench_pin(&domain, vcpus.as_deref(), iterations, json)
         }

@@ -1,12 +1,15 @@
 //! The commands of `xenvcpu`: each opens the host, calls the library, prints.
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use xenvcpu::cpumap::CpuMap;
-use xenvcpu::hypervisor::SimHost;
-use xenvcpu::{AffinityRequest, Domain, Effective, Error, Host, HostInfo, VcpuInfo, VcpuState};
+use xenvcpu::sim::SimPlatform;
+use xenvcpu::xenstore::{XenStore, XsClient};
+use xenvcpu::{
+    AffinityRequest, AvailabilityChange, Domain, Effective, Error, Host, HostInfo, VcpuInfo, VcpuMaps, VcpuState,
+};
 
 /// A failure of a command, with the exit code that classifies it.
 #[derive(Debug)]
@@ -45,6 +48,8 @@ impl CliError {
             | Error::NoSuchDomainName { .. }
             | Error::InvalidArgument(_)
             | Error::MaxVcpusFixed { .. }
+            | Error::VcpuCountOutOfRange { .. }
+            | Error::Vcpu0Offline { .. }
             | Error::CpuMap(_) => 2,
             Error::NoXen(_) | Error::LibraryNotFound(_) | Error::Permission(_) | Error::VersionMismatch { .. } => 3,
             _ => 1,
@@ -54,34 +59,57 @@ impl CliError {
 
 type CliResult<T = ()> = Result<T, CliError>;
 
-/// Opens the real hypervisor, or the simulated lab-shaped host when `XENVCPU_BACKEND=sim`
-/// (for trying the command and testing it without Xen; never chosen implicitly).
-fn open_host() -> CliResult<Host> {
+/// What a command works with: the host, xenstore (when reachable) and, for
+/// `XENVCPU_BACKEND=sim`, the simulated platform behind both.
+struct Env {
+    host: Host,
+    store: Result<Box<dyn XenStore>, Error>,
+    _sim: Option<SimPlatform>,
+}
+
+/// Opens the real hypervisor and xenstore, or the simulated lab-shaped platform when
+/// `XENVCPU_BACKEND=sim` (for trying the command and testing it without Xen; never chosen
+/// implicitly).
+fn open() -> CliResult<Env> {
     match std::env::var("XENVCPU_BACKEND").as_deref() {
-        Ok("sim") => Ok(Host::with_backend(SimHost::lab_like())?),
-        Ok("xenctrl") | Err(_) => Ok(Host::open()?),
+        Ok("sim") => {
+            let sim = SimPlatform::lab_like()?;
+            Ok(Env { host: sim.host.clone(), store: Ok(Box::new(sim.store.connect())), _sim: Some(sim) })
+        }
+        Ok("xenctrl") | Err(_) => {
+            let host = Host::open()?;
+            let store = XsClient::open().map(|c| Box::new(c) as Box<dyn XenStore>).map_err(Error::from);
+            Ok(Env { host, store, _sim: None })
+        }
         Ok(other) => Err(Error::InvalidArgument(format!("XENVCPU_BACKEND={other:?}: use xenctrl or sim")).into()),
     }
 }
 
-/// Domain names and ids. Names come from xenstore (`/local/domain/<id>/name`) when it is
-/// reachable; dom0 is always `Domain-0`.
-struct Names;
-
-impl Names {
-    fn name_of(&self, domid: u32) -> Option<String> {
-        (domid == 0).then(|| "Domain-0".to_string())
+impl Env {
+    /// The store, or why it cannot be reached.
+    fn store(&self) -> CliResult<&dyn XenStore> {
+        match &self.store {
+            Ok(store) => Ok(&**store),
+            Err(e) => Err(Error::InvalidArgument(format!("this needs xenstore, which is unreachable: {e}")).into()),
+        }
     }
 
-    fn resolve(&self, host: &Host, spec: &str) -> CliResult<u32> {
-        if let Ok(id) = spec.parse::<u32>() {
-            host.domain_info(id)?;
-            return Ok(id);
+    /// A domain's name from xenstore (`Domain-0` for dom0 when xenstore is unreachable).
+    fn name_of(&self, domid: u32) -> Option<String> {
+        match &self.store {
+            Ok(store) => xenvcpu::domain_name(&**store, domid).ok().flatten(),
+            Err(_) => (domid == 0).then(|| "Domain-0".to_string()),
         }
-        if spec == "Domain-0" {
-            return Ok(0);
-        }
-        Err(Error::NoSuchDomainName { name: spec.to_string() }.into())
+    }
+
+    /// A domain by id or name (names through xenstore, as xl does).
+    fn domain(&self, spec: &str) -> CliResult<Domain> {
+        let id = match spec.parse::<u32>() {
+            Ok(id) => id,
+            Err(_) if spec == "Domain-0" => 0,
+            Err(_) => xenvcpu::domain_id(self.store()?, spec)?,
+        };
+        Ok(self.host.domain(id)?)
     }
 }
 
@@ -136,7 +164,7 @@ struct CpuJson {
 
 /// `xenvcpu info`.
 pub fn info(json: bool) -> CliResult {
-    let host = open_host()?;
+    let host = open()?.host;
     let info: HostInfo = host.info()?;
     let p = &info.phys;
     if json {
@@ -189,12 +217,12 @@ struct VcpuJson {
 
 /// `xenvcpu list [DOMAIN...]`.
 pub fn list(domains: &[String], json: bool) -> CliResult {
-    let host = open_host()?;
-    let names = Names;
+    let env = open()?;
+    let host = &env.host;
     let ids: Vec<u32> = if domains.is_empty() {
         host.domains()?.iter().filter(|d| d.max_vcpu_id.is_some()).map(|d| d.domid).collect()
     } else {
-        domains.iter().map(|d| names.resolve(&host, d)).collect::<CliResult<_>>()?
+        domains.iter().map(|d| env.domain(d).map(|d| d.id())).collect::<CliResult<_>>()?
     };
     let mut rows = Vec::new();
     for id in ids {
@@ -204,7 +232,7 @@ pub fn list(domains: &[String], json: bool) -> CliResult {
             other => other?,
         };
         for v in dom.vcpus()? {
-            rows.push((names.name_of(id), id, v));
+            rows.push((env.name_of(id), id, v));
         }
     }
     let nr_cpus = host.nr_cpus();
@@ -270,11 +298,12 @@ fn parse_map(host: &Host, nodes: &[CpuMap], spec: Option<&str>) -> CliResult<Opt
 
 /// `xenvcpu pin DOMAIN VCPU|all HARD|- [SOFT|-] [--force]`.
 pub fn pin(domain: &str, vcpus: &str, hard: &str, soft: Option<&str>, force: bool) -> CliResult {
-    let host = open_host()?;
-    let dom = host.domain(Names.resolve(&host, domain)?)?;
+    let env = open()?;
+    let host = &env.host;
+    let dom = env.domain(domain)?;
     let vcpus = parse_vcpus(&dom, vcpus)?;
     let nodes = host.info()?.node_cpus();
-    let (hard, soft) = (parse_map(&host, &nodes, Some(hard))?, parse_map(&host, &nodes, soft)?);
+    let (hard, soft) = (parse_map(host, &nodes, Some(hard))?, parse_map(host, &nodes, soft)?);
     let req = AffinityRequest { hard: hard.as_ref(), soft: soft.as_ref(), force };
     let done = dom.pin(&vcpus, &req)?;
     for (vcpu, eff) in &done {
@@ -318,8 +347,9 @@ struct BenchJson {
 /// affinity between all CPUs and a single CPU, through the library's allocation-free path;
 /// the previous affinity is restored afterwards.
 pub fn bench_pin(domain: &str, vcpus: Option<&str>, iterations: u32, json: bool) -> CliResult {
-    let host = open_host()?;
-    let dom = host.domain(Names.resolve(&host, domain)?)?;
+    let env = open()?;
+    let host = &env.host;
+    let dom = env.domain(domain)?;
     let vcpus = parse_vcpus(&dom, vcpus.unwrap_or("all"))?;
     if iterations == 0 {
         return Err(Error::InvalidArgument("--iterations must be at least 1".into()).into());
@@ -370,5 +400,77 @@ pub fn bench_pin(domain: &str, vcpus: Option<&str>, iterations: u32, json: bool)
         result.p99_ns as f64 / 1e3,
         result.mean_ns as f64 / 1e3
     );
+    Ok(())
+}
+
+// ---- set, state, maps ------------------------------------------------------------------
+
+fn report_change(dom: &Domain, change: &AvailabilityChange, wait: Option<f64>) -> CliResult {
+    let before = change.before.as_ref().map_or("(no availability nodes)".to_string(), ToString::to_string);
+    if change.written {
+        println!("domain {}: vCPUs {} requested online (before: {before})", dom.id(), change.after);
+    } else {
+        println!("domain {}: vCPUs {} already requested online: nothing to change", dom.id(), change.after);
+    }
+    if let Some(secs) = wait {
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(Error::InvalidArgument(format!("--wait {secs}: give a number of seconds >= 0")).into());
+        }
+        let start = Instant::now();
+        dom.wait_for_vcpus(&change.after, Duration::from_secs_f64(secs))?;
+        println!("domain {}: the guest followed in {} ms", dom.id(), start.elapsed().as_millis());
+    }
+    Ok(())
+}
+
+/// `xenvcpu set DOMAIN COUNT [--wait SECONDS]`.
+pub fn set(domain: &str, count: u32, wait: Option<f64>) -> CliResult {
+    let env = open()?;
+    let dom = env.domain(domain)?;
+    let change = dom.set_vcpu_count(env.store()?, count)?;
+    report_change(&dom, &change, wait)
+}
+
+/// `xenvcpu state DOMAIN VCPUS on|off [--wait SECONDS]`.
+pub fn state(domain: &str, vcpus: &str, on: bool, wait: Option<f64>) -> CliResult {
+    let env = open()?;
+    let dom = env.domain(domain)?;
+    let vcpus = parse_vcpus(&dom, vcpus)?;
+    let change = dom.set_vcpus_online(env.store()?, &vcpus, on)?;
+    report_change(&dom, &change, wait)
+}
+
+#[derive(Serialize)]
+struct MapsJson {
+    domid: u32,
+    possible: String,
+    online: String,
+    requested: Option<String>,
+    onlinable: String,
+    offlinable: String,
+}
+
+/// `xenvcpu maps DOMAIN [--json]`.
+pub fn maps(domain: &str, json: bool) -> CliResult {
+    let env = open()?;
+    let dom = env.domain(domain)?;
+    let m: VcpuMaps = dom.vcpu_maps(env.store()?)?;
+    let out = MapsJson {
+        domid: dom.id(),
+        possible: m.possible.to_string(),
+        online: m.online.to_string(),
+        requested: m.requested.as_ref().map(ToString::to_string),
+        onlinable: m.onlinable.to_string(),
+        offlinable: m.offlinable.to_string(),
+    };
+    if json {
+        return print_json(&out);
+    }
+    let show = |s: &str| if s.is_empty() { "none".to_string() } else { s.to_string() };
+    println!("possible   : {}", show(&out.possible));
+    println!("online     : {}", show(&out.online));
+    println!("requested  : {}", out.requested.as_deref().map_or("- (no availability nodes)".into(), show));
+    println!("onlinable  : {}", show(&out.onlinable));
+    println!("offlinable : {}", show(&out.offlinable));
     Ok(())
 }
