@@ -140,6 +140,14 @@ impl Shared {
 /// flight at once on the one connection. See the [module docs](super) for the rules both
 /// backends share.
 ///
+/// A request registers its request id, is written whole under the writer lock, and its
+/// thread then waits (bounded by [`XsClient::timeout`]) for the reply with that id. A
+/// reader thread owns the read side: it hands each reply to the request with its id —
+/// replies may come in any order — and queues the unsolicited `XS_WATCH_EVENT` messages
+/// for [`XenStore::next_event`], so events arriving while a request waits are never lost.
+/// When the connection breaks, every waiting and later request fails with
+/// [`XsError::Disconnected`].
+///
 /// Dropping the client closes the connection; xenstored then removes its watches and
 /// aborts its open transactions.
 pub struct XsClient {

@@ -1,30 +1,7 @@
 //! [`SimStore`]: an in-memory xenstore with xenstored's semantics, for tests and the
 //! simulated host.
 //!
-//! The model follows the C xenstored of Xen 4.17 (`tools/xenstore/xenstored_core.c`,
-//! `xenstored_transaction.c`, `xenstored_watch.c`), and the lab checks it against the real
-//! daemon (see [`conformance`](super::conformance)):
-//! - Nodes have a value and an ordered child list (new children are appended). A write
-//!   creates missing parents with empty values; `mkdir` of an existing node changes
-//!   nothing; `rm` removes a subtree, and `rm` of a missing node succeeds when its parent
-//!   exists (`ENOENT` otherwise); `rm /` is `EINVAL`.
-//! - Node names use `[A-Za-z0-9_@/-]`, with no `//` and no trailing `/`; anything else is
-//!   `EINVAL`.
-//! - Every change gives the node a new generation number (a parent changes too when a
-//!   child is added or removed). A transaction sees each node as it was when the
-//!   transaction first touched it (read, write, list, or as the parent of a node it
-//!   creates or removes) plus its own changes; the commit fails with `EAGAIN` if any node
-//!   it touched has a different generation by then, and applies nothing.
-//! - Watches fire once when registered (an event for the watched path), then for every
-//!   `write`, creating `mkdir` and `rm` at or below the watched path: one event per
-//!   request, naming the path of the request. `rm` additionally fires, for each removed
-//!   descendant, the watches registered exactly on it. Changes made in a transaction fire
-//!   at commit, one event per changed node, in the order the transaction first accessed
-//!   the nodes; aborted or conflicting ones never fire.
-//!
-//! Each [`SimStore`] value is one connection: watches, events and transactions belong to
-//! it, as they belong to a connection in xenstored. [`SimStore::connect`] opens another
-//! connection to the same tree (the "second client" of conflict tests).
+//! The model's rules are documented on [`SimStore`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -152,9 +129,34 @@ struct Shared {
     changed: Condvar,
 }
 
-/// An in-memory xenstore with xenstored's semantics (see the [module docs](self)).
+/// An in-memory xenstore with xenstored's semantics.
 ///
-/// Each value is one connection to the shared tree; [`SimStore::connect`] opens another.
+/// The model follows the C xenstored of Xen 4.17 (`tools/xenstore/xenstored_core.c`,
+/// `xenstored_transaction.c`, `xenstored_watch.c`), and the lab checks it against the real
+/// daemon (see [`conformance`](super::conformance); every check there passed on
+/// Xen 4.17's xenstored in the lab):
+/// - Nodes have a value and an ordered child list (new children are appended). A write
+///   creates missing parents with empty values; `mkdir` of an existing node changes
+///   nothing; `rm` removes a subtree, and `rm` of a missing node succeeds when its parent
+///   exists (`ENOENT` otherwise); `rm /` is `EINVAL`.
+/// - Node names use `[A-Za-z0-9_@/-]`, with no `//` and no trailing `/`; anything else is
+///   `EINVAL`.
+/// - Every change gives the node a new generation number (a parent changes too when a
+///   child is added or removed). A transaction sees each node as it was when the
+///   transaction first touched it (read, write, list, or as the parent of a node it
+///   creates or removes) plus its own changes; the commit fails with `EAGAIN` if any node
+///   it touched has a different generation by then, and applies nothing.
+/// - Watches fire once when registered (an event for the watched path), then for every
+///   `write`, creating `mkdir` and `rm` at or below the watched path: one event per
+///   request, naming the path of the request. `rm` additionally fires, for each removed
+///   descendant, the watches registered exactly on it. Changes made in a transaction fire
+///   at commit, one event per changed node, in the order the transaction first accessed
+///   the nodes; aborted or conflicting ones never fire.
+///
+/// Each [`SimStore`] value is one connection: watches, events and transactions belong to
+/// it, as they belong to a connection in xenstored. [`SimStore::connect`] opens another
+/// connection to the same tree (the "second client" of conflict tests).
+///
 /// Dropping a connection removes its watches and aborts its open transactions.
 ///
 /// Test hooks: [`SimStore::inject_conflicts`], [`SimStore::inject_error`],
