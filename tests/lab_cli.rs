@@ -1,0 +1,136 @@
+//! The `xenvcpu` command against real Xen, in the lab's dom0: it agrees with `xl vcpu-list`,
+//! every command runs, and every error path exits with the documented code.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output};
+
+fn bin() -> String {
+    assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
+    std::env::var("XENVCPU_BIN").expect("XENVCPU_BIN: the xenvcpu binary in dom0")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().expect("run xenvcpu")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "xenvcpu {args:?} failed: {stderr}\n{stdout}");
+    stdout.into_owned()
+}
+
+/// Exits with `code` and says why on one stderr line.
+fn fails(args: &[&str], code: i32, words: &str) {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "xenvcpu {args:?}: {stderr}");
+    assert!(stderr.contains(words), "xenvcpu {args:?}: {stderr:?} should mention {words:?}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+}
+
+/// One vCPU as both tools show it: (domid, vcpu) → (offline, hard, soft).
+type Rows = BTreeMap<(u32, u32), (bool, String, String)>;
+
+fn xl_rows() -> Rows {
+    let out = Command::new("xl").arg("vcpu-list").output().expect("xl vcpu-list");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rows = Rows::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // Name ID VCPU CPU State Time(s) hard / soft
+        assert_eq!(f.len(), 9, "xl vcpu-list line {line:?}");
+        let offline = f[3] == "-";
+        assert_eq!(offline, f[4].contains('p'), "{line}");
+        rows.insert((f[1].parse().unwrap(), f[2].parse().unwrap()), (offline, f[6].to_string(), f[8].to_string()));
+    }
+    rows
+}
+
+fn ours_rows() -> Rows {
+    let json: serde_json::Value = serde_json::from_str(&ok(&["list", "--json"])).unwrap();
+    let nr_cpus: usize = std::env::var("XENVCPU_LAB_NR_CPUS").unwrap().parse().unwrap();
+    let all = format!("0-{}", nr_cpus - 1);
+    let show = |v: &serde_json::Value| {
+        let s = v.as_str().unwrap().to_string();
+        if s == all {
+            "all".to_string()
+        } else {
+            s
+        }
+    };
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let key = (r["domid"].as_u64().unwrap() as u32, r["vcpu"].as_u64().unwrap() as u32);
+            let offline = r["cpu"].is_null();
+            assert_eq!(offline, r["state"] == "offline");
+            (key, (offline, show(&r["hard"]), show(&r["soft"])))
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn list_agrees_with_xl_vcpu_list() {
+    let guest: u32 = std::env::var("XENVCPU_LAB_GUEST_DOMID").unwrap().parse().unwrap();
+    // Give dom0 and the guest distinct affinities so the comparison means something.
+    ok(&["pin", "0", "1", "0-1", "1"]);
+    ok(&["pin", &guest.to_string(), "0", "2-3"]);
+    let (ours, xl) = (ours_rows(), xl_rows());
+    ok(&["pin", "0", "1", "all", "all"]);
+    ok(&["pin", &guest.to_string(), "0", "all"]);
+    assert_eq!(ours, xl);
+    assert!(ours.keys().any(|&(d, _)| d == 0) && ours.keys().any(|&(d, _)| d == guest));
+    assert_eq!(ours[&(0, 1)].1, "0-1");
+    assert_eq!(ours[&(guest, 0)].1, "2-3");
+    // The table names domains as xl does.
+    let table = ok(&["list"]);
+    assert!(table.contains("Domain-0") && table.contains("labguest"), "{table}");
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn every_command_runs() {
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", "--json"])).unwrap();
+    let nr_cpus: u64 = std::env::var("XENVCPU_LAB_NR_CPUS").unwrap().parse().unwrap();
+    assert_eq!(info["nr_cpus_online"].as_u64(), Some(nr_cpus));
+    assert_eq!(info["cpus"].as_array().unwrap().len() as u64, info["max_cpu_id"].as_u64().unwrap() + 1);
+    assert!(ok(&["info"]).contains("cpu_topology"));
+    assert!(ok(&["list", "labguest"]).contains("labguest"));
+    let pinned = ok(&["pin", "labguest", "all", "0-1", "1"]);
+    assert_eq!(pinned.lines().count(), 4, "{pinned}");
+    ok(&["pin", "labguest", "all", "all", "all"]);
+    let maps: serde_json::Value = serde_json::from_str(&ok(&["maps", "labguest", "--json"])).unwrap();
+    assert_eq!(maps["possible"], "0-3");
+    assert!(ok(&["set", "labguest", "3", "--wait", "90"]).contains("followed"));
+    assert!(ok(&["state", "labguest", "2", "off", "--wait", "90"]).contains("followed"));
+    let maps: serde_json::Value = serde_json::from_str(&ok(&["maps", "labguest", "--json"])).unwrap();
+    assert_eq!((maps["online"].as_str(), maps["requested"].as_str()), (Some("0-1"), Some("0-1")));
+    let bench: serde_json::Value =
+        serde_json::from_str(&ok(&["bench", "pin", "0", "--iterations", "200", "--json"])).unwrap();
+    assert!(bench["updates_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(bench["p99_ns"].as_u64().unwrap() >= bench["p50_ns"].as_u64().unwrap());
+}
+
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn error_paths_exit_with_their_codes() {
+    fails(&["list", "no-such-domain"], 2, "no domain named");
+    fails(&["list", "31000"], 2, "no domain with id 31000");
+    fails(&["pin", "0", "0", "1-"], 2, "cpu-list");
+    fails(&["pin", "0", "0", "0,64"], 2, "beyond the host");
+    fails(&["pin", "0", "9", "0"], 2, "has no vCPU 9");
+    fails(&["pin", "0", "0", "0,^0"], 2, "empty");
+    fails(&["set", "labguest", "0"], 2, "1 to 4");
+    fails(&["set", "labguest", "5"], 2, "1 to 4");
+    fails(&["state", "labguest", "0", "off"], 2, "cannot be taken offline");
+    // Not root: the typed permission error, exit 3.
+    let out = Command::new(bin()).arg("list").uid(65534).gid(65534).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+}
