@@ -24,6 +24,8 @@ use std::time::Duration;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use xenvcpu::cpumap;
 
+#[path = "support/criterion_data.rs"]
+mod criterion_data;
 #[path = "support/report.rs"]
 mod report;
 

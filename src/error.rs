@@ -270,6 +270,10 @@ pub enum Error {
         /// How long we waited.
         waited_ms: u64,
     },
+    /// A placement (`<vcpu cpuset>`, `<vcpupin>`, `<emulatorpin>`) that is invalid or does
+    /// not fit the host.
+    #[error(transparent)]
+    Placement(#[from] crate::placement::PlacementError),
     /// The operation does not apply to this domain.
     #[error("{0}")]
     Unsupported(String),

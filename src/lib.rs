@@ -16,6 +16,7 @@ mod domain;
 mod error;
 mod host;
 pub mod hypervisor;
+pub mod placement;
 pub mod sim;
 pub mod xenstore;
 

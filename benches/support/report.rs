@@ -5,21 +5,11 @@
 //! with the plot to `<target>/criterion/cpumap-report.{md,svg}`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use super::criterion_data::{criterion_dir, median_ns};
 
 const OPS: [&str; 4] = ["zero_extend", "truncate", "bytes_to_words", "words_to_bytes"];
-
-fn criterion_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    target.join("criterion")
-}
-
-/// The median time in ns of one benchmark, if it ran.
-fn median_ns(dir: &Path, group: &str, function: &str, param: &str) -> Option<f64> {
-    let path = dir.join(group).join(function).join(param).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
 
 fn ratio_range(dir: &Path, group: &str, prefix: &str, patterns: &[&str], param: &str, base: f64) -> String {
     let ratios: Vec<f64> = patterns

@@ -1,0 +1,139 @@
+//! Affinity updates and vCPU listing on real Xen, each against its floor, in one run.
+//!
+//! Runs inside the lab's dom0 (`tests/lab/lab.sh bench`), on the lab guest's vCPU 0:
+//! - `update/api`: `Domain::set_affinity_into`, the library's hot path (a);
+//! - `update/raw`: `xc_vcpu_setaffinity` through xen-sys in a tight loop, the floor of
+//!   the FFI path (b);
+//! - `update/xl`: one `xl vcpu-pin` process per update, what admin scripts do (c);
+//! - `list/api`: `Domain::vcpus()` for every vCPU of the guest, against `list/raw`: the
+//!   `xc_vcpu_getinfo` + `xc_vcpu_getaffinity` calls it makes, raw.
+//!
+//! Every update alternates between two hard maps. At the end it prints the ratios
+//! (a)/(b), (c)/(a) and list api/raw from the medians of this run. Times under QEMU's
+//! software emulation are only meaningful as ratios. Outside Xen it says so and exits.
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::process::Command;
+use std::ptr;
+use std::time::Duration;
+
+use criterion::Criterion;
+use xen_sys::{Interface, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT};
+use xenvcpu::cpumap::CpuMap;
+use xenvcpu::{AffinityRequest, Effective, Host};
+
+#[path = "support/criterion_data.rs"]
+mod criterion_data;
+
+fn guest() -> Option<u32> {
+    std::env::var("XENVCPU_LAB_GUEST_DOMID").ok()?.parse().ok()
+}
+
+fn main() {
+    let Some(domid) = guest().filter(|_| xen_sys::privcmd_present()) else {
+        println!("affinity bench: needs real Xen and the lab guest: run tests/lab/lab.sh bench");
+        return;
+    };
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20)
+        .configure_from_args();
+    let host = Host::open().expect("open Xen");
+    let dom = host.domain(domid).expect("the lab guest");
+    let saved = dom.vcpu_info(0).expect("vCPU 0");
+    let maps = [CpuMap::all(host.nr_cpus()), CpuMap::from_iter([0])];
+
+    let mut group = c.benchmark_group("update");
+    let mut eff = Effective { hard: Some(CpuMap::with_capacity(host.nr_cpus())), soft: None };
+    let mut i = 0usize;
+    group.bench_function("api", |b| {
+        b.iter(|| {
+            i += 1;
+            dom.set_affinity_into(0, &AffinityRequest::hard(&maps[i % 2]), &mut eff).unwrap();
+        })
+    });
+
+    let iface = Interface::open().expect("open libxenctrl");
+    let lib = iface.lib();
+    let size = host.cpumap_size();
+    let raw_maps: Vec<Vec<u8>> = maps.iter().map(|m| m.to_libvirt_bytes(size).unwrap()).collect();
+    let mut buf = vec![0u8; size];
+    group.bench_function("raw", |b| {
+        b.iter(|| {
+            i += 1;
+            buf.copy_from_slice(&raw_maps[i % 2]);
+            // SAFETY: the handle is open; `buf` is exactly xc_get_cpumap_size() bytes, the
+            // length libxenctrl reads and writes back; the soft map is null with its flag
+            // clear.
+            let ret = unsafe {
+                (lib.xc_vcpu_setaffinity)(
+                    iface.as_ptr(),
+                    domid,
+                    0,
+                    buf.as_mut_ptr(),
+                    ptr::null_mut(),
+                    XEN_VCPUAFFINITY_HARD,
+                )
+            };
+            assert_eq!(ret, 0);
+        })
+    });
+
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    let lists = ["all".to_string(), "0".to_string()];
+    group.bench_function("xl", |b| {
+        b.iter(|| {
+            i += 1;
+            let status =
+                Command::new("xl").args(["vcpu-pin", &domid.to_string(), "0", &lists[i % 2]]).status().unwrap();
+            assert!(status.success());
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("list");
+    group.sample_size(20).measurement_time(Duration::from_secs(3));
+    group.bench_function("api", |b| b.iter(|| black_box(dom.vcpus().unwrap())));
+    let (mut hard, mut soft) = (vec![0u8; size], vec![0u8; size]);
+    group.bench_function("raw", |b| {
+        b.iter(|| {
+            for v in 0..dom.max_vcpus() {
+                let mut info = xen_sys::xc_vcpuinfo_t::default();
+                // SAFETY: the handle is open; `info` is a writable xc_vcpuinfo_t and the
+                // maps are exactly xc_get_cpumap_size() bytes, as libxenctrl writes them.
+                unsafe {
+                    assert_eq!((lib.xc_vcpu_getinfo)(iface.as_ptr(), domid, v, &mut info), 0);
+                    let flags = XEN_VCPUAFFINITY_HARD | XEN_VCPUAFFINITY_SOFT;
+                    let (h, s) = (hard.as_mut_ptr(), soft.as_mut_ptr());
+                    assert_eq!((lib.xc_vcpu_getaffinity)(iface.as_ptr(), domid, v as i32, h, s, flags), 0);
+                }
+                black_box((&info, &hard, &soft));
+            }
+        })
+    });
+    group.finish();
+
+    dom.set_affinity(0, &AffinityRequest::both(&saved.hard, &saved.soft).forced()).expect("restore");
+    c.final_summary();
+    report();
+}
+
+fn report() {
+    let dir = criterion_data::criterion_dir();
+    let get = |group: &str, f: &str| criterion_data::median_ns(&dir, group, f, "");
+    let (api, raw, xl) = (get("update", "api"), get("update", "raw"), get("update", "xl"));
+    let (list_api, list_raw) = (get("list", "api"), get("list", "raw"));
+    println!("\naffinity bench (medians of this run, under QEMU TCG: compare ratios only):");
+    if let (Some(api), Some(raw)) = (api, raw) {
+        println!("  update: api {:.1} µs, raw libxenctrl {:.1} µs: api/raw = {:.3}", api / 1e3, raw / 1e3, api / raw);
+    }
+    if let (Some(api), Some(xl)) = (api, xl) {
+        println!("  update: xl vcpu-pin process {:.1} ms: xl/api = {:.0}", xl / 1e6, xl / api);
+    }
+    if let (Some(a), Some(r)) = (list_api, list_raw) {
+        println!("  list of all vCPUs: api {:.1} µs, raw calls {:.1} µs: api/raw = {:.3}", a / 1e3, r / 1e3, a / r);
+    }
+}
