@@ -351,22 +351,34 @@ impl Domain {
     /// The validation errors of [`set_affinity`](Self::set_affinity) for any vCPU (before
     /// any change), or [`Error::RolledBack`] wrapping the failure.
     pub fn pin(&self, vcpus: &CpuMap, req: &AffinityRequest<'_>) -> Result<Vec<(u32, Effective)>> {
-        for v in vcpus.iter() {
-            self.validate(u32::try_from(v).unwrap_or(u32::MAX), req)?;
+        let items: Vec<(u32, AffinityRequest<'_>)> =
+            vcpus.iter().map(|v| (u32::try_from(v).unwrap_or(u32::MAX), *req)).collect();
+        self.pin_each(&items)
+    }
+
+    /// Sets a different affinity on each of several vCPUs as one operation, with the
+    /// guarantees of [`pin`](Self::pin): everything is checked first, and a failure
+    /// part-way restores the vCPUs already changed.
+    ///
+    /// # Errors
+    /// As [`pin`](Self::pin).
+    pub fn pin_each(&self, items: &[(u32, AffinityRequest<'_>)]) -> Result<Vec<(u32, Effective)>> {
+        for (v, req) in items {
+            self.validate(*v, req)?;
         }
         let hv = self.host.hypervisor();
         let size = self.host.cpumap_size();
-        let mut previous = Vec::with_capacity(vcpus.count());
-        for v in vcpus.iter().map(|v| v as u32) {
+        let mut previous = Vec::with_capacity(items.len());
+        for &(v, _) in items {
             let (mut hard, mut soft) = (vec![0u8; size], vec![0u8; size]);
             hv.get_affinity(self.id(), v, Some(&mut hard), Some(&mut soft))
                 .map_err(|e| self.fail(Op::GetAffinity, Some(v), e))?;
             previous.push((v, hard, soft));
         }
-        let mut done = Vec::with_capacity(previous.len());
-        for &(v, _, _) in &previous {
-            match self.set_affinity(v, req) {
-                Ok(eff) => done.push((v, eff)),
+        let mut done = Vec::with_capacity(items.len());
+        for (v, req) in items {
+            match self.set_affinity(*v, req) {
+                Ok(eff) => done.push((*v, eff)),
                 Err(failed) => {
                     let mut restored = CpuMap::new();
                     let mut restore_failures = Vec::new();

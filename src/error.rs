@@ -274,6 +274,29 @@ pub enum Error {
     /// not fit the host.
     #[error(transparent)]
     Placement(#[from] crate::placement::PlacementError),
+    /// The domain has no emulator (device model) to pin.
+    #[error("domain {domid} has no device model to pin: a PV domain runs without an emulator")]
+    NoEmulator {
+        /// The domain.
+        domid: u32,
+    },
+    /// A process CPU map with no CPU.
+    #[error("the CPU map for process {pid} is empty: give at least one CPU")]
+    EmptyProcessMap {
+        /// The process.
+        pid: u32,
+    },
+    /// A system call on a process failed.
+    #[error("{op} on process {pid} failed: {errno}")]
+    Process {
+        /// The process.
+        pid: u32,
+        /// The call.
+        op: &'static str,
+        /// What the kernel said.
+        #[source]
+        errno: xen_sys::Errno,
+    },
     /// The operation does not apply to this domain.
     #[error("{0}")]
     Unsupported(String),

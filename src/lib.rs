@@ -10,6 +10,7 @@
 //!
 //! Every failure is an [`Error`] a caller can match on; the library never prints.
 
+mod apply;
 mod availability;
 pub mod cpumap;
 mod domain;
@@ -20,6 +21,7 @@ pub mod placement;
 pub mod sim;
 pub mod xenstore;
 
+pub use apply::{pin_process, process_affinity};
 pub use availability::{domain_id, domain_name, AvailabilityChange, VcpuMapFlag, VcpuMaps};
 pub use domain::{AffinityRequest, Domain, Effective, LibvirtVcpuInfo, VcpuInfo, VcpuState};
 pub use error::{Error, MapKind, Op, Result};

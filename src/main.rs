@@ -81,6 +81,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Resolve a domain XML's placement (<vcpu cpuset>, <vcpupin>, <emulatorpin>) for this
+    /// host and show it; with --commit, pin every online vCPU accordingly.
+    Apply {
+        /// Domain name or id.
+        domain: String,
+        /// A libvirt domain XML, or a fragment with <vcpu> and <cputune>.
+        file: String,
+        /// The advisory NUMA nodeset for placement='auto' (node ids, e.g. `0` or `0-1`).
+        #[arg(long)]
+        nodeset: Option<String>,
+        /// Apply it (default: dry run).
+        #[arg(long)]
+        commit: bool,
+    },
+    /// Pin the domain's emulator (device model process in dom0) to CPUS.
+    Emulatorpin {
+        /// Domain name or id.
+        domain: String,
+        /// cpu-list.
+        cpus: String,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -113,6 +134,8 @@ fn main() -> ExitCode {
         Command::Set { domain, count, wait } => cli::set(&domain, count, wait),
         Command::State { domain, vcpus, state, wait } => cli::state(&domain, &vcpus, state == "on", wait),
         Command::Maps { domain, json } => cli::maps(&domain, json),
+        Command::Apply { domain, file, nodeset, commit } => cli::apply(&domain, &file, nodeset.as_deref(), commit),
+        Command::Emulatorpin { domain, cpus } => cli::emulatorpin(&domain, &cpus),
         Command::Bench(BenchCommand::Pin { domain, vcpus, iterations, json }) => {
             cli::bench_pin(&domain, vcpus.as_deref(), iterations, json)
         }

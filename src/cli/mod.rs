@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use xenvcpu::cpumap::CpuMap;
+use xenvcpu::placement::Placement;
 use xenvcpu::sim::SimPlatform;
 use xenvcpu::xenstore::{XenStore, XsClient};
 use xenvcpu::{
@@ -20,6 +21,12 @@ pub struct CliError {
 impl From<Error> for CliError {
     fn from(error: Error) -> Self {
         CliError { error }
+    }
+}
+
+impl From<xenvcpu::placement::PlacementError> for CliError {
+    fn from(e: xenvcpu::placement::PlacementError) -> Self {
+        CliError { error: e.into() }
     }
 }
 
@@ -50,6 +57,9 @@ impl CliError {
             | Error::MaxVcpusFixed { .. }
             | Error::VcpuCountOutOfRange { .. }
             | Error::Vcpu0Offline { .. }
+            | Error::Placement(_)
+            | Error::NoEmulator { .. }
+            | Error::EmptyProcessMap { .. }
             | Error::CpuMap(_) => 2,
             Error::NoXen(_) | Error::LibraryNotFound(_) | Error::Permission(_) | Error::VersionMismatch { .. } => 3,
             _ => 1,
@@ -472,5 +482,41 @@ pub fn maps(domain: &str, json: bool) -> CliResult {
     println!("requested  : {}", out.requested.as_deref().map_or("- (no availability nodes)".into(), show));
     println!("onlinable  : {}", show(&out.onlinable));
     println!("offlinable : {}", show(&out.offlinable));
+    Ok(())
+}
+
+// ---- apply, emulatorpin ----------------------------------------------------------------
+
+/// `xenvcpu apply DOMAIN FILE.xml [--nodeset NODES] [--commit]`: resolves the placement of a
+/// domain XML (`<vcpu>`, `<cputune>`) for this host and shows it; `--commit` pins every
+/// online vCPU accordingly (one operation, rolled back on failure).
+pub fn apply(domain: &str, file: &str, nodeset: Option<&str>, commit: bool) -> CliResult {
+    let env = open()?;
+    let dom = env.domain(domain)?;
+    let xml = std::fs::read_to_string(file).map_err(|e| Error::InvalidArgument(format!("cannot read {file}: {e}")))?;
+    let placement = Placement::from_xml(&xml)?;
+    let info = env.host.info()?;
+    let nodeset = nodeset.map(|list| list.parse::<CpuMap>()).transpose()?;
+    let resolved = placement.resolve(&info, nodeset.as_ref())?;
+    print!("{}", resolved.table());
+    if !commit {
+        println!("(dry run: nothing applied; --commit pins the online vCPUs)");
+        return Ok(());
+    }
+    for (vcpu, eff) in dom.apply_placement(&resolved)? {
+        let req_map = &resolved.vcpus[vcpu as usize].cpus;
+        report_effective(dom.id(), vcpu, &AffinityRequest::hard(req_map), &eff, env.host.nr_cpus());
+    }
+    Ok(())
+}
+
+/// `xenvcpu emulatorpin DOMAIN CPUS`: pins the domain's device model in dom0.
+pub fn emulatorpin(domain: &str, cpus: &str) -> CliResult {
+    let env = open()?;
+    let dom = env.domain(domain)?;
+    let nodes = env.host.info()?.node_cpus();
+    let map = env.host.cpu_list_context(&nodes).parse(cpus)?;
+    let pid = dom.pin_emulator(env.store()?, &map)?;
+    println!("domain {}: emulator (pid {pid}) pinned to {}", dom.id(), xenvcpu::process_affinity(pid)?);
     Ok(())
 }
