@@ -70,7 +70,7 @@ fn hotplugged_vcpus_are_pinned_by_policy_and_unplug_drops_the_vcpupin() {
     dom.set_vcpus_online_placed(&sim.store, &cpus("3"), true, &mut live, &info, None).unwrap();
     dom.wait_for_vcpus(&cpus("0-3"), Duration::from_secs(5)).unwrap();
     assert_eq!(hard_maps(&sim, 1)[3], cpus("0-1"));
-    assert_eq!(dom.vcpu_info(3).unwrap().state == VcpuState::Offline, false);
+    assert_ne!(dom.vcpu_info(3).unwrap().state, VcpuState::Offline);
 }
 
 #[test]
