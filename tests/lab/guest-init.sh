@@ -15,6 +15,9 @@ mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 
 echo "LABGUEST init"
+# The loop forks nothing: `read -t` on an idle FIFO is the sleep (less work for TCG).
+mkfifo /tmp/tick
+exec 3<>/tmp/tick
 last=
 while :; do
     for f in /sys/devices/system/cpu/cpu[0-9]*/online; do
@@ -27,5 +30,6 @@ while :; do
         echo "LABGUEST online=$now"
         last=$now
     fi
-    sleep 0.5
+    # shellcheck disable=SC3045 # busybox ash has read -t with fractions
+    read -r -t 0.5 -u 3 _
 done

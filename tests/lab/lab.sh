@@ -6,8 +6,13 @@
 #                                                          exit with its exit code
 #   tests/lab/lab.sh test                                  run the in-lab test suite
 #
-# Environment: XENVCPU_LAB_CACHE, XENVCPU_LAB_TIMEOUT, XENVCPU_LAB_CPUS, XENVCPU_LAB_KEEP,
-# CARGO_TARGET_DIR (honoured through cargo).
+# Exit status: run: the command's; test: 0 all passed, 1 some failed; 125: the lab failed
+# (build, fetch, crash, timeout, missing end marker, guest not up).
+#
+# Environment: XENVCPU_LAB_CACHE (download cache, default ~/.cache/xenvcpu-lab),
+# XENVCPU_LAB_TIMEOUT (seconds for boot + run, 600), XENVCPU_LAB_CPUS (QEMU -smp, 4),
+# XENVCPU_LAB_KEEP (non-empty: keep the work dir), XENVCPU_LAB_TCG (single|multi, single),
+# CARGO_TARGET_DIR (honoured via cargo).
 #
 # Stages: host tools -> fetch (cached .debs, unpacked once per package-version set) ->
 # cargo build -> initramfs (guest, dom0) -> boot (QEMU under `timeout`, serial log watched
@@ -21,6 +26,9 @@ CACHE=${XENVCPU_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xenvcpu-lab}
 TIMEOUT=${XENVCPU_LAB_TIMEOUT:-600}
 QEMU_CPUS=${XENVCPU_LAB_CPUS:-4}
 KEEP=${XENVCPU_LAB_KEEP:-}
+# single: one host thread runs every vCPU. On the 2-core machines it boots 3-10x faster than
+# multi (MTTCG) whenever anything else is running: no vCPU spins on a preempted lock holder.
+TCG_THREAD=${XENVCPU_LAB_TCG:-single}
 
 GUEST_NAME=labguest # must match tests/lab/labguest.cfg
 GUEST_CONSOLE=/var/log/xen/console/guest-$GUEST_NAME.log
@@ -34,6 +42,9 @@ XEN_CMDLINE="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=
 XEN_CMDLINE+=" dom0_mem=1024M,max:1024M dom0_max_vcpus=$QEMU_CPUS smap=0 smep=0"
 DOM0_CMDLINE="console=hvc0 earlyprintk=xen rdinit=/init"
 CRASH_RE='Dom0 crashed|Panic on CPU|Kernel panic|Xen BUG at|FATAL PAGE FAULT|BUG: unable to handle|Attempted to kill init'
+# A dom0 process killed by the kernel (see README: a known Xen-under-TCG fault while a guest
+# runs). Not a failure by itself: a test it hits fails on its own; this names the cause.
+SEGV_RE='segfault at [0-9a-f]+ ip|general protection fault ip:'
 
 T0=${EPOCHREALTIME//[.,]/}
 elapsed_ds() { echo $(( (${EPOCHREALTIME//[.,]/} - T0) / 100000 )); } # tenths of a second
@@ -41,9 +52,10 @@ fmt_ds() { printf '%d.%d' $(($1 / 10)) $(($1 % 10)); }
 say() { printf '[lab %6ss] %s\n' "$(fmt_ds "$(elapsed_ds)")" "$*" >&2; }
 die() { say "error: $*"; exit 125; }
 
+# usage STATUS: print the header of this file (up to `set -e`) and exit.
 usage() {
-    sed -n '5,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-    exit 2
+    sed -n '2,/^set -e/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+    exit "$1"
 }
 
 # ---------------------------------------------------------------------------- host tools
@@ -190,7 +202,8 @@ build_cargo() {
         say "build: cargo test --workspace --release --no-run"
         (cd "$REPO" && cargo test --workspace --release --no-run --message-format=json-render-diagnostics) >"$json" ||
             die "build: cargo test --no-run failed"
-        mapfile -t TEST_EXES < <(cargo_executables "$json")
+        mapfile -t TEST_EXES < <(cargo_executables "$json" | awk -F/ '{ print $NF "\t" $0 }' |
+            sort | cut -f 2-) # by name: the same order every run
     fi
     say "build: done (xenvcpu + ${#TEST_EXES[@]} test binaries)"
 }
@@ -308,9 +321,9 @@ build_initramfs() {
 start_qemu() {
     LOG=$WORK/serial.log
     : >"$LOG"
-    say "boot: QEMU/TCG, $QEMU_CPUS CPUs, timeout ${TIMEOUT}s (serial log: $LOG)"
+    say "boot: QEMU/TCG ($TCG_THREAD), $QEMU_CPUS CPUs, timeout ${TIMEOUT}s (serial log: $LOG)"
     timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
-        -accel tcg,thread=multi -cpu max -m 2048 -smp "$QEMU_CPUS" \
+        -accel "tcg,thread=$TCG_THREAD" -cpu max -m 2048 -smp "$QEMU_CPUS" \
         -nodefaults -display none -monitor none -no-reboot -serial "file:$LOG" \
         -pidfile "$WORK/qemu.pid" \
         -kernel "$XEN_IMAGE" -append "$XEN_CMDLINE" \
@@ -351,7 +364,11 @@ on_line() {
         [[ -n ${STAGE_DS["Xen booting"]:-} ]] || stage "Xen booting" "${ev%% (pkg-*}"
         return 0 ;;
     *"Serial input to DOM0"*) stage "Xen up"; return 0 ;;
-    *) [[ $line =~ $CRASH_RE && -z $CRASH ]] && { CRASH=$line; say "crash: $line"; }; return 0 ;;
+    *)
+        if [[ $line =~ $CRASH_RE && -z $CRASH ]]; then CRASH=$line; say "crash: $line"
+        elif [[ $line =~ $SEGV_RE ]]; then SEGVS=$((SEGVS + 1)); say "warning: a dom0 process crashed: $line"
+        fi
+        return 0 ;;
     esac
     case $ev in
     init) stage "dom0 kernel up" "/init started" ;;
@@ -390,7 +407,7 @@ next_stage() {
 # period once the end marker is seen.
 watch_serial() {
     local seen=0 total done_at='' now
-    CUR='' CRASH='' DONE_RC='' DONE_REASON='' GUEST_FAILED='' 
+    CUR='' CRASH='' DONE_RC='' DONE_REASON='' GUEST_FAILED='' SEGVS=0
     declare -gA RC=()
     mkdir -p "$WORK/out"
     LAST_EVENT_DS=$(elapsed_ds)
@@ -452,6 +469,7 @@ stage_times() {
         prev=$t
     done
     say "boot times: ${out:-none}"
+    ((SEGVS == 0)) || say "warning: $SEGVS dom0 process(es) crashed (see tests/lab/README.md, Known problems)"
 }
 
 report_run() {
@@ -491,8 +509,9 @@ report_test() {
         fi
     done
     stage_times
-    [[ -z $fail ]] || { ok=0; show_failure "$fail"; }
+    [[ -z $fail ]] || show_failure "$fail"
     echo "lab: $passed passed, $failed failed"
+    [[ -z $fail ]] || return 125
     ((ok && failed == 0))
 }
 
@@ -513,11 +532,12 @@ main() {
     run)
         [[ ${1:-} == --no-guest ]] && { WITH_GUEST=0; shift; }
         [[ ${1:-} == -- ]] && shift
-        (($#)) || usage
+        (($#)) || usage 2
         if (($# == 1)); then CMD=$1; else CMD=$(printf '%q ' "$@"); fi
         ;;
-    test) (($# == 0)) || usage ;;
-    *) usage ;;
+    test) (($# == 0)) || usage 2 ;;
+    -h | --help | help) usage 0 ;;
+    *) usage 2 ;;
     esac
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/xenvcpu-lab.XXXXXX")
     trap cleanup EXIT
