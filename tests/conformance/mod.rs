@@ -299,8 +299,9 @@ pub fn libvirt_get_vcpus(f: &Fixture) {
     let vcpus = dom0.vcpus().unwrap();
     for (info, v) in infos.iter().zip(&vcpus) {
         assert_eq!(info.number, v.vcpu);
-        assert_eq!(info.state, v.state.to_libvirt());
-        assert_ne!(info.state, 0, "online dom0 vCPUs are never reported offline");
+        // Running and blocked change from one moment to the next (real Xen showed it);
+        // online dom0 vCPUs are RUNNING (also when runnable) or BLOCKED, never OFFLINE.
+        assert!(info.state == 1 || info.state == 2, "state {}", info.state);
         assert!(info.cpu >= 0);
         let map = xenvcpu::cpumap::get_cpumap(&maps, maplen, v.vcpu as usize);
         assert_eq!(CpuMap::from_libvirt_bytes(map), v.hard);
