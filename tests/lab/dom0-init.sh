@@ -106,7 +106,11 @@ run_job() {
     name=$1 out=$2 err=$3; shift 3
     mark "begin $name"
     mkdir -p "/tmp/work/$name"
-    (cd "/tmp/work/$name" && exec "$@") </dev/null >"$out" 2>"$err"
+    if [ "$err" = "$out" ]; then
+        (cd "/tmp/work/$name" && exec "$@") </dev/null >"$out" 2>&1
+    else
+        (cd "/tmp/work/$name" && exec "$@") </dev/null >"$out" 2>"$err"
+    fi
     rc=$?
     dump "$out" O
     [ "$err" = "$out" ] || dump "$err" E
