@@ -128,11 +128,9 @@ pub fn hard_affinity_round_trip(f: &Fixture) {
         let eff = dom0.set_affinity(1, &AffinityRequest::hard(&want)).unwrap();
         assert_eq!(eff.hard.as_ref(), Some(&want));
         assert_eq!(eff.soft, None, "soft was not changed");
-        let now = dom0.vcpu_info(1).unwrap();
-        assert_eq!(now.hard, want);
-        if now.state == VcpuState::Running {
-            assert!(want.contains(now.cpu.unwrap() as usize));
-        }
+        // The vCPU moves into the new map at its next schedule, not at once (seen on real
+        // Xen under emulation), so only the map itself is checked.
+        assert_eq!(dom0.vcpu_info(1).unwrap().hard, want);
     });
 }
 
