@@ -5,6 +5,7 @@
 #   tests/lab/lab.sh run [--no-guest] [--] CMD [ARGS...]   run CMD in dom0, print its output,
 #                                                          exit with its exit code
 #   tests/lab/lab.sh test                                  run the in-lab test suite
+#   tests/lab/lab.sh bench                                 run benches/affinity.rs in dom0
 #
 # Exit status: run: the command's; test: 0 all passed, 1 some failed; 125: the lab failed
 # (build, fetch, crash, timeout, missing end marker, guest not up).
@@ -200,6 +201,14 @@ build_cargo() {
     XENVCPU_EXE=$(grep '"reason":"compiler-artifact"' "$json" | grep -o '"executable":"[^"]*/xenvcpu"' |
         sed 's/^"executable":"//; s/"$//')
     [[ -x $XENVCPU_EXE ]] || die "build: cargo reported no xenvcpu executable"
+    BENCH_EXE=
+    if [[ -n ${BENCH:-} ]]; then
+        say "build: cargo bench --bench affinity --no-run"
+        (cd "$REPO" && cargo bench --bench affinity --no-run --message-format=json-render-diagnostics) >"$json" ||
+            die "build: cargo bench --no-run failed"
+        BENCH_EXE=$(grep -o '"executable":"[^"]*/affinity-[^"]*"' "$json" | sed 's/^"executable":"//; s/"$//' | tail -n 1)
+        [[ -x $BENCH_EXE ]] || die "build: cargo reported no affinity bench executable"
+    fi
     TEST_EXES=()
     if [[ $MODE == test ]]; then
         say "build: cargo test --workspace --release --no-run"
@@ -287,6 +296,7 @@ build_dom0_initramfs() {
     cp "$LAB_SRC/labguest.cfg" "$r/lab/labguest.cfg"
     # Ours: the CLI, the test binaries, the scripts, the job.
     cp "$XENVCPU_EXE" "$r/lab/bin/xenvcpu"
+    [[ -z $BENCH_EXE ]] || cp "$BENCH_EXE" "$r/lab/bin/affinity-bench"
     mkdir -p "$r/lab/tests"
     : >"$r/lab/tests.list"
     for t in "${TEST_EXES[@]}"; do
@@ -539,6 +549,11 @@ main() {
         if (($# == 1)); then CMD=$1; else CMD=$(printf '%q ' "$@"); fi
         ;;
     test) (($# == 0)) || usage 2 ;;
+    bench)
+        # The affinity-update benchmark (benches/affinity.rs), run in dom0 like a command.
+        (($# == 0)) || usage 2
+        MODE=run BENCH=1 CMD='cd /tmp && /lab/bin/affinity-bench --bench'
+        ;;
     -h | --help | help) usage 0 ;;
     *) usage 2 ;;
     esac
