@@ -8,6 +8,8 @@
 //! - `list/api`: `Domain::vcpus()` for every vCPU of the guest, against `list/raw`: the
 //!   `xc_vcpu_getinfo` + `xc_vcpu_getaffinity` calls it makes, raw.
 //!
+//! api and raw (for updates and for the list) are measured in pairs: every iteration makes
+//! both calls and times only its own, so drift of the emulated machine hits both alike.
 //! Every update alternates between two hard maps. At the end it prints the ratios
 //! (a)/(b), (c)/(a) and list api/raw from the medians of this run. Times under QEMU's
 //! software emulation are only meaningful as ratios. Outside Xen it says so and exits.
@@ -17,7 +19,7 @@
 use std::hint::black_box;
 use std::process::Command;
 use std::ptr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use xen_sys::{Interface, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT};
@@ -46,39 +48,58 @@ fn main() {
     let saved = dom.vcpu_info(0).expect("vCPU 0");
     let maps = [CpuMap::all(host.nr_cpus()), CpuMap::from_iter([0])];
 
-    let mut group = c.benchmark_group("update");
-    let mut eff = Effective { hard: Some(CpuMap::with_capacity(host.nr_cpus())), soft: None };
-    let mut i = 0usize;
-    group.bench_function("api", |b| {
-        b.iter(|| {
-            i += 1;
-            dom.set_affinity_into(0, &AffinityRequest::hard(&maps[i % 2]), &mut eff).unwrap();
-        })
-    });
-
     let iface = Interface::open().expect("open libxenctrl");
     let lib = iface.lib();
     let size = host.cpumap_size();
     let raw_maps: Vec<Vec<u8>> = maps.iter().map(|m| m.to_libvirt_bytes(size).unwrap()).collect();
+    let mut eff = Effective { hard: Some(CpuMap::with_capacity(host.nr_cpus())), soft: None };
     let mut buf = vec![0u8; size];
+    let mut i = 0usize;
+    let mut api_update = |i: usize| dom.set_affinity_into(0, &AffinityRequest::hard(&maps[i % 2]), &mut eff).unwrap();
+    let mut raw_update = |i: usize| {
+        buf.copy_from_slice(&raw_maps[i % 2]);
+        // SAFETY: the handle is open; `buf` is exactly xc_get_cpumap_size() bytes, the
+        // length libxenctrl reads and writes back; the soft map is null with its flag clear.
+        let ret = unsafe {
+            (lib.xc_vcpu_setaffinity)(
+                iface.as_ptr(),
+                domid,
+                0,
+                buf.as_mut_ptr(),
+                ptr::null_mut(),
+                XEN_VCPUAFFINITY_HARD,
+            )
+        };
+        assert_eq!(ret, 0);
+    };
+
+    // api and raw are measured in pairs: each iteration makes both calls and times only its
+    // own, so slow drift of the emulated machine affects both alike.
+    let mut group = c.benchmark_group("update");
+    group.bench_function("api", |b| {
+        b.iter_custom(|iters| {
+            let mut own = Duration::ZERO;
+            for _ in 0..iters {
+                i += 1;
+                raw_update(i);
+                let t = Instant::now();
+                api_update(i + 1);
+                own += t.elapsed();
+            }
+            own
+        })
+    });
     group.bench_function("raw", |b| {
-        b.iter(|| {
-            i += 1;
-            buf.copy_from_slice(&raw_maps[i % 2]);
-            // SAFETY: the handle is open; `buf` is exactly xc_get_cpumap_size() bytes, the
-            // length libxenctrl reads and writes back; the soft map is null with its flag
-            // clear.
-            let ret = unsafe {
-                (lib.xc_vcpu_setaffinity)(
-                    iface.as_ptr(),
-                    domid,
-                    0,
-                    buf.as_mut_ptr(),
-                    ptr::null_mut(),
-                    XEN_VCPUAFFINITY_HARD,
-                )
-            };
-            assert_eq!(ret, 0);
+        b.iter_custom(|iters| {
+            let mut own = Duration::ZERO;
+            for _ in 0..iters {
+                i += 1;
+                api_update(i);
+                let t = Instant::now();
+                raw_update(i + 1);
+                own += t.elapsed();
+            }
+            own
         })
     });
 
@@ -94,27 +115,48 @@ fn main() {
     });
     group.finish();
 
+    let (mut hard, mut soft) = (vec![0u8; size], vec![0u8; size]);
+    let api_list = || black_box(dom.vcpus().unwrap());
+    let mut raw_list = || {
+        for v in 0..dom.max_vcpus() {
+            let mut info = xen_sys::xc_vcpuinfo_t::default();
+            // SAFETY: the handle is open; `info` is a writable xc_vcpuinfo_t and the maps
+            // are exactly xc_get_cpumap_size() bytes, as libxenctrl writes them.
+            unsafe {
+                assert_eq!((lib.xc_vcpu_getinfo)(iface.as_ptr(), domid, v, &mut info), 0);
+                let flags = XEN_VCPUAFFINITY_HARD | XEN_VCPUAFFINITY_SOFT;
+                let (h, s) = (hard.as_mut_ptr(), soft.as_mut_ptr());
+                assert_eq!((lib.xc_vcpu_getaffinity)(iface.as_ptr(), domid, v as i32, h, s, flags), 0);
+            }
+            black_box((&info, &hard, &soft));
+        }
+    };
     let mut group = c.benchmark_group("list");
     group.sample_size(20).measurement_time(Duration::from_secs(3));
-    let (mut hard, mut soft) = (vec![0u8; size], vec![0u8; size]);
-    group.bench_function("raw", |b| {
-        b.iter(|| {
-            for v in 0..dom.max_vcpus() {
-                let mut info = xen_sys::xc_vcpuinfo_t::default();
-                // SAFETY: the handle is open; `info` is a writable xc_vcpuinfo_t and the
-                // maps are exactly xc_get_cpumap_size() bytes, as libxenctrl writes them.
-                unsafe {
-                    assert_eq!((lib.xc_vcpu_getinfo)(iface.as_ptr(), domid, v, &mut info), 0);
-                    let flags = XEN_VCPUAFFINITY_HARD | XEN_VCPUAFFINITY_SOFT;
-                    let (h, s) = (hard.as_mut_ptr(), soft.as_mut_ptr());
-                    assert_eq!((lib.xc_vcpu_getaffinity)(iface.as_ptr(), domid, v as i32, h, s, flags), 0);
-                }
-                black_box((&info, &hard, &soft));
+    group.bench_function("api", |b| {
+        b.iter_custom(|iters| {
+            let mut own = Duration::ZERO;
+            for _ in 0..iters {
+                raw_list();
+                let t = Instant::now();
+                api_list();
+                own += t.elapsed();
             }
+            own
         })
     });
-    // After the raw loop, so that neither runs right after the xl processes above.
-    group.bench_function("api", |b| b.iter(|| black_box(dom.vcpus().unwrap())));
+    group.bench_function("raw", |b| {
+        b.iter_custom(|iters| {
+            let mut own = Duration::ZERO;
+            for _ in 0..iters {
+                api_list();
+                let t = Instant::now();
+                raw_list();
+                own += t.elapsed();
+            }
+            own
+        })
+    });
     group.finish();
 
     dom.set_affinity(0, &AffinityRequest::both(&saved.hard, &saved.soft).forced()).expect("restore");
