@@ -285,6 +285,7 @@ fn any_set_in(src: &[u8], from: usize, to: usize) -> bool {
     from < to && any_set_in_nonempty(src, from, to)
 }
 
+#[inline]
 fn any_set_in_nonempty(src: &[u8], from: usize, to: usize) -> bool {
     let (first, last) = (from / 8, (to - 1) / 8);
     if first == last {
@@ -301,13 +302,32 @@ fn bit_range_mask(lo: usize, hi: usize) -> u8 {
     (0xffu8 >> (7 - hi)) & (0xffu8 << lo)
 }
 
-/// OR of every byte, eight at a time.
+/// Whether any byte is non-zero. Up to 16 bytes: two overlapping fixed-size loads (no
+/// loop); longer: eight bytes at a time, the last eight overlapping.
 #[inline]
 fn or_bytes(bytes: &[u8]) -> u8 {
-    let chunks = bytes.chunks_exact(8);
-    let rest = chunks.remainder().iter().fold(0u8, |a, b| a | b);
-    let words = chunks.fold(0u64, |a, c| a | u64::from_ne_bytes(c.try_into().expect("8 bytes")));
-    rest | (words != 0) as u8
+    let n = bytes.len();
+    let word = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let any = match n {
+        0 => false,
+        1 => bytes[0] != 0,
+        2..=3 => u16::from_ne_bytes([bytes[0], bytes[1]]) | u16::from_ne_bytes([bytes[n - 2], bytes[n - 1]]) != 0,
+        4..=7 => {
+            let half = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+            half(0) | half(n - 4) != 0
+        }
+        8..=16 => word(0) | word(n - 8) != 0,
+        _ => {
+            let mut acc = word(n - 8);
+            let mut at = 0;
+            while at + 8 <= n {
+                acc |= word(at);
+                at += 8;
+            }
+            acc != 0
+        }
+    };
+    u8::from(any)
 }
 
 fn words_any_set_from(words: &[u64], bit: usize) -> bool {
