@@ -76,6 +76,7 @@ fn main() {
     // api and raw are measured in pairs: each iteration makes both calls and times only its
     // own, so slow drift of the emulated machine affects both alike.
     let mut group = c.benchmark_group("update");
+    group.measurement_time(Duration::from_secs(8));
     group.bench_function("api", |b| {
         b.iter_custom(|iters| {
             let mut own = Duration::ZERO;
