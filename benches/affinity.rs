@@ -21,7 +21,7 @@ use std::process::Command;
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
+use criterion::{Bencher, Criterion};
 use xen_sys::{Interface, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT};
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::{AffinityRequest, Effective, Host};
@@ -77,32 +77,8 @@ fn main() {
     // own, so slow drift of the emulated machine affects both alike.
     let mut group = c.benchmark_group("update");
     group.measurement_time(Duration::from_secs(8));
-    group.bench_function("api", |b| {
-        b.iter_custom(|iters| {
-            let mut own = Duration::ZERO;
-            for _ in 0..iters {
-                i += 1;
-                raw_update(i);
-                let t = Instant::now();
-                api_update(i + 1);
-                own += t.elapsed();
-            }
-            own
-        })
-    });
-    group.bench_function("raw", |b| {
-        b.iter_custom(|iters| {
-            let mut own = Duration::ZERO;
-            for _ in 0..iters {
-                i += 1;
-                api_update(i);
-                let t = Instant::now();
-                raw_update(i + 1);
-                own += t.elapsed();
-            }
-            own
-        })
-    });
+    group.bench_function("api", |b| paired(b, &mut api_update, &mut raw_update, &mut i));
+    group.bench_function("raw", |b| paired(b, &mut raw_update, &mut api_update, &mut i));
 
     group.sample_size(10).measurement_time(Duration::from_secs(5));
     let lists = ["all".to_string(), "0".to_string()];
@@ -117,7 +93,7 @@ fn main() {
     group.finish();
 
     let (mut hard, mut soft) = (vec![0u8; size], vec![0u8; size]);
-    let api_list = || black_box(dom.vcpus().unwrap());
+    let api_list = || drop(black_box(dom.vcpus().unwrap()));
     let mut raw_list = || {
         for v in 0..dom.max_vcpus() {
             let mut info = xen_sys::xc_vcpuinfo_t::default();
@@ -134,35 +110,29 @@ fn main() {
     };
     let mut group = c.benchmark_group("list");
     group.sample_size(20).measurement_time(Duration::from_secs(3));
-    group.bench_function("api", |b| {
-        b.iter_custom(|iters| {
-            let mut own = Duration::ZERO;
-            for _ in 0..iters {
-                raw_list();
-                let t = Instant::now();
-                api_list();
-                own += t.elapsed();
-            }
-            own
-        })
-    });
-    group.bench_function("raw", |b| {
-        b.iter_custom(|iters| {
-            let mut own = Duration::ZERO;
-            for _ in 0..iters {
-                api_list();
-                let t = Instant::now();
-                raw_list();
-                own += t.elapsed();
-            }
-            own
-        })
-    });
+    group.bench_function("api", |b| paired(b, |_| api_list(), |_| raw_list(), &mut i));
+    group.bench_function("raw", |b| paired(b, |_| raw_list(), |_| api_list(), &mut i));
     group.finish();
 
     dom.set_affinity(0, &AffinityRequest::both(&saved.hard, &saved.soft).forced()).expect("restore");
     c.final_summary();
     report();
+}
+
+/// Times `own` in pairs with `other`: each iteration makes both calls and counts only
+/// `own`'s time, so slow drift of the emulated machine affects both alike.
+fn paired(b: &mut Bencher<'_>, mut own: impl FnMut(usize), mut other: impl FnMut(usize), i: &mut usize) {
+    b.iter_custom(|iters| {
+        let mut spent = Duration::ZERO;
+        for _ in 0..iters {
+            *i += 1;
+            other(*i);
+            let t = Instant::now();
+            own(*i + 1);
+            spent += t.elapsed();
+        }
+        spent
+    })
 }
 
 fn report() {
