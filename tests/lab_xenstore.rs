@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use xenvcpu::xenstore::{conformance, transact, Transaction, TxId, XenStore, XsClient};
 
+mod xenstore_checks;
+
 const NONE: TxId = TxId::NONE;
 
 /// Panics unless running inside the lab.
@@ -51,53 +53,7 @@ fn conform(name: &str) {
     conform_with(name, &a, &b);
 }
 
-macro_rules! conformance_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            #[ignore = "lab: needs a real xenstored (run tests/lab/lab.sh test)"]
-            fn $name() {
-                conform(stringify!($name));
-            }
-        )*
-
-        #[test]
-        fn every_conformance_check_runs_in_the_lab() {
-            let listed = [$(stringify!($name)),*];
-            for check in conformance::CHECKS {
-                assert!(listed.contains(&check.name), "no lab test for {}", check.name);
-            }
-            assert_eq!(listed.len(), conformance::CHECKS.len());
-        }
-    };
-}
-
-conformance_tests!(
-    basic_operations,
-    values_are_bytes,
-    missing_paths,
-    refused_before_sending,
-    invalid_names_are_einval,
-    payload_limit,
-    get_domain_path,
-    transaction_isolation,
-    conflict_is_eagain,
-    blind_write_conflicts,
-    directory_listing_conflicts,
-    first_access_sees_newer_value,
-    unrelated_change_does_not_conflict,
-    transact_retries_conflicts,
-    transact_gives_up,
-    transact_aborts_on_error,
-    abort_and_drop_leave_nothing,
-    watch_fires,
-    unwatch_stops_events,
-    special_watch_paths,
-    rm_fires_watches,
-    transaction_events_at_commit,
-    concurrent_requests,
-    large_directory,
-);
+xenstore_checks!(conform, ignore = "lab: needs a real xenstored (run tests/lab/lab.sh test)");
 
 #[test]
 #[ignore = "lab: needs a real xenstored (run tests/lab/lab.sh test)"]

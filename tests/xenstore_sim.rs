@@ -11,6 +11,8 @@ use xenvcpu::xenstore::{
     XsErrno, XsError, XsOp,
 };
 
+mod xenstore_checks;
+
 const NONE: TxId = TxId::NONE;
 
 fn conform(name: &str) {
@@ -21,52 +23,7 @@ fn conform(name: &str) {
     }
 }
 
-macro_rules! conformance_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                conform(stringify!($name));
-            }
-        )*
-
-        #[test]
-        fn every_conformance_check_has_a_test() {
-            let listed = [$(stringify!($name)),*];
-            for check in conformance::CHECKS {
-                assert!(listed.contains(&check.name), "no test for {}", check.name);
-            }
-            assert_eq!(listed.len(), conformance::CHECKS.len());
-        }
-    };
-}
-
-conformance_tests!(
-    basic_operations,
-    values_are_bytes,
-    missing_paths,
-    refused_before_sending,
-    invalid_names_are_einval,
-    payload_limit,
-    get_domain_path,
-    transaction_isolation,
-    conflict_is_eagain,
-    blind_write_conflicts,
-    directory_listing_conflicts,
-    first_access_sees_newer_value,
-    unrelated_change_does_not_conflict,
-    transact_retries_conflicts,
-    transact_gives_up,
-    transact_aborts_on_error,
-    abort_and_drop_leave_nothing,
-    watch_fires,
-    unwatch_stops_events,
-    special_watch_paths,
-    rm_fires_watches,
-    transaction_events_at_commit,
-    concurrent_requests,
-    large_directory,
-);
+xenstore_checks!(conform);
 
 #[test]
 fn all_checks_pass_in_sequence_on_one_store() {
