@@ -53,11 +53,9 @@ impl Domain {
         host: &HostInfo,
         nodeset: Option<&CpuMap>,
     ) -> Result<AvailabilityChange> {
-        if count == 0 || count > self.max_vcpus() {
-            return Err(Error::VcpuCountOutOfRange { domid: self.id(), requested: count, max: self.max_vcpus() });
-        }
+        self.check_count(count)?;
         let after = CpuMap::all(count as usize);
-        self.placed(store, &after, live, host, nodeset, |dom| dom.set_vcpu_count(store, count))
+        self.placed(store, |_| after, live, host, nodeset, |dom| dom.set_vcpu_count(store, count))
     }
 
     /// [`Domain::set_vcpus_online`] under a placement policy, as
@@ -74,9 +72,9 @@ impl Domain {
         host: &HostInfo,
         nodeset: Option<&CpuMap>,
     ) -> Result<AvailabilityChange> {
-        let before = self.requested_or_online(store)?;
-        let after = if online { before.union(vcpus) } else { before.difference(vcpus) };
-        self.placed(store, &after, live, host, nodeset, |dom| dom.set_vcpus_online(store, vcpus, online))
+        self.check_state_change(vcpus, online)?;
+        let next = |before: &CpuMap| if online { before.union(vcpus) } else { before.difference(vcpus) };
+        self.placed(store, next, live, host, nodeset, |dom| dom.set_vcpus_online(store, vcpus, online))
     }
 
     fn requested_or_online(&self, store: &dyn XenStore) -> Result<CpuMap> {
@@ -86,18 +84,21 @@ impl Domain {
         }
     }
 
+    /// Pins the vCPUs that `after(current request)` brings online per `live`, then runs
+    /// `write`; undoes the pins if it fails. The request is checked by the caller.
     fn placed(
         &self,
         store: &dyn XenStore,
-        after: &CpuMap,
+        after: impl FnOnce(&CpuMap) -> CpuMap,
         live: &mut LivePlacement,
         host: &HostInfo,
         nodeset: Option<&CpuMap>,
         write: impl FnOnce(&Domain) -> Result<AvailabilityChange>,
     ) -> Result<AvailabilityChange> {
         let before = self.requested_or_online(store)?;
+        let after = after(&before);
         let coming = after.difference(&before);
-        let going = before.difference(after);
+        let going = before.difference(&after);
         let mut next = live.clone();
         next.on_vcpus_offline(&going)?;
         let placements = next.on_vcpus_online(&coming, host, nodeset)?;

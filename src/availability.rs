@@ -102,6 +102,32 @@ fn availability_path(domid: u32, vcpu: u32) -> String {
 }
 
 impl Domain {
+    /// The checks of [`Domain::set_vcpu_count`], made before anything is changed.
+    pub(crate) fn check_count(&self, count: u32) -> Result<()> {
+        if count == 0 || count > self.max_vcpus() {
+            return Err(Error::VcpuCountOutOfRange { domid: self.id(), requested: count, max: self.max_vcpus() });
+        }
+        self.require_pv()
+    }
+
+    /// The checks of [`Domain::set_vcpus_online`], made before anything is changed.
+    pub(crate) fn check_state_change(&self, vcpus: &CpuMap, online: bool) -> Result<()> {
+        if vcpus.is_empty() {
+            return Err(Error::InvalidArgument("no vCPU given".into()));
+        }
+        if let Some(last) = vcpus.last().filter(|&l| l >= self.max_vcpus() as usize) {
+            return Err(Error::VcpuOutOfRange {
+                domid: self.id(),
+                vcpu: last as u32,
+                max_vcpu_id: self.max_vcpus() - 1,
+            });
+        }
+        if !online && vcpus.contains(0) {
+            return Err(Error::Vcpu0Offline { domid: self.id() });
+        }
+        self.require_pv()
+    }
+
     fn require_pv(&self) -> Result<()> {
         if self.info().flags.hvm {
             return Err(Error::Unsupported(format!(
@@ -146,10 +172,7 @@ impl Domain {
     /// [`Error::Unsupported`] for HVM guests (both before anything is written), or a
     /// xenstore failure (nothing partial is left: the transaction is aborted).
     pub fn set_vcpu_count(&self, store: &dyn XenStore, count: u32) -> Result<AvailabilityChange> {
-        if count == 0 || count > self.max_vcpus() {
-            return Err(Error::VcpuCountOutOfRange { domid: self.id(), requested: count, max: self.max_vcpus() });
-        }
-        self.require_pv()?;
+        self.check_count(count)?;
         let want = CpuMap::all(count as usize);
         self.write_requested(store, |_| Ok(want.clone()))
     }
@@ -163,20 +186,7 @@ impl Domain {
     /// vCPU given), [`Error::Unsupported`] for HVM guests — all before anything is written
     /// — or a xenstore failure.
     pub fn set_vcpus_online(&self, store: &dyn XenStore, vcpus: &CpuMap, online: bool) -> Result<AvailabilityChange> {
-        if vcpus.is_empty() {
-            return Err(Error::InvalidArgument("no vCPU given".into()));
-        }
-        if let Some(last) = vcpus.last().filter(|&l| l >= self.max_vcpus() as usize) {
-            return Err(Error::VcpuOutOfRange {
-                domid: self.id(),
-                vcpu: last as u32,
-                max_vcpu_id: self.max_vcpus() - 1,
-            });
-        }
-        if !online && vcpus.contains(0) {
-            return Err(Error::Vcpu0Offline { domid: self.id() });
-        }
-        self.require_pv()?;
+        self.check_state_change(vcpus, online)?;
         let online_now = self.online_vcpus()?;
         self.write_requested(store, |current| {
             // Without availability nodes, start from what Xen says is online.

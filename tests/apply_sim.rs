@@ -121,3 +121,21 @@ fn the_emulator_is_pinned_with_sched_setaffinity() {
     assert!(matches!(xenvcpu::pin_process(pid, &CpuMap::new()), Err(Error::EmptyProcessMap { .. })));
     assert!(matches!(xenvcpu::process_affinity(u32::MAX >> 1), Err(Error::Process { .. })));
 }
+
+#[test]
+fn placed_changes_are_checked_before_anything_is_pinned() {
+    let sim = SimPlatform::lab_like().unwrap();
+    let info = sim.host.info().unwrap();
+    let placement = Placement::builder(2).cpuset("1").build().unwrap();
+    let mut live = LivePlacement::with_online(placement, &cpus("0")).unwrap();
+    let hvm = sim.host.domain(2).unwrap();
+    let before = hard_maps(&sim, 2);
+    let calls = sim.hv.calls();
+    let err = hvm.set_vcpus_online_placed(&sim.store, &cpus("1"), true, &mut live, &info, None).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    let err = hvm.set_vcpu_count_placed(&sim.store, 2, &mut live, &info, None).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    assert_eq!(sim.hv.calls(), calls, "no hypercall was made");
+    assert_eq!(hard_maps(&sim, 2), before);
+    assert_eq!(live.online(), &cpus("0"));
+}
