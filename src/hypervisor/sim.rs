@@ -175,6 +175,17 @@ impl SimHost {
         self.lock().calls
     }
 
+    /// libxenctrl's rule for the affinity calls: each map given is exactly `cpumap_size()`
+    /// bytes. (Whether any map is given is checked later, after the vCPU, as Xen does.)
+    fn check_maps(&self, hard: &Option<&mut [u8]>, soft: &Option<&mut [u8]>) -> Result<(), Errno> {
+        let size = self.cpumap_size();
+        let wrong = |m: &Option<&mut [u8]>| m.as_ref().is_some_and(|m| m.len() != size);
+        if wrong(hard) || wrong(soft) {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
     /// Counts a call and applies fault injection.
     fn enter(&self) -> Result<std::sync::MutexGuard<'_, State>, Errno> {
         let mut st = self.lock();
@@ -286,10 +297,7 @@ impl Hypervisor for SimHost {
         hard: Option<&mut [u8]>,
         soft: Option<&mut [u8]>,
     ) -> Result<(), Errno> {
-        let size = self.cpumap_size();
-        if hard.as_ref().is_some_and(|m| m.len() != size) || soft.as_ref().is_some_and(|m| m.len() != size) {
-            return Err(EINVAL);
-        }
+        self.check_maps(&hard, &soft)?;
         let mut st = self.enter()?;
         let v = vcpu_mut(&mut st, domid, vcpu)?;
         if hard.is_none() && soft.is_none() {
@@ -312,10 +320,7 @@ impl Hypervisor for SimHost {
         soft: Option<&mut [u8]>,
         force: bool,
     ) -> Result<(), Errno> {
-        let size = self.cpumap_size();
-        if hard.as_ref().is_some_and(|m| m.len() != size) || soft.as_ref().is_some_and(|m| m.len() != size) {
-            return Err(EINVAL);
-        }
+        self.check_maps(&hard, &soft)?;
         let mut st = self.enter()?;
         let nr_cpus = st.config.nr_cpus;
         let online = online_cpus(&st.config);
