@@ -8,10 +8,11 @@
 //! - `list/api`: `Domain::vcpus()` for every vCPU of the guest, against `list/raw`: the
 //!   `xc_vcpu_getinfo` + `xc_vcpu_getaffinity` calls it makes, raw.
 //!
-//! api and raw (for updates and for the list) are measured in pairs: every iteration makes
-//! both calls and times only its own, so drift of the emulated machine hits both alike.
-//! Every update alternates between two hard maps. At the end it prints the ratios
-//! (a)/(b), (c)/(a) and list api/raw from the medians of this run. Times under QEMU's
+//! api and raw (for updates and for the list) are measured in pairs (`support/paired.rs`):
+//! every iteration makes both calls and times both, so drift of the emulated machine hits
+//! both alike, and the headline ratio (a)/(b) is read from the pairs of one window. Every
+//! update alternates between two hard maps. At the end it prints the paired ratios, and
+//! (a)/(b), (c)/(a) and list api/raw from criterion's medians of this run. Times under QEMU's
 //! software emulation are only meaningful as ratios. Outside Xen it says so and exits.
 
 #![allow(missing_docs)]
@@ -19,15 +20,19 @@
 use std::hint::black_box;
 use std::process::Command;
 use std::ptr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use criterion::{Bencher, Criterion};
+use criterion::Criterion;
 use xen_sys::{Interface, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT};
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::{AffinityRequest, Effective, Host};
 
 #[path = "support/criterion_data.rs"]
 mod criterion_data;
+#[path = "support/paired.rs"]
+mod paired;
+
+use paired::paired;
 
 fn guest() -> Option<u32> {
     std::env::var("XENVCPU_LAB_GUEST_DOMID").ok()?.parse().ok()
@@ -77,8 +82,8 @@ fn main() {
     // own, so slow drift of the emulated machine affects both alike.
     let mut group = c.benchmark_group("update");
     group.measurement_time(Duration::from_secs(8));
-    group.bench_function("api", |b| paired(b, &mut api_update, &mut raw_update, &mut i));
-    group.bench_function("raw", |b| paired(b, &mut raw_update, &mut api_update, &mut i));
+    group.bench_function("api", |b| paired(b, "update/api", 1, &mut (), |_, i| api_update(i), |_, i| raw_update(i)));
+    group.bench_function("raw", |b| paired(b, "update/raw", 1, &mut (), |_, i| raw_update(i), |_, i| api_update(i)));
 
     group.sample_size(10).measurement_time(Duration::from_secs(5));
     let lists = ["all".to_string(), "0".to_string()];
@@ -110,29 +115,13 @@ fn main() {
     };
     let mut group = c.benchmark_group("list");
     group.sample_size(20).measurement_time(Duration::from_secs(3));
-    group.bench_function("api", |b| paired(b, |_| api_list(), |_| raw_list(), &mut i));
-    group.bench_function("raw", |b| paired(b, |_| raw_list(), |_| api_list(), &mut i));
+    group.bench_function("api", |b| paired(b, "list/api", 1, &mut (), |_, _| api_list(), |_, _| raw_list()));
+    group.bench_function("raw", |b| paired(b, "list/raw", 1, &mut (), |_, _| raw_list(), |_, _| api_list()));
     group.finish();
 
     dom.set_affinity(0, &AffinityRequest::both(&saved.hard, &saved.soft).forced()).expect("restore");
     c.final_summary();
     report();
-}
-
-/// Times `own` in pairs with `other`: each iteration makes both calls and counts only
-/// `own`'s time, so slow drift of the emulated machine affects both alike.
-fn paired(b: &mut Bencher<'_>, mut own: impl FnMut(usize), mut other: impl FnMut(usize), i: &mut usize) {
-    b.iter_custom(|iters| {
-        let mut spent = Duration::ZERO;
-        for _ in 0..iters {
-            *i += 1;
-            other(*i);
-            let t = Instant::now();
-            own(*i + 1);
-            spent += t.elapsed();
-        }
-        spent
-    })
 }
 
 fn report() {
@@ -141,6 +130,18 @@ fn report() {
     let (api, raw, xl) = (get("update", "api"), get("update", "raw"), get("update", "xl"));
     let (list_api, list_raw) = (get("list", "api"), get("list", "raw"));
     println!("\naffinity bench (medians of this run, under QEMU TCG: compare ratios only):");
+    for (label, what) in [("update/api", "update api/raw"), ("list/api", "list api/raw")] {
+        if let Some(p) = paired::stats(label, 1) {
+            println!(
+                "  {what}, paired: median of per-pair ratios {:.3}; medians {:.1} / {:.1} µs = {:.3} ({} pairs)",
+                p.ratio,
+                p.own_ns / 1e3,
+                p.baseline_ns / 1e3,
+                p.own_ns / p.baseline_ns,
+                p.blocks
+            );
+        }
+    }
     if let (Some(api), Some(raw)) = (api, raw) {
         println!("  update: api {:.1} µs, raw libxenctrl {:.1} µs: api/raw = {:.3}", api / 1e3, raw / 1e3, api / raw);
     }
