@@ -8,9 +8,12 @@
 //!
 //! These functions are the hot path: they allocate nothing on success, check before they
 //! write (a failed call leaves the destination untouched), and copy with `memcpy`-class
-//! moves. Small maps (up to 32 bytes, i.e. 256 CPUs) use fixed-size overlapping moves
-//! instead of calls into libc, whose fixed cost dominates at that size.
+//! moves: inline fixed-size loads and stores up to 256 bytes (2048 CPUs), where a call into
+//! libc costs more than the copy (see `moves.rs`), and libc's `memcpy` beyond.
 
+use super::moves::{
+    any_nonzero, copy_bytes, copy_zero_extend, read_words, write_words, zero_bytes, zero_words, INLINE_MAX,
+};
 use super::{CpuMap, CpuMapError};
 
 /// Bytes needed for a map of `ncpus` CPUs: libvirt's `VIR_CPU_MAPLEN`.
@@ -94,14 +97,22 @@ pub fn copy_cpumap(cpumaps: &[u8], maplen: usize, vcpu: usize, map: &mut [u8]) {
 /// [`CpuMapError::CpusDropped`] naming the CPUs when `src` sets a CPU at or beyond
 /// `min(nr_cpus, dst.len() * 8)`: such a CPU would be dropped, and xenvcpu refuses to
 /// drop CPUs silently. `dst` is then untouched.
-#[inline]
+#[inline(always)]
 pub fn libvirt_to_xen(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
-    let limit = nr_cpus.min(bits_of(dst.len()));
-    if any_set_from(src, limit) {
-        return Err(dropped(src, limit, bits_of(src.len()), None));
+    // Only bytes of `src` at or past `min(nr_cpus / 8, dst.len())` can hold a CPU that
+    // would be dropped: most calls skip the check with this one comparison.
+    if (nr_cpus / 8).min(dst.len()) < src.len() {
+        let limit = Limit::new(nr_cpus, dst.len());
+        if limit.exceeded_by(src) {
+            return refuse(src, limit.bit(), bits_of(src.len()), None);
+        }
     }
-    // Every set bit is below `limit`, so the copied bytes need no mask.
-    copy_zero_extend(&src[..src.len().min(dst.len())], dst);
+    // Every set bit is below the limit, so the copied bytes need no mask.
+    let src = &src[..src.len().min(dst.len())];
+    if dst.len() > INLINE_MAX {
+        return copy_zero_extend_large(src, dst);
+    }
+    copy_zero_extend(src, dst);
     Ok(())
 }
 
@@ -113,14 +124,13 @@ pub fn libvirt_to_xen(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), 
 /// # Errors
 /// [`CpuMapError::CpusDropped`] when a CPU below `nr_cpus` is set in `src` but does not fit
 /// in `dst`. `dst` is then untouched.
-#[inline]
+#[inline(always)]
 pub fn xen_to_libvirt(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
-    let meaningful = nr_cpus.min(bits_of(src.len()));
-    let cap = bits_of(dst.len());
-    if meaningful > cap && any_set_in(src, cap, meaningful) {
-        return Err(dropped(src, cap, meaningful, None));
+    let meaningful = Limit::new(nr_cpus, src.len());
+    if meaningful.overflows(src, dst.len()) {
+        return refuse(src, bits_of(dst.len()), meaningful.bit(), None);
     }
-    copy_masked(src, dst, meaningful.min(cap));
+    meaningful.copy_into(src, dst);
     Ok(())
 }
 
@@ -143,11 +153,11 @@ pub fn libvirt_maps_to_xen(
     nr_cpus: usize,
 ) -> Result<(), CpuMapError> {
     let (src, dst) = array_buffers(src, maplen, dst, xen_len, nvcpus)?;
-    let limit = nr_cpus.min(bits_of(xen_len));
-    if limit < bits_of(maplen) {
+    let limit = Limit::new(nr_cpus, xen_len);
+    if limit.at < maplen {
         for (vcpu, map) in src.chunks_exact(maplen).enumerate() {
-            if any_set_from(map, limit) {
-                return Err(dropped(map, limit, bits_of(maplen), Some(vcpu)));
+            if limit.exceeded_by(map) {
+                return refuse(map, limit.bit(), bits_of(maplen), Some(vcpu));
             }
         }
     }
@@ -180,28 +190,26 @@ pub fn xen_maps_to_libvirt(
     nr_cpus: usize,
 ) -> Result<(), CpuMapError> {
     let (src, dst) = array_buffers(src, xen_len, dst, maplen, nvcpus)?;
-    let meaningful = nr_cpus.min(bits_of(xen_len));
-    let cap = bits_of(maplen);
-    if meaningful > cap {
+    let meaningful = Limit::new(nr_cpus, xen_len);
+    if meaningful.passes(maplen) {
         for (vcpu, map) in src.chunks_exact(xen_len).enumerate() {
-            if any_set_in(map, cap, meaningful) {
-                return Err(dropped(map, cap, meaningful, Some(vcpu)));
+            if meaningful.overflows(map, maplen) {
+                return refuse(map, bits_of(maplen), meaningful.bit(), Some(vcpu));
             }
         }
     }
-    let valid = meaningful.min(cap);
     if maplen == xen_len {
         dst.copy_from_slice(src);
-        if valid < bits_of(maplen) {
-            let keep = cpu_maplen(valid);
+        if meaningful.at < maplen {
+            let Limit { at, below } = meaningful;
             for map in dst.chunks_exact_mut(maplen) {
-                zero_bytes(&mut map[keep..]);
-                mask_tail(map, valid);
+                map[at] &= below;
+                zero_bytes(&mut map[at + 1..]);
             }
         }
     } else if maplen > 0 && xen_len > 0 {
         for (s, d) in src.chunks_exact(xen_len).zip(dst.chunks_exact_mut(maplen)) {
-            copy_masked(s, d, valid);
+            meaningful.copy_into(s, d);
         }
     } else {
         dst.fill(0);
@@ -215,27 +223,27 @@ pub fn xen_maps_to_libvirt(
 /// # Errors
 /// [`CpuMapError::CpusDropped`] when `src` sets a CPU at or beyond `dst.len() * 64`;
 /// `dst` is then untouched.
-#[inline]
+#[inline(always)]
 pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
-    let cap_bytes = dst.len().saturating_mul(8);
-    if any_set_from(src, bits_of(cap_bytes)) {
-        return Err(dropped(src, bits_of(cap_bytes), bits_of(src.len()), None));
+    // A `[u64]` holds at most `isize::MAX` bytes: its byte size does not overflow.
+    let cap = dst.len() * 8;
+    if src.len() > cap && any_nonzero(&src[cap..]) {
+        return refuse(src, bits_of(cap), bits_of(src.len()), None);
     }
-    let src = &src[..src.len().min(cap_bytes)];
-    let chunks = src.chunks_exact(8);
-    let tail = chunks.remainder();
-    let mut filled = 0;
-    for (d, c) in dst.iter_mut().zip(chunks) {
-        *d = u64::from_le_bytes(c.try_into().expect("chunks_exact(8) yields 8 bytes"));
-        filled += 1;
+    let src = &src[..src.len().min(cap)];
+    let whole = src.len() / 8;
+    let (head, rest) = dst.split_at_mut(whole);
+    read_words(src, head);
+    let tail = &src[whole * 8..];
+    match rest.split_first_mut() {
+        Some((last, rest)) if !tail.is_empty() => {
+            let mut bytes = [0u8; 8];
+            copy_bytes(tail, &mut bytes[..tail.len()]);
+            *last = u64::from_le_bytes(bytes);
+            zero_words(rest);
+        }
+        _ => zero_words(rest),
     }
-    if !tail.is_empty() {
-        let mut last = [0u8; 8];
-        last[..tail.len()].copy_from_slice(tail);
-        dst[filled] = u64::from_le_bytes(last);
-        filled += 1;
-    }
-    dst[filled..].fill(0);
     Ok(())
 }
 
@@ -244,28 +252,24 @@ pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
 /// # Errors
 /// [`CpuMapError::CpusDropped`] when `src` sets a CPU at or beyond `dst.len() * 8`;
 /// `dst` is then untouched.
-#[inline]
+#[inline(always)]
 pub fn words_to_bytes(src: &[u64], dst: &mut [u8]) -> Result<(), CpuMapError> {
-    let cap = bits_of(dst.len());
-    if words_any_set_from(src, cap) {
-        let cpus = CpuMap::from_words(src).difference(&CpuMap::all(cap));
-        return Err(CpuMapError::CpusDropped { cpus, limit: cap, vcpu: None });
-    }
-    let written = src.len().saturating_mul(8).min(dst.len());
-    let mut chunks = dst.chunks_exact_mut(8);
-    let mut words = src.iter();
-    // `chunks` may end first: it stands on the left so no word is consumed unpaired.
-    for (c, w) in (&mut chunks).zip(&mut words) {
-        c.copy_from_slice(&w.to_le_bytes());
-    }
-    let tail = chunks.into_remainder();
-    if !tail.is_empty() {
-        if let Some(w) = words.next() {
-            let n = tail.len();
-            tail.copy_from_slice(&w.to_le_bytes()[..n]);
+    let (whole, part) = (dst.len() / 8, dst.len() % 8);
+    if let Some((&first, rest)) = src.get(whole..).and_then(<[u64]>::split_first) {
+        let beyond = if part == 0 { first } else { first >> (part * 8) };
+        if beyond != 0 || rest.iter().any(|&w| w != 0) {
+            let cap = bits_of(dst.len());
+            let cpus = CpuMap::from_words(src).difference(&CpuMap::all(cap));
+            return Err(CpuMapError::CpusDropped { cpus, limit: cap, vcpu: None });
         }
     }
-    dst[written..].fill(0);
+    let n = src.len().min(whole);
+    let (head, rest) = dst.split_at_mut(n * 8);
+    write_words(&src[..n], head);
+    match src.get(n) {
+        Some(w) if !rest.is_empty() => copy_bytes(&w.to_le_bytes()[..rest.len()], rest),
+        _ => zero_bytes(rest),
+    }
     Ok(())
 }
 
@@ -273,224 +277,86 @@ const fn bits_of(bytes: usize) -> usize {
     bytes.saturating_mul(8)
 }
 
-/// Whether any bit at or past `bit` is set in `src`.
-#[inline]
-fn any_set_from(src: &[u8], bit: usize) -> bool {
-    any_set_in(src, bit, bits_of(src.len()))
+/// Where a limit of `min(bits, len * 8)` bits falls in a byte map of `len` bytes: the bytes
+/// before `at` lie wholly below it, and `below` masks the bits of byte `at` that do (zero
+/// when the limit falls on a byte boundary, and always when `at == len`).
+#[derive(Clone, Copy)]
+struct Limit {
+    at: usize,
+    below: u8,
 }
 
-/// Whether any bit in `from..to` is set in `src` (`to <= src.len() * 8`).
-#[inline(always)]
-fn any_set_in(src: &[u8], from: usize, to: usize) -> bool {
-    from < to && any_set_in_nonempty(src, from, to)
-}
-
-#[inline]
-fn any_set_in_nonempty(src: &[u8], from: usize, to: usize) -> bool {
-    let (first, last) = (from / 8, (to - 1) / 8);
-    if first == last {
-        return src[first] & bit_range_mask(from % 8, (to - 1) % 8) != 0;
+impl Limit {
+    #[inline(always)]
+    fn new(bits: usize, len: usize) -> Self {
+        let at = bits / 8;
+        if at >= len {
+            Limit { at: len, below: 0 }
+        } else {
+            Limit { at, below: (1u8 << (bits % 8)).wrapping_sub(1) }
+        }
     }
-    let head = src[first] & (0xff << (from % 8));
-    let tail = src[last] & bit_range_mask(0, (to - 1) % 8);
-    head | tail | or_bytes(&src[first + 1..last]) != 0
-}
 
-/// The mask of bits `lo..=hi` of a byte.
-#[inline]
-fn bit_range_mask(lo: usize, hi: usize) -> u8 {
-    (0xffu8 >> (7 - hi)) & (0xffu8 << lo)
-}
+    /// The limit in bits (for error messages).
+    fn bit(self) -> usize {
+        bits_of(self.at) + self.below.count_ones() as usize
+    }
 
-/// Whether any byte is non-zero. Up to 16 bytes: two overlapping fixed-size loads (no
-/// loop); longer: eight bytes at a time, the last eight overlapping.
-#[inline]
-fn or_bytes(bytes: &[u8]) -> u8 {
-    let n = bytes.len();
-    let word = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-    let any = match n {
-        0 => false,
-        1 => bytes[0] != 0,
-        2..=3 => u16::from_ne_bytes([bytes[0], bytes[1]]) | u16::from_ne_bytes([bytes[n - 2], bytes[n - 1]]) != 0,
-        4..=7 => {
-            let half = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-            half(0) | half(n - 4) != 0
-        }
-        8..=16 => word(0) | word(n - 8) != 0,
-        _ => {
-            let mut acc = word(n - 8);
-            let mut at = 0;
-            while at + 8 <= n {
-                acc |= word(at);
-                at += 8;
-            }
-            acc != 0
-        }
-    };
-    u8::from(any)
-}
+    /// Whether `map` sets a bit at or past the limit.
+    #[inline(always)]
+    fn exceeded_by(self, map: &[u8]) -> bool {
+        self.at < map.len() && (map[self.at] & !self.below != 0 || any_nonzero(&map[self.at + 1..]))
+    }
 
-fn words_any_set_from(words: &[u64], bit: usize) -> bool {
-    let first = bit / 64;
-    match words.get(first) {
-        None => false,
-        Some(&w) => {
-            let head = if bit % 64 == 0 { w } else { w >> (bit % 64) };
-            head != 0 || words[first + 1..].iter().any(|&w| w != 0)
+    /// Whether the limit lies past the first `len` bytes.
+    #[inline(always)]
+    fn passes(self, len: usize) -> bool {
+        len < self.at || (len == self.at && self.below != 0)
+    }
+
+    /// Whether `map` sets a bit below the limit that lies past the first `len` bytes.
+    #[inline(always)]
+    fn overflows(self, map: &[u8], len: usize) -> bool {
+        self.passes(len) && (self.partial(map) != 0 || any_nonzero(&map[len..self.at]))
+    }
+
+    /// The bits of byte `at` below the limit (zero when there is no such byte).
+    #[inline(always)]
+    fn partial(self, map: &[u8]) -> u8 {
+        map.get(self.at).map_or(0, |b| b & self.below)
+    }
+
+    /// Copies the bits of `map` below the limit into `dst`, zeroing the rest of `dst`;
+    /// bits that do not fit are not copied (the caller checked [`Limit::overflows`]).
+    #[inline(always)]
+    fn copy_into(self, map: &[u8], dst: &mut [u8]) {
+        let n = self.at.min(dst.len());
+        copy_zero_extend(&map[..n], dst);
+        if n < dst.len() {
+            dst[n] = self.partial(map);
         }
     }
 }
 
 /// The error for the set bits of `src` in `from..to`, collected on the (cold) error path.
+/// It returns the whole `Result` so that callers end in a tail call and their fast path
+/// keeps no registers for it.
 #[cold]
-fn dropped(src: &[u8], from: usize, to: usize, vcpu: Option<usize>) -> CpuMapError {
+#[inline(never)]
+fn refuse(src: &[u8], from: usize, to: usize, vcpu: Option<usize>) -> Result<(), CpuMapError> {
     let to = to.min(bits_of(src.len()));
     let cpus = (from..to).filter(|&cpu| cpu_used(src, cpu)).collect();
-    CpuMapError::CpusDropped { cpus, limit: from, vcpu }
+    Err(CpuMapError::CpusDropped { cpus, limit: from, vcpu })
 }
 
-/// Copies the first `bits` bits of `src` into `dst` and zeroes everything after them.
-/// `bits <= min(src.len(), dst.len()) * 8`.
-#[inline]
-fn copy_masked(src: &[u8], dst: &mut [u8], bits: usize) {
-    let n = cpu_maplen(bits);
-    copy_zero_extend(&src[..n], dst);
-    mask_tail(dst, bits);
-}
-
-/// Clears the bits at and past `bits` in the byte that holds bit `bits`, if it is partial.
-#[inline]
-fn mask_tail(map: &mut [u8], bits: usize) {
-    if bits % 8 != 0 {
-        map[bits / 8] &= 0xff >> (8 - bits % 8);
-    }
-}
-
-/// Copies `src` to the front of `dst` (`src.len() <= dst.len()`) and zeroes the rest.
-#[inline]
-fn copy_zero_extend(src: &[u8], dst: &mut [u8]) {
+/// [`copy_zero_extend`] for destinations past [`INLINE_MAX`], through libc, out of line
+/// and returning the `Result` for the same reason as [`refuse`].
+#[inline(never)]
+fn copy_zero_extend_large(src: &[u8], dst: &mut [u8]) -> Result<(), CpuMapError> {
     let (head, rest) = dst.split_at_mut(src.len());
-    copy_bytes(src, head);
-    zero_bytes(rest);
-}
-
-/// Up to this many bytes, copies and fills are done inline with fixed-size moves: a call
-/// into libc's `memcpy`/`memset` costs more than the work at these sizes.
-const INLINE_MAX: usize = 256;
-
-/// `dst.copy_from_slice(src)` for slices of equal length, without a libc call when small.
-#[inline(always)]
-fn copy_bytes(src: &[u8], dst: &mut [u8]) {
-    let n = src.len();
-    if n <= 32 {
-        copy_small(src, dst);
-    } else if n <= INLINE_MAX {
-        let mut at = 0;
-        while at + 32 < n {
-            mv::<32>(src, dst, at);
-            at += 32;
-        }
-        mv::<32>(src, dst, n - 32);
-    } else {
-        dst.copy_from_slice(src);
-    }
-}
-
-/// `dst.fill(0)`, without a libc call when small.
-#[inline(always)]
-fn zero_bytes(dst: &mut [u8]) {
-    let n = dst.len();
-    if n <= 32 {
-        zero_small(dst);
-    } else if n <= INLINE_MAX {
-        let mut at = 0;
-        while at + 32 < n {
-            zero::<32>(dst, at);
-            at += 32;
-        }
-        zero::<32>(dst, n - 32);
-    } else {
-        dst.fill(0);
-    }
-}
-
-/// Moves `K` bytes at `at` with one fixed-size load and store.
-#[inline(always)]
-fn mv<const K: usize>(src: &[u8], dst: &mut [u8], at: usize) {
-    let s: &[u8; K] = src[at..at + K].try_into().expect("K bytes");
-    let d: &mut [u8; K] = (&mut dst[at..at + K]).try_into().expect("K bytes");
-    *d = *s;
-}
-
-/// Stores `K` zero bytes at `at`.
-#[inline(always)]
-fn zero<const K: usize>(dst: &mut [u8], at: usize) {
-    let d: &mut [u8; K] = (&mut dst[at..at + K]).try_into().expect("K bytes");
-    *d = [0; K];
-}
-
-/// The size class of a length `1..=32`: moves of `1 << class` bytes cover it with two
-/// overlapping moves (class 4 covers 16 to 32 bytes).
-#[inline(always)]
-fn small_class(n: usize) -> u32 {
-    n.ilog2().min(4)
-}
-
-/// A copy of up to 32 bytes as two overlapping fixed-size moves, so that no call into
-/// libc's `memcpy` is made for the small maps that dominate real hosts.
-#[inline(always)]
-fn copy_small(src: &[u8], dst: &mut [u8]) {
-    let n = src.len();
-    if n == 0 {
-        return;
-    }
-    match small_class(n) {
-        0 => dst[0] = src[0],
-        1 => {
-            mv::<2>(src, dst, 0);
-            mv::<2>(src, dst, n - 2);
-        }
-        2 => {
-            mv::<4>(src, dst, 0);
-            mv::<4>(src, dst, n - 4);
-        }
-        3 => {
-            mv::<8>(src, dst, 0);
-            mv::<8>(src, dst, n - 8);
-        }
-        _ => {
-            mv::<16>(src, dst, 0);
-            mv::<16>(src, dst, n - 16);
-        }
-    }
-}
-
-/// Zeroes up to 32 bytes with two overlapping fixed-size stores.
-#[inline(always)]
-fn zero_small(dst: &mut [u8]) {
-    let n = dst.len();
-    if n == 0 {
-        return;
-    }
-    match small_class(n) {
-        0 => dst[0] = 0,
-        1 => {
-            zero::<2>(dst, 0);
-            zero::<2>(dst, n - 2);
-        }
-        2 => {
-            zero::<4>(dst, 0);
-            zero::<4>(dst, n - 4);
-        }
-        3 => {
-            zero::<8>(dst, 0);
-            zero::<8>(dst, n - 8);
-        }
-        _ => {
-            zero::<16>(dst, 0);
-            zero::<16>(dst, n - 16);
-        }
-    }
+    head.copy_from_slice(src);
+    rest.fill(0);
+    Ok(())
 }
 
 fn array_buffers<'s, 'd>(
@@ -517,20 +383,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bit_range_masks() {
-        assert_eq!(bit_range_mask(0, 7), 0xff);
-        assert_eq!(bit_range_mask(3, 3), 0x08);
-        assert_eq!(bit_range_mask(1, 4), 0b0001_1110);
-    }
-
-    #[test]
-    fn any_set_in_spans_bytes() {
-        let map = [0u8, 0, 0b0000_0100, 0, 0, 0, 0, 0, 0, 0, 0x80];
-        assert!(any_set_in(&map, 18, 19));
-        assert!(!any_set_in(&map, 19, 87));
-        assert!(any_set_in(&map, 19, 88));
-        assert!(any_set_in(&map, 0, 88));
-        assert!(!any_set_in(&map, 40, 40));
+    fn limits_split_bytes() {
+        let l = Limit::new(11, 4);
+        assert_eq!((l.at, l.below, l.bit()), (1, 0b0000_0111, 11));
+        let l = Limit::new(16, 4);
+        assert_eq!((l.at, l.below, l.bit()), (2, 0, 16));
+        let l = Limit::new(100, 4);
+        assert_eq!((l.at, l.below, l.bit()), (4, 0, 32));
+        assert!(Limit::new(11, 4).exceeded_by(&[0, 0b1000, 0]));
+        assert!(!Limit::new(11, 4).exceeded_by(&[0xff, 0b0111, 0]));
+        assert!(Limit::new(11, 4).exceeded_by(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80]));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 mod bytes;
 mod error;
 mod list;
+mod moves;
 mod set;
 
 pub use bytes::{

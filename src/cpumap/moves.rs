@@ -1,0 +1,296 @@
+//! Fixed-size moves for the translations: copies, fills and word conversions of up to
+//! [`INLINE_MAX`] bytes done as straight-line loads and stores, with no call into libc.
+//!
+//! At cpumap sizes a call to `memcpy`/`memset` costs more than the work itself. A length
+//! `n` in `K..=2K` is covered by two `K`-byte moves, at the front and at the back, which
+//! overlap when `n < 2K`; since both write the same bytes, the overlap is harmless. There
+//! are no loops here on purpose: LLVM turns a byte-copy loop back into a `memcpy` call.
+
+/// Up to this many bytes (2048 CPUs), moves are inline; longer ones call libc, whose
+/// fixed cost no longer dominates.
+pub(super) const INLINE_MAX: usize = 256;
+
+/// One fixed-size piece of work: `K` elements starting at element `at`.
+pub(super) trait Step {
+    fn step<const K: usize>(&mut self, at: usize);
+}
+
+/// Covers elements `0..n` (`n <= 256`) with two overlapping `step`s of the power of two
+/// `K` with `K < n <= 2K` (four steps of 64 for `129..=256`). The size class is
+/// `ceil(log2(n))`, found with one bit scan and a jump table rather than a ladder of
+/// comparisons.
+#[inline(always)]
+pub(super) fn cover<S: Step>(n: usize, s: &mut S) {
+    if n == 0 {
+        return;
+    }
+    match (2 * n - 1).ilog2() {
+        0 => s.step::<1>(0),
+        1 => pair::<S, 1>(n, s),
+        2 => pair::<S, 2>(n, s),
+        3 => pair::<S, 4>(n, s),
+        4 => pair::<S, 8>(n, s),
+        5 => pair::<S, 16>(n, s),
+        6 => pair::<S, 32>(n, s),
+        7 => pair::<S, 64>(n, s),
+        _ => {
+            s.step::<64>(0);
+            s.step::<64>(64);
+            s.step::<64>(n - 128);
+            s.step::<64>(n - 64);
+        }
+    }
+}
+
+#[inline(always)]
+fn pair<S: Step, const K: usize>(n: usize, s: &mut S) {
+    s.step::<K>(0);
+    s.step::<K>(n - K);
+}
+
+/// Copies `src` into `dst` of the same length.
+struct Copy<'a, 'b> {
+    src: &'a [u8],
+    dst: &'b mut [u8],
+}
+
+impl Step for Copy<'_, '_> {
+    #[inline(always)]
+    fn step<const K: usize>(&mut self, at: usize) {
+        let s: &[u8; K] = self.src[at..at + K].try_into().expect("K bytes");
+        let d: &mut [u8; K] = (&mut self.dst[at..at + K]).try_into().expect("K bytes");
+        *d = *s;
+    }
+}
+
+/// Zeroes `dst`.
+struct Zero<'a>(&'a mut [u8]);
+
+impl Step for Zero<'_> {
+    #[inline(always)]
+    fn step<const K: usize>(&mut self, at: usize) {
+        let d: &mut [u8; K] = (&mut self.0[at..at + K]).try_into().expect("K bytes");
+        *d = [0; K];
+    }
+}
+
+/// Reads whole little-endian words of `src` into `dst` (`src.len() == 8 * dst.len()`).
+struct ReadWords<'a, 'b> {
+    src: &'a [u8],
+    dst: &'b mut [u64],
+}
+
+impl Step for ReadWords<'_, '_> {
+    #[inline(always)]
+    fn step<const K: usize>(&mut self, at: usize) {
+        for (i, d) in self.dst[at..at + K].iter_mut().enumerate() {
+            let b: [u8; 8] = self.src[(at + i) * 8..(at + i) * 8 + 8].try_into().expect("8 bytes");
+            *d = u64::from_le_bytes(b);
+        }
+    }
+}
+
+/// Writes words of `src` as little-endian bytes into `dst` (`dst.len() == 8 * src.len()`).
+struct WriteWords<'a, 'b> {
+    src: &'a [u64],
+    dst: &'b mut [u8],
+}
+
+impl Step for WriteWords<'_, '_> {
+    #[inline(always)]
+    fn step<const K: usize>(&mut self, at: usize) {
+        for (i, w) in self.src[at..at + K].iter().enumerate() {
+            self.dst[(at + i) * 8..(at + i) * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+    }
+}
+
+/// `dst.copy_from_slice(src)`, inline up to [`INLINE_MAX`] bytes.
+///
+/// # Panics
+/// If the lengths differ.
+#[inline(always)]
+pub(super) fn copy_bytes(src: &[u8], dst: &mut [u8]) {
+    let n = src.len();
+    if n > INLINE_MAX {
+        dst.copy_from_slice(src);
+    } else {
+        let dst = &mut dst[..n];
+        cover(n, &mut Copy { src, dst });
+    }
+}
+
+/// `dst.fill(0)`, inline up to [`INLINE_MAX`] bytes.
+#[inline(always)]
+pub(super) fn zero_bytes(dst: &mut [u8]) {
+    let n = dst.len();
+    if n > INLINE_MAX {
+        dst.fill(0);
+    } else {
+        cover(n, &mut Zero(dst));
+    }
+}
+
+/// Copies `src` to the front of `dst` (`src.len() <= dst.len()`) and zeroes the rest:
+/// inline when `dst` is at most [`INLINE_MAX`] bytes, else through libc in a separate
+/// function, so that the inline path needs no registers saved across a call.
+///
+/// # Panics
+/// If `src` is longer than `dst`.
+#[inline(always)]
+pub(super) fn copy_zero_extend(src: &[u8], dst: &mut [u8]) {
+    if dst.len() > INLINE_MAX {
+        copy_zero_extend_libc(src, dst);
+    } else {
+        let (head, rest) = dst.split_at_mut(src.len());
+        cover(src.len(), &mut Copy { src, dst: head });
+        cover(rest.len(), &mut Zero(rest));
+    }
+}
+
+#[inline(never)]
+fn copy_zero_extend_libc(src: &[u8], dst: &mut [u8]) {
+    let (head, rest) = dst.split_at_mut(src.len());
+    head.copy_from_slice(src);
+    rest.fill(0);
+}
+
+/// `dst.fill(0)` for words.
+#[inline(always)]
+pub(super) fn zero_words(dst: &mut [u64]) {
+    // Below 32 words an explicit fill may become a `memset` call; go through the words
+    // one size class at a time like the bytes.
+    struct ZeroWords<'a>(&'a mut [u64]);
+    impl Step for ZeroWords<'_> {
+        #[inline(always)]
+        fn step<const K: usize>(&mut self, at: usize) {
+            let d: &mut [u64; K] = (&mut self.0[at..at + K]).try_into().expect("K words");
+            *d = [0; K];
+        }
+    }
+    let n = dst.len();
+    if n > INLINE_MAX / 8 {
+        dst.fill(0);
+    } else {
+        cover(n, &mut ZeroWords(dst));
+    }
+}
+
+/// Reads the little-endian words of `src` into `dst` (`src.len() == 8 * dst.len()`).
+///
+/// # Panics
+/// If `src` is shorter than `8 * dst.len()` bytes.
+#[inline(always)]
+pub(super) fn read_words(src: &[u8], dst: &mut [u64]) {
+    let n = dst.len();
+    let src = &src[..n * 8];
+    if n > INLINE_MAX / 8 {
+        for (d, c) in dst.iter_mut().zip(src.chunks_exact(8)) {
+            *d = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        }
+    } else {
+        cover(n, &mut ReadWords { src, dst });
+    }
+}
+
+/// Writes `src` as little-endian bytes into `dst` (`dst.len() == 8 * src.len()`).
+///
+/// # Panics
+/// If `dst` is shorter than `8 * src.len()` bytes.
+#[inline(always)]
+pub(super) fn write_words(src: &[u64], dst: &mut [u8]) {
+    let n = src.len();
+    let dst = &mut dst[..n * 8];
+    if n > INLINE_MAX / 8 {
+        for (c, w) in dst.chunks_exact_mut(8).zip(src) {
+            c.copy_from_slice(&w.to_le_bytes());
+        }
+    } else {
+        cover(n, &mut WriteWords { src, dst });
+    }
+}
+
+/// ORs `K`-byte chunks of `src` into `acc`, eight bytes at a time.
+struct Or<'a> {
+    src: &'a [u8],
+    acc: u64,
+}
+
+impl Step for Or<'_> {
+    #[inline(always)]
+    fn step<const K: usize>(&mut self, at: usize) {
+        let chunk: &[u8; K] = self.src[at..at + K].try_into().expect("K bytes");
+        self.acc |= match K {
+            1 => u64::from(chunk[0]),
+            2 => u64::from(u16::from_ne_bytes([chunk[0], chunk[1]])),
+            4 => u64::from(u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]])),
+            _ => {
+                let mut acc = 0;
+                for i in 0..K / 8 {
+                    acc |= u64::from_ne_bytes(chunk[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+                }
+                acc
+            }
+        };
+    }
+}
+
+/// Whether any byte is non-zero: inline fixed-size loads up to [`INLINE_MAX`] bytes.
+#[inline(always)]
+pub(super) fn any_nonzero(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    if n > INLINE_MAX {
+        return any_nonzero_large(bytes);
+    }
+    let mut or = Or { src: bytes, acc: 0 };
+    cover(n, &mut or);
+    or.acc != 0
+}
+
+/// [`any_nonzero`] past [`INLINE_MAX`] bytes: eight bytes at a time, the last eight
+/// overlapping; out of line so that the inline path saves no registers.
+#[inline(never)]
+fn any_nonzero_large(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    let word = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let mut acc = word(n - 8);
+    for at in (0..n - 8).step_by(8) {
+        acc |= word(at);
+    }
+    acc != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every length through every size class, into buffers full of garbage.
+    #[test]
+    fn moves_cover_every_length() {
+        for n in 0..=INLINE_MAX + 9 {
+            let src: Vec<u8> = (0..n).map(|i| (i * 7 + 1) as u8).collect();
+            let mut dst = vec![0xa5; n];
+            copy_bytes(&src, &mut dst);
+            assert_eq!(dst, src, "copy of {n}");
+            zero_bytes(&mut dst);
+            assert!(dst.iter().all(|&b| b == 0), "zero of {n}");
+            assert!(!any_nonzero(&dst), "any_nonzero of {n} zeros");
+            if n > 0 {
+                dst[n - 1 - n / 3] = 4;
+                assert!(any_nonzero(&dst), "any_nonzero of {n}");
+            }
+        }
+        for words in 0..=INLINE_MAX / 8 + 3 {
+            let bytes: Vec<u8> = (0..words * 8).map(|i| (i * 13 + 5) as u8).collect();
+            let mut w = vec![u64::MAX; words];
+            read_words(&bytes, &mut w);
+            let want: Vec<u64> = bytes.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+            assert_eq!(w, want, "read of {words} words");
+            let mut back = vec![0x5a; words * 8];
+            write_words(&w, &mut back);
+            assert_eq!(back, bytes, "write of {words} words");
+            zero_words(&mut w);
+            assert!(w.iter().all(|&x| x == 0), "zero of {words} words");
+        }
+    }
+}
