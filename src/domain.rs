@@ -144,7 +144,21 @@ pub struct Domain {
     max_vcpu_id: u32,
 }
 
-type Buf = [u8; MAX_CPUMAP_BYTES];
+/// Runs `f` with two zeroed stack buffers of `size` bytes (`size <= MAX_CPUMAP_BYTES`).
+///
+/// Hosts of up to 256 CPUs get 32-byte buffers: zeroing the largest supported map
+/// (512 bytes, twice) on every call would cost more than the rest of the library's work on
+/// an affinity update, and far more under emulation, where every store is slow.
+fn with_maps<R>(size: usize, f: impl FnOnce(&mut [u8], &mut [u8]) -> R) -> R {
+    const SMALL: usize = 32;
+    if size <= SMALL {
+        let (mut a, mut b) = ([0u8; SMALL], [0u8; SMALL]);
+        f(&mut a[..size], &mut b[..size])
+    } else {
+        let (mut a, mut b) = ([0u8; MAX_CPUMAP_BYTES], [0u8; MAX_CPUMAP_BYTES]);
+        f(&mut a[..size], &mut b[..size])
+    }
+}
 
 impl Domain {
     pub(crate) fn new(host: Host, info: DomainInfo) -> Result<Domain> {
@@ -216,10 +230,13 @@ impl Domain {
         self.check_vcpu(vcpu)?;
         let hv = self.host.hypervisor();
         let raw = hv.vcpu_info(self.id(), vcpu).map_err(|e| self.fail(Op::VcpuInfo, Some(vcpu), e))?;
-        let size = self.host.cpumap_size();
-        let (mut hard, mut soft): (Buf, Buf) = ([0; MAX_CPUMAP_BYTES], [0; MAX_CPUMAP_BYTES]);
-        hv.get_affinity(self.id(), vcpu, Some(&mut hard[..size]), Some(&mut soft[..size]))
-            .map_err(|e| self.fail(Op::GetAffinity, Some(vcpu), e))?;
+        with_maps(self.host.cpumap_size(), |hard, soft| {
+            hv.get_affinity(self.id(), vcpu, Some(&mut *hard), Some(&mut *soft))
+                .map_err(|e| self.fail(Op::GetAffinity, Some(vcpu), e))?;
+            out.hard.assign_libvirt_bytes(hard);
+            out.soft.assign_libvirt_bytes(soft);
+            Ok::<_, Error>(())
+        })?;
         out.vcpu = vcpu;
         out.state = match (raw.online, raw.running, raw.blocked) {
             (false, _, _) => VcpuState::Offline,
@@ -229,8 +246,6 @@ impl Domain {
         };
         out.cpu_time_ns = raw.cpu_time_ns;
         out.cpu = raw.online.then_some(raw.cpu);
-        out.hard.assign_libvirt_bytes(&hard[..size]);
-        out.soft.assign_libvirt_bytes(&soft[..size]);
         Ok(())
     }
 
@@ -302,19 +317,29 @@ impl Domain {
     /// As [`set_affinity`](Self::set_affinity); `out` is unspecified on error.
     pub fn set_affinity_into(&self, vcpu: u32, req: &AffinityRequest<'_>, out: &mut Effective) -> Result<()> {
         self.validate(vcpu, req)?;
-        let size = self.host.cpumap_size();
-        let (mut hard, mut soft): (Buf, Buf) = ([0; MAX_CPUMAP_BYTES], [0; MAX_CPUMAP_BYTES]);
+        with_maps(self.host.cpumap_size(), |hard, soft| self.set_affinity_with(vcpu, req, out, hard, soft))
+    }
+
+    /// [`set_affinity_into`](Self::set_affinity_into) with its two map buffers.
+    fn set_affinity_with(
+        &self,
+        vcpu: u32,
+        req: &AffinityRequest<'_>,
+        out: &mut Effective,
+        hard: &mut [u8],
+        soft: &mut [u8],
+    ) -> Result<()> {
         if let Some(map) = req.hard {
-            map.write_libvirt_bytes(&mut hard[..size])?;
+            map.write_libvirt_bytes(hard)?;
         }
         if let Some(map) = req.soft {
-            map.write_libvirt_bytes(&mut soft[..size])?;
+            map.write_libvirt_bytes(soft)?;
         }
         let result = self.host.hypervisor().set_affinity(
             self.id(),
             vcpu,
-            req.hard.map(|_| &mut hard[..size]),
-            req.soft.map(|_| &mut soft[..size]),
+            req.hard.map(|_| &mut *hard),
+            req.soft.map(|_| &mut *soft),
             req.force,
         );
         if let Err(errno) = result {
@@ -333,10 +358,10 @@ impl Domain {
             });
         }
         if let (Some(_), Some(eff)) = (req.hard, out.hard.as_mut()) {
-            eff.assign_libvirt_bytes(&hard[..size]);
+            eff.assign_libvirt_bytes(hard);
         }
         if let (Some(_), Some(eff)) = (req.soft, out.soft.as_mut()) {
-            eff.assign_libvirt_bytes(&soft[..size]);
+            eff.assign_libvirt_bytes(soft);
         }
         Ok(())
     }
@@ -425,10 +450,10 @@ impl Domain {
     /// [`Error::CpuMap`] when the map sets CPUs the host lacks (refused, not dropped), and
     /// the errors of [`set_affinity`](Self::set_affinity).
     pub fn pin_vcpu(&self, vcpu: u32, cpumap: &[u8]) -> Result<()> {
-        let size = self.host.cpumap_size();
-        let mut xen: Buf = [0; MAX_CPUMAP_BYTES];
-        cpumap::libvirt_to_xen(cpumap, &mut xen[..size], self.host.nr_cpus())?;
-        let map = CpuMap::from_libvirt_bytes(&xen[..size]);
+        let map = with_maps(self.host.cpumap_size(), |xen, _| {
+            cpumap::libvirt_to_xen(cpumap, xen, self.host.nr_cpus())?;
+            Ok::<_, Error>(CpuMap::from_libvirt_bytes(xen))
+        })?;
         self.set_affinity(vcpu, &AffinityRequest::hard(&map)).map(drop)
     }
 
@@ -459,10 +484,18 @@ impl Domain {
         result
     }
 
-    fn fill_vcpus(&self, n: usize, mut cpumaps: Option<&mut [u8]>, maplen: usize) -> Result<Vec<LibvirtVcpuInfo>> {
-        let size = self.host.cpumap_size();
+    fn fill_vcpus(&self, n: usize, cpumaps: Option<&mut [u8]>, maplen: usize) -> Result<Vec<LibvirtVcpuInfo>> {
+        with_maps(self.host.cpumap_size(), |xen, _| self.fill_vcpus_with(n, cpumaps, maplen, xen))
+    }
+
+    fn fill_vcpus_with(
+        &self,
+        n: usize,
+        mut cpumaps: Option<&mut [u8]>,
+        maplen: usize,
+        xen: &mut [u8],
+    ) -> Result<Vec<LibvirtVcpuInfo>> {
         let mut info = VcpuInfo::empty();
-        let mut xen: Buf = [0; MAX_CPUMAP_BYTES];
         let mut out = Vec::with_capacity(n);
         for v in 0..n as u32 {
             self.vcpu_info_into(v, &mut info)?;
@@ -473,9 +506,9 @@ impl Domain {
                 cpu: info.cpu.map_or(-1, |c| c as i32),
             });
             if let Some(maps) = cpumaps.as_deref_mut() {
-                info.hard.write_libvirt_bytes(&mut xen[..size])?;
+                info.hard.write_libvirt_bytes(xen)?;
                 let slot = cpumap::get_cpumap_mut(maps, maplen, v as usize);
-                cpumap::xen_to_libvirt(&xen[..size], slot, self.host.nr_cpus())?;
+                cpumap::xen_to_libvirt(xen, slot, self.host.nr_cpus())?;
             }
         }
         Ok(out)
