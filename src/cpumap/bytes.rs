@@ -11,9 +11,8 @@
 //! moves: inline fixed-size loads and stores up to 256 bytes (2048 CPUs), where a call into
 //! libc costs more than the copy (see `moves.rs`), and libc's `memcpy` beyond.
 
-use super::moves::{
-    any_nonzero, copy_bytes, copy_zero_extend, read_words, write_words, zero_bytes, zero_words, INLINE_MAX,
-};
+use super::moves::{any_nonzero, copy_bytes, copy_zero_extend, read_words, write_words, zero_bytes, zero_words};
+use super::small::{self, Bits256};
 use super::{CpuMap, CpuMapError};
 
 /// Bytes needed for a map of `ncpus` CPUs: libvirt's `VIR_CPU_MAPLEN`.
@@ -99,20 +98,20 @@ pub fn copy_cpumap(cpumaps: &[u8], maplen: usize, vcpu: usize, map: &mut [u8]) {
 /// drop CPUs silently. `dst` is then untouched.
 #[inline(always)]
 pub fn libvirt_to_xen(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
-    // Only bytes of `src` at or past `min(nr_cpus / 8, dst.len())` can hold a CPU that
-    // would be dropped: most calls skip the check with this one comparison.
-    if (nr_cpus / 8).min(dst.len()) < src.len() {
-        let limit = Limit::new(nr_cpus, dst.len());
-        if limit.exceeded_by(src) {
-            return refuse(src, limit.bit(), bits_of(src.len()), None);
-        }
+    // A CPU at or past the limit can only be in `src[limit / 8..]`, usually empty: most
+    // calls skip the check with one comparison.
+    let limit = nr_cpus.min(bits_of(dst.len()));
+    let at = limit / 8;
+    if at < src.len() && (src[at] >> (limit % 8) != 0 || tail_set(&src[at + 1..])) {
+        return refuse(src, limit, bits_of(src.len()), None);
     }
     // Every set bit is below the limit, so the copied bytes need no mask.
     let src = &src[..src.len().min(dst.len())];
-    if dst.len() > INLINE_MAX {
-        return copy_zero_extend_large(src, dst);
+    if dst.len() <= small::MAX {
+        Bits256::load(src).store(dst);
+    } else {
+        copy_zero_extend(src, dst);
     }
-    copy_zero_extend(src, dst);
     Ok(())
 }
 
@@ -126,6 +125,27 @@ pub fn libvirt_to_xen(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), 
 /// in `dst`. `dst` is then untouched.
 #[inline(always)]
 pub fn xen_to_libvirt(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
+    if src.len() <= small::MAX && dst.len() <= small::MAX {
+        let meaningful = Limit::new(nr_cpus, src.len());
+        if meaningful.overflows(src, dst.len()) {
+            return refuse(src, bits_of(dst.len()), meaningful.bit(), None);
+        }
+        let n = src.len().min(dst.len());
+        Bits256::load(&src[..n]).store(dst);
+        // Clear what lies past `nr_cpus` (usually some bits of the last byte).
+        if meaningful.at < n {
+            dst[meaningful.at] &= meaningful.below;
+            zero_bytes(&mut dst[meaningful.at + 1..n]);
+        }
+        return Ok(());
+    }
+    xen_to_libvirt_general(src, dst, nr_cpus)
+}
+
+/// [`xen_to_libvirt`] past the maps of up to 32 bytes: out of line, so that the inline small
+/// path saves no registers for it.
+#[inline(always)]
+fn xen_to_libvirt_general(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
     let meaningful = Limit::new(nr_cpus, src.len());
     if meaningful.overflows(src, dst.len()) {
         return refuse(src, bits_of(dst.len()), meaningful.bit(), None);
@@ -225,6 +245,29 @@ pub fn xen_maps_to_libvirt(
 /// `dst` is then untouched.
 #[inline(always)]
 pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
+    if src.len() <= small::MAX && dst.len() <= small::MAX / 8 {
+        let cap = 8 * dst.len();
+        if src.len() > cap && tail_set(&src[cap..]) {
+            return refuse(src, 8 * cap, bits_of(src.len()), None);
+        }
+        let map = Bits256::load(&src[..src.len().min(cap)]);
+        let w = |i| map.word(i);
+        match dst {
+            [] => {}
+            [a] => *a = w(0),
+            [a, b] => (*a, *b) = (w(0), w(1)),
+            [a, b, c] => (*a, *b, *c) = (w(0), w(1), w(2)),
+            [a, b, c, d, ..] => (*a, *b, *c, *d) = (w(0), w(1), w(2), w(3)),
+        }
+        return Ok(());
+    }
+    bytes_to_words_general(src, dst)
+}
+
+/// [`bytes_to_words`] past the maps of up to 32 bytes: out of line, so that the inline small
+/// path saves no registers for it.
+#[inline(always)]
+fn bytes_to_words_general(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
     // A `[u64]` holds at most `isize::MAX` bytes: its byte size does not overflow.
     let cap = dst.len() * 8;
     if src.len() > cap && any_nonzero(&src[cap..]) {
@@ -254,15 +297,24 @@ pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
 /// `dst` is then untouched.
 #[inline(always)]
 pub fn words_to_bytes(src: &[u64], dst: &mut [u8]) -> Result<(), CpuMapError> {
-    let (whole, part) = (dst.len() / 8, dst.len() % 8);
-    if let Some((&first, rest)) = src.get(whole..).and_then(<[u64]>::split_first) {
-        let beyond = if part == 0 { first } else { first >> (part * 8) };
-        if beyond != 0 || rest.iter().any(|&w| w != 0) {
-            let cap = bits_of(dst.len());
-            let cpus = CpuMap::from_words(src).difference(&CpuMap::all(cap));
-            return Err(CpuMapError::CpusDropped { cpus, limit: cap, vcpu: None });
+    if src.len() <= small::MAX / 8 && dst.len() <= small::MAX {
+        if words_exceed(src, dst.len()) {
+            return refuse_words(src, dst.len());
         }
+        Bits256::from_words(src).store(dst);
+        return Ok(());
     }
+    words_to_bytes_general(src, dst)
+}
+
+/// [`words_to_bytes`] past the maps of up to 32 bytes: out of line, so that the inline small
+/// path saves no registers for it.
+#[inline(always)]
+fn words_to_bytes_general(src: &[u64], dst: &mut [u8]) -> Result<(), CpuMapError> {
+    if words_exceed(src, dst.len()) {
+        return refuse_words(src, dst.len());
+    }
+    let whole = dst.len() / 8;
     let n = src.len().min(whole);
     let (head, rest) = dst.split_at_mut(n * 8);
     write_words(&src[..n], head);
@@ -349,14 +401,42 @@ fn refuse(src: &[u8], from: usize, to: usize, vcpu: Option<usize>) -> Result<(),
     Err(CpuMapError::CpusDropped { cpus, limit: from, vcpu })
 }
 
-/// [`copy_zero_extend`] for destinations past [`INLINE_MAX`], through libc, out of line
-/// and returning the `Result` for the same reason as [`refuse`].
+/// Whether any byte of `tail` (the part of a source past what fits) is set: up to 32
+/// bytes in registers, longer tails (rare) out of line.
+#[inline(always)]
+fn tail_set(tail: &[u8]) -> bool {
+    #[inline(never)]
+    fn long(bytes: &[u8]) -> bool {
+        any_nonzero(bytes)
+    }
+    if tail.len() <= small::MAX {
+        let bits = Bits256::load(tail);
+        bits.lo | bits.hi != 0
+    } else {
+        long(tail)
+    }
+}
+
+/// Whether `words` set a bit past the first `len` bytes.
+#[inline(always)]
+fn words_exceed(words: &[u64], len: usize) -> bool {
+    let (whole, part) = (len / 8, len % 8);
+    match words.get(whole..).and_then(<[u64]>::split_first) {
+        None => false,
+        Some((&first, rest)) => {
+            let beyond = if part == 0 { first } else { first >> (part * 8) };
+            beyond != 0 || rest.iter().any(|&w| w != 0)
+        }
+    }
+}
+
+/// [`refuse`] for [`words_to_bytes`].
+#[cold]
 #[inline(never)]
-fn copy_zero_extend_large(src: &[u8], dst: &mut [u8]) -> Result<(), CpuMapError> {
-    let (head, rest) = dst.split_at_mut(src.len());
-    head.copy_from_slice(src);
-    rest.fill(0);
-    Ok(())
+fn refuse_words(src: &[u64], dst_len: usize) -> Result<(), CpuMapError> {
+    let cap = bits_of(dst_len);
+    let cpus = CpuMap::from_words(src).difference(&CpuMap::all(cap));
+    Err(CpuMapError::CpusDropped { cpus, limit: cap, vcpu: None })
 }
 
 fn array_buffers<'s, 'd>(

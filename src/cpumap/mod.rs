@@ -18,6 +18,7 @@ mod error;
 mod list;
 mod moves;
 mod set;
+mod small;
 
 pub use bytes::{
     bytes_to_words, copy_cpumap, cpu_maplen, cpu_usable, cpu_used, get_cpumap, get_cpumap_mut, libvirt_maps_to_xen,
