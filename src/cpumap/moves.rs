@@ -78,37 +78,6 @@ impl Step for Zero<'_> {
     }
 }
 
-/// Reads whole little-endian words of `src` into `dst` (`src.len() == 8 * dst.len()`).
-struct ReadWords<'a, 'b> {
-    src: &'a [u8],
-    dst: &'b mut [u64],
-}
-
-impl Step for ReadWords<'_, '_> {
-    #[inline(always)]
-    fn step<const K: usize>(&mut self, at: usize) {
-        for (i, d) in self.dst[at..at + K].iter_mut().enumerate() {
-            let b: [u8; 8] = self.src[(at + i) * 8..(at + i) * 8 + 8].try_into().expect("8 bytes");
-            *d = u64::from_le_bytes(b);
-        }
-    }
-}
-
-/// Writes words of `src` as little-endian bytes into `dst` (`dst.len() == 8 * src.len()`).
-struct WriteWords<'a, 'b> {
-    src: &'a [u64],
-    dst: &'b mut [u8],
-}
-
-impl Step for WriteWords<'_, '_> {
-    #[inline(always)]
-    fn step<const K: usize>(&mut self, at: usize) {
-        for (i, w) in self.src[at..at + K].iter().enumerate() {
-            self.dst[(at + i) * 8..(at + i) * 8 + 8].copy_from_slice(&w.to_le_bytes());
-        }
-    }
-}
-
 /// `dst.copy_from_slice(src)`, inline up to [`COPY_INLINE_MAX`] bytes.
 ///
 /// # Panics
@@ -191,14 +160,10 @@ pub(super) fn zero_words(dst: &mut [u64]) {
 pub(super) fn read_words(src: &[u8], dst: &mut [u64]) {
     let n = dst.len();
     let src = &src[..n * 8];
-    if n > COPY_INLINE_MAX / 8 {
-        // An indexed loop of 8-byte loads and stores, which LLVM turns into `memcpy` on
-        // little-endian targets.
-        for i in 0..n {
-            dst[i] = u64::from_le_bytes(src[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-        }
-    } else {
-        cover(n, &mut ReadWords { src, dst });
+    // An indexed loop of 8-byte loads and stores, which LLVM turns into `memcpy` on
+    // little-endian targets. (Maps of up to four words never get here: see `small.rs`.)
+    for i in 0..n {
+        dst[i] = u64::from_le_bytes(src[8 * i..8 * i + 8].try_into().expect("8 bytes"));
     }
 }
 
@@ -210,12 +175,9 @@ pub(super) fn read_words(src: &[u8], dst: &mut [u64]) {
 pub(super) fn write_words(src: &[u64], dst: &mut [u8]) {
     let n = src.len();
     let dst = &mut dst[..n * 8];
-    if n > COPY_INLINE_MAX / 8 {
-        for i in 0..n {
-            dst[8 * i..8 * i + 8].copy_from_slice(&src[i].to_le_bytes());
-        }
-    } else {
-        cover(n, &mut WriteWords { src, dst });
+    // As in `read_words`: LLVM makes this loop a `memcpy`.
+    for i in 0..n {
+        dst[8 * i..8 * i + 8].copy_from_slice(&src[i].to_le_bytes());
     }
 }
 
