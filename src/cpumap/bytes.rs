@@ -7,9 +7,10 @@
 //! little-endian reading of the same bytes.
 //!
 //! These functions are the hot path: they allocate nothing on success, check before they
-//! write (a failed call leaves the destination untouched), and copy with `memcpy`-class
-//! moves: inline fixed-size loads and stores up to 256 bytes (2048 CPUs), where a call into
-//! libc costs more than the copy (see `moves.rs`), and libc's `memcpy` beyond.
+//! write (a failed call leaves the destination untouched), and copy at `memcpy` speed:
+//! maps of up to 32 bytes (256 CPUs) in registers with no call (`small.rs`), longer copies
+//! through libc's `memcpy`, fills inline up to 256 bytes (`moves.rs`). The drop checks look
+//! at the source bytes that could hold a lost CPU, which usually takes one comparison.
 
 use super::moves::{any_nonzero, copy_bytes, copy_zero_extend, read_words, write_words, zero_bytes, zero_words};
 use super::small::{self, Bits256};
