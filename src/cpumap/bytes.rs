@@ -101,10 +101,9 @@ pub fn copy_cpumap(cpumaps: &[u8], maplen: usize, vcpu: usize, map: &mut [u8]) {
 pub fn libvirt_to_xen(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
     // A CPU at or past the limit can only be in `src[limit / 8..]`, usually empty: most
     // calls skip the check with one comparison.
-    let limit = nr_cpus.min(bits_of(dst.len()));
-    let at = limit / 8;
-    if at < src.len() && (src[at] >> (limit % 8) != 0 || tail_set(&src[at + 1..])) {
-        return refuse(src, limit, bits_of(src.len()), None);
+    let limit = Limit::new(nr_cpus, dst.len());
+    if limit.exceeded_by(src) {
+        return refuse(src, limit.bit(), bits_of(src.len()), None);
     }
     // Every set bit is below the limit, so the copied bytes need no mask.
     let src = &src[..src.len().min(dst.len())];
@@ -126,32 +125,21 @@ pub fn libvirt_to_xen(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), 
 /// in `dst`. `dst` is then untouched.
 #[inline(always)]
 pub fn xen_to_libvirt(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
-    if src.len() <= small::MAX && dst.len() <= small::MAX {
-        let meaningful = Limit::new(nr_cpus, src.len());
-        if meaningful.overflows(src, dst.len()) {
-            return refuse(src, bits_of(dst.len()), meaningful.bit(), None);
-        }
-        let n = src.len().min(dst.len());
-        Bits256::load(&src[..n]).store(dst);
-        // Clear what lies past `nr_cpus` (usually some bits of the last byte).
-        if meaningful.at < n {
-            dst[meaningful.at] &= meaningful.below;
-            zero_bytes(&mut dst[meaningful.at + 1..n]);
-        }
-        return Ok(());
-    }
-    xen_to_libvirt_general(src, dst, nr_cpus)
-}
-
-/// [`xen_to_libvirt`] past the maps of up to 32 bytes: out of line, so that the inline small
-/// path saves no registers for it.
-#[inline(always)]
-fn xen_to_libvirt_general(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
     let meaningful = Limit::new(nr_cpus, src.len());
     if meaningful.overflows(src, dst.len()) {
         return refuse(src, bits_of(dst.len()), meaningful.bit(), None);
     }
-    meaningful.copy_into(src, dst);
+    if src.len() <= small::MAX && dst.len() <= small::MAX {
+        let n = src.len().min(dst.len());
+        Bits256::load(&src[..n]).store(dst);
+        // Clear what lies past `nr_cpus` (usually some bits of the last byte).
+        if meaningful.at < n {
+            dst[meaningful.at] &= meaningful.below();
+            zero_bytes(&mut dst[meaningful.at + 1..n]);
+        }
+    } else {
+        meaningful.copy_into(src, dst);
+    }
     Ok(())
 }
 
@@ -222,7 +210,7 @@ pub fn xen_maps_to_libvirt(
     if maplen == xen_len {
         dst.copy_from_slice(src);
         if meaningful.at < maplen {
-            let Limit { at, below } = meaningful;
+            let (at, below) = (meaningful.at, meaningful.below());
             for map in dst.chunks_exact_mut(maplen) {
                 map[at] &= below;
                 zero_bytes(&mut map[at + 1..]);
@@ -246,12 +234,15 @@ pub fn xen_maps_to_libvirt(
 /// `dst` is then untouched.
 #[inline(always)]
 pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
-    if src.len() <= small::MAX && dst.len() <= small::MAX / 8 {
-        let cap = 8 * dst.len();
-        if src.len() > cap && tail_set(&src[cap..]) {
-            return refuse(src, 8 * cap, bits_of(src.len()), None);
-        }
-        let map = Bits256::load(&src[..src.len().min(cap)]);
+    // A `[u64]` holds at most `isize::MAX` bytes: its byte size does not overflow.
+    let cap = dst.len() * 8;
+    if src.len() > cap && any_nonzero(&src[cap..]) {
+        return refuse(src, bits_of(cap), bits_of(src.len()), None);
+    }
+    let src = &src[..src.len().min(cap)];
+    // Up to four words, `src` (at most `cap` bytes) fits in registers.
+    if dst.len() <= small::MAX / 8 {
+        let map = Bits256::load(src);
         let w = |i| map.word(i);
         match dst {
             [] => {}
@@ -262,19 +253,6 @@ pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
         }
         return Ok(());
     }
-    bytes_to_words_general(src, dst)
-}
-
-/// [`bytes_to_words`] past the maps of up to 32 bytes: out of line, so that the inline small
-/// path saves no registers for it.
-#[inline(always)]
-fn bytes_to_words_general(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
-    // A `[u64]` holds at most `isize::MAX` bytes: its byte size does not overflow.
-    let cap = dst.len() * 8;
-    if src.len() > cap && any_nonzero(&src[cap..]) {
-        return refuse(src, bits_of(cap), bits_of(src.len()), None);
-    }
-    let src = &src[..src.len().min(cap)];
     let whole = src.len() / 8;
     let (head, rest) = dst.split_at_mut(whole);
     read_words(src, head);
@@ -298,22 +276,12 @@ fn bytes_to_words_general(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError
 /// `dst` is then untouched.
 #[inline(always)]
 pub fn words_to_bytes(src: &[u64], dst: &mut [u8]) -> Result<(), CpuMapError> {
-    if src.len() <= small::MAX / 8 && dst.len() <= small::MAX {
-        if words_exceed(src, dst.len()) {
-            return refuse_words(src, dst.len());
-        }
-        Bits256::from_words(src).store(dst);
-        return Ok(());
-    }
-    words_to_bytes_general(src, dst)
-}
-
-/// [`words_to_bytes`] past the maps of up to 32 bytes: out of line, so that the inline small
-/// path saves no registers for it.
-#[inline(always)]
-fn words_to_bytes_general(src: &[u64], dst: &mut [u8]) -> Result<(), CpuMapError> {
     if words_exceed(src, dst.len()) {
         return refuse_words(src, dst.len());
+    }
+    if src.len() <= small::MAX / 8 && dst.len() <= small::MAX {
+        Bits256::from_words(src).store(dst);
+        return Ok(());
     }
     let whole = dst.len() / 8;
     let n = src.len().min(whole);
@@ -331,12 +299,12 @@ const fn bits_of(bytes: usize) -> usize {
 }
 
 /// Where a limit of `min(bits, len * 8)` bits falls in a byte map of `len` bytes: the bytes
-/// before `at` lie wholly below it, and `below` masks the bits of byte `at` that do (zero
+/// before `at` lie wholly below it, and so do the low `rem` bits of byte `at` (`rem` is zero
 /// when the limit falls on a byte boundary, and always when `at == len`).
 #[derive(Clone, Copy)]
 struct Limit {
     at: usize,
-    below: u8,
+    rem: u32,
 }
 
 impl Limit {
@@ -344,27 +312,34 @@ impl Limit {
     fn new(bits: usize, len: usize) -> Self {
         let at = bits / 8;
         if at >= len {
-            Limit { at: len, below: 0 }
+            Limit { at: len, rem: 0 }
         } else {
-            Limit { at, below: (1u8 << (bits % 8)).wrapping_sub(1) }
+            Limit { at, rem: (bits % 8) as u32 }
         }
+    }
+
+    /// The mask of the bits of byte `at` below the limit (computed where it is used, so
+    /// that the common paths that never look at byte `at` do not pay for it).
+    #[inline(always)]
+    fn below(self) -> u8 {
+        (1u8 << self.rem).wrapping_sub(1)
     }
 
     /// The limit in bits (for error messages).
     fn bit(self) -> usize {
-        bits_of(self.at) + self.below.count_ones() as usize
+        bits_of(self.at) + self.rem as usize
     }
 
     /// Whether `map` sets a bit at or past the limit.
     #[inline(always)]
     fn exceeded_by(self, map: &[u8]) -> bool {
-        self.at < map.len() && (map[self.at] & !self.below != 0 || any_nonzero(&map[self.at + 1..]))
+        self.at < map.len() && (map[self.at] >> self.rem != 0 || any_nonzero(&map[self.at + 1..]))
     }
 
     /// Whether the limit lies past the first `len` bytes.
     #[inline(always)]
     fn passes(self, len: usize) -> bool {
-        len < self.at || (len == self.at && self.below != 0)
+        len < self.at || (len == self.at && self.rem != 0)
     }
 
     /// Whether `map` sets a bit below the limit that lies past the first `len` bytes.
@@ -376,7 +351,7 @@ impl Limit {
     /// The bits of byte `at` below the limit (zero when there is no such byte).
     #[inline(always)]
     fn partial(self, map: &[u8]) -> u8 {
-        map.get(self.at).map_or(0, |b| b & self.below)
+        map.get(self.at).map_or(0, |b| b & self.below())
     }
 
     /// Copies the bits of `map` below the limit into `dst`, zeroing the rest of `dst`;
@@ -400,28 +375,6 @@ fn refuse(src: &[u8], from: usize, to: usize, vcpu: Option<usize>) -> Result<(),
     let to = to.min(bits_of(src.len()));
     let cpus = (from..to).filter(|&cpu| cpu_used(src, cpu)).collect();
     Err(CpuMapError::CpusDropped { cpus, limit: from, vcpu })
-}
-
-/// Whether any byte of `tail` (the part of a source past what fits) is set: up to 32
-/// bytes in registers, longer tails (rare) out of line.
-#[inline(always)]
-fn tail_set(tail: &[u8]) -> bool {
-    #[inline(never)]
-    fn long(bytes: &[u8]) -> bool {
-        any_nonzero(bytes)
-    }
-    let n = tail.len();
-    let word = |at: usize| u64::from_ne_bytes(tail[at..at + 8].try_into().expect("8 bytes"));
-    match n {
-        0 => false,
-        // The common tails (a libvirt map a word longer than Xen's): two loads.
-        8..=16 => word(0) | word(n - 8) != 0,
-        _ if n <= small::MAX => {
-            let bits = Bits256::load(tail);
-            bits.lo | bits.hi != 0
-        }
-        _ => long(tail),
-    }
 }
 
 /// Whether `words` set a bit past the first `len` bytes.
@@ -472,11 +425,11 @@ mod tests {
     #[test]
     fn limits_split_bytes() {
         let l = Limit::new(11, 4);
-        assert_eq!((l.at, l.below, l.bit()), (1, 0b0000_0111, 11));
+        assert_eq!((l.at, l.below(), l.bit()), (1, 0b0000_0111, 11));
         let l = Limit::new(16, 4);
-        assert_eq!((l.at, l.below, l.bit()), (2, 0, 16));
+        assert_eq!((l.at, l.below(), l.bit()), (2, 0, 16));
         let l = Limit::new(100, 4);
-        assert_eq!((l.at, l.below, l.bit()), (4, 0, 32));
+        assert_eq!((l.at, l.below(), l.bit()), (4, 0, 32));
         assert!(Limit::new(11, 4).exceeded_by(&[0, 0b1000, 0]));
         assert!(!Limit::new(11, 4).exceeded_by(&[0xff, 0b0111, 0]));
         assert!(Limit::new(11, 4).exceeded_by(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80]));

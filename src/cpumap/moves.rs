@@ -115,16 +115,8 @@ pub(super) fn zero_bytes(dst: &mut [u8]) {
 #[inline(always)]
 pub(super) fn copy_zero_extend(src: &[u8], dst: &mut [u8]) {
     let (head, rest) = dst.split_at_mut(src.len());
-    if src.len() > COPY_INLINE_MAX {
-        head.copy_from_slice(src);
-    } else {
-        cover(src.len(), &mut Copy { src, dst: head });
-    }
-    if rest.len() > INLINE_MAX {
-        rest.fill(0);
-    } else {
-        cover(rest.len(), &mut Zero(rest));
-    }
+    copy_bytes(src, head);
+    zero_bytes(rest);
 }
 
 /// Up to this many bytes a copy is inline; past it libc's `memcpy` is faster (see the
@@ -212,12 +204,20 @@ impl Step for Or<'_> {
 #[inline(always)]
 pub(super) fn any_nonzero(bytes: &[u8]) -> bool {
     let n = bytes.len();
-    if n > INLINE_MAX {
-        return any_nonzero_large(bytes);
+    match n {
+        // The common case (a libvirt map a word longer than Xen's): two loads, without
+        // the jump on the size class.
+        8..=16 => {
+            let word = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+            word(0) | word(n - 8) != 0
+        }
+        _ if n > INLINE_MAX => any_nonzero_large(bytes),
+        _ => {
+            let mut or = Or { src: bytes, acc: 0 };
+            cover(n, &mut or);
+            or.acc != 0
+        }
     }
-    let mut or = Or { src: bytes, acc: 0 };
-    cover(n, &mut or);
-    or.acc != 0
 }
 
 /// [`any_nonzero`] past [`INLINE_MAX`] bytes: eight bytes at a time, the last eight
