@@ -9,12 +9,16 @@
 //! These functions are the hot path: they allocate nothing on success, check before they
 //! write (a failed call leaves the destination untouched), and copy at `memcpy` speed:
 //! maps of up to 32 bytes (256 CPUs) in registers with no call (`small.rs`), longer copies
-//! through libc's `memcpy`, fills inline up to 256 bytes (`moves.rs`). The drop checks look
+//! through libc's `memcpy`, fills inline up to 128 bytes (`moves.rs`). The drop checks look
 //! at the source bytes that could hold a lost CPU, which usually takes one comparison.
+//! Word bitmaps are translated as bytes: their memory, viewed as bytes (`zerocopy`), is
+//! the byte map on a little-endian machine, so a word translation is one `memcpy` too.
 
-use super::moves::{any_nonzero, copy_bytes, copy_zero_extend, read_words, write_words, zero_bytes, zero_words};
+use zerocopy::IntoBytes;
+
+use super::moves::{any_nonzero, copy_zero_extend, zero_bytes};
 use super::small::{self, Bits256};
-use super::{CpuMap, CpuMapError};
+use super::CpuMapError;
 
 /// Bytes needed for a map of `ncpus` CPUs: libvirt's `VIR_CPU_MAPLEN`.
 ///
@@ -99,20 +103,35 @@ pub fn copy_cpumap(cpumaps: &[u8], maplen: usize, vcpu: usize, map: &mut [u8]) {
 /// drop CPUs silently. `dst` is then untouched.
 #[inline(always)]
 pub fn libvirt_to_xen(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), CpuMapError> {
-    // A CPU at or past the limit can only be in `src[limit / 8..]`, usually empty: most
-    // calls skip the check with one comparison.
     let limit = Limit::new(nr_cpus, dst.len());
-    if limit.exceeded_by(src) {
-        return refuse(src, limit.bit(), bits_of(src.len()), None);
+    if limit.at < src.len() {
+        // `src` reaches the limit: check that it sets nothing at or past it, then copy
+        // what fits (every set bit is below the limit, so the copy needs no mask).
+        if limit.exceeded_by(src) {
+            return refuse(src, limit.bit(), bits_of(src.len()), None);
+        }
+        let n = src.len().min(dst.len());
+        copy_resize(&src[..n], dst);
+    } else {
+        // All of `src` lies below the limit (usually: the limit is the end of `dst`), so
+        // there is nothing to check; `src` is no longer than `dst`.
+        copy_resize(src, dst);
     }
-    // Every set bit is below the limit, so the copied bytes need no mask.
-    let src = &src[..src.len().min(dst.len())];
+    Ok(())
+}
+
+/// Copies `src` (`src.len() <= dst.len()`) to the front of `dst` and zeroes the rest.
+#[inline(always)]
+fn copy_resize(src: &[u8], dst: &mut [u8]) {
     if dst.len() <= small::MAX {
         Bits256::load(src).store(dst);
     } else {
-        copy_zero_extend(src, dst);
+        let (head, rest) = dst.split_at_mut(src.len());
+        head.copy_from_slice(src);
+        if !rest.is_empty() {
+            zero_bytes(rest);
+        }
     }
-    Ok(())
 }
 
 /// Translates a Xen bitmap into a libvirt cpumap of `dst.len()` bytes.
@@ -229,69 +248,28 @@ pub fn xen_maps_to_libvirt(
 /// Reads a byte map as `u64` words (CPU `i` = bit `i % 64` of word `i / 64`), zeroing the
 /// words past the end of `src`.
 ///
+/// On a little-endian machine the words' memory holds exactly the byte map, so this is
+/// [`libvirt_to_xen`] into the words viewed as bytes, with no host limit.
+///
 /// # Errors
 /// [`CpuMapError::CpusDropped`] when `src` sets a CPU at or beyond `dst.len() * 64`;
 /// `dst` is then untouched.
 #[inline(always)]
 pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
-    // A `[u64]` holds at most `isize::MAX` bytes: its byte size does not overflow.
-    let cap = dst.len() * 8;
-    if src.len() > cap && any_nonzero(&src[cap..]) {
-        return refuse(src, bits_of(cap), bits_of(src.len()), None);
-    }
-    let src = &src[..src.len().min(cap)];
-    // Up to four words, `src` (at most `cap` bytes) fits in registers.
-    if dst.len() <= small::MAX / 8 {
-        let map = Bits256::load(src);
-        let w = |i| map.word(i);
-        match dst {
-            [] => {}
-            [a] => *a = w(0),
-            [a, b] => (*a, *b) = (w(0), w(1)),
-            [a, b, c] => (*a, *b, *c) = (w(0), w(1), w(2)),
-            [a, b, c, d, ..] => (*a, *b, *c, *d) = (w(0), w(1), w(2), w(3)),
-        }
-        return Ok(());
-    }
-    let whole = src.len() / 8;
-    let (head, rest) = dst.split_at_mut(whole);
-    read_words(src, head);
-    let tail = &src[whole * 8..];
-    match rest.split_first_mut() {
-        Some((last, rest)) if !tail.is_empty() => {
-            let mut bytes = [0u8; 8];
-            copy_bytes(tail, &mut bytes[..tail.len()]);
-            *last = u64::from_le_bytes(bytes);
-            zero_words(rest);
-        }
-        _ => zero_words(rest),
-    }
-    Ok(())
+    libvirt_to_xen(src, dst.as_mut_bytes(), usize::MAX)
 }
 
 /// Writes `u64` words as a byte map, zeroing the bytes past the end of `src`.
+///
+/// This is [`libvirt_to_xen`] from the words viewed as bytes (little-endian), with no
+/// host limit.
 ///
 /// # Errors
 /// [`CpuMapError::CpusDropped`] when `src` sets a CPU at or beyond `dst.len() * 8`;
 /// `dst` is then untouched.
 #[inline(always)]
 pub fn words_to_bytes(src: &[u64], dst: &mut [u8]) -> Result<(), CpuMapError> {
-    if words_exceed(src, dst.len()) {
-        return refuse_words(src, dst.len());
-    }
-    if src.len() <= small::MAX / 8 && dst.len() <= small::MAX {
-        Bits256::from_words(src).store(dst);
-        return Ok(());
-    }
-    let whole = dst.len() / 8;
-    let n = src.len().min(whole);
-    let (head, rest) = dst.split_at_mut(n * 8);
-    write_words(&src[..n], head);
-    match src.get(n) {
-        Some(w) if !rest.is_empty() => copy_bytes(&w.to_le_bytes()[..rest.len()], rest),
-        _ => zero_bytes(rest),
-    }
-    Ok(())
+    libvirt_to_xen(src.as_bytes(), dst, usize::MAX)
 }
 
 const fn bits_of(bytes: usize) -> usize {
@@ -375,28 +353,6 @@ fn refuse(src: &[u8], from: usize, to: usize, vcpu: Option<usize>) -> Result<(),
     let to = to.min(bits_of(src.len()));
     let cpus = (from..to).filter(|&cpu| cpu_used(src, cpu)).collect();
     Err(CpuMapError::CpusDropped { cpus, limit: from, vcpu })
-}
-
-/// Whether `words` set a bit past the first `len` bytes.
-#[inline(always)]
-fn words_exceed(words: &[u64], len: usize) -> bool {
-    let (whole, part) = (len / 8, len % 8);
-    match words.get(whole..).and_then(<[u64]>::split_first) {
-        None => false,
-        Some((&first, rest)) => {
-            let beyond = if part == 0 { first } else { first >> (part * 8) };
-            beyond != 0 || rest.iter().any(|&w| w != 0)
-        }
-    }
-}
-
-/// [`refuse`] for [`words_to_bytes`].
-#[cold]
-#[inline(never)]
-fn refuse_words(src: &[u64], dst_len: usize) -> Result<(), CpuMapError> {
-    let cap = bits_of(dst_len);
-    let cpus = CpuMap::from_words(src).difference(&CpuMap::all(cap));
-    Err(CpuMapError::CpusDropped { cpus, limit: cap, vcpu: None })
 }
 
 fn array_buffers<'s, 'd>(

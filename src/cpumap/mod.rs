@@ -27,3 +27,8 @@ pub use bytes::{
 pub use error::{CpuListError, CpuMapError, TokenPos};
 pub use list::{parse_cpu_list, CpuListContext, MAX_UNBOUNDED_CPU};
 pub use set::{CpuMap, Iter};
+
+// The word bitmaps are the byte maps read as little-endian words, and the translations
+// between them view the words' memory as bytes.
+#[cfg(target_endian = "big")]
+compile_error!("xenvcpu's word bitmaps assume a little-endian machine (as Xen's hosts are: x86 and Arm)");

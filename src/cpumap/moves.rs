@@ -1,6 +1,6 @@
 //! Fixed-size moves for the translations past the 32-byte maps of `small.rs`: copies,
-//! fills and word conversions as straight-line loads and stores where a call into libc
-//! would cost more than the work, and libc's `memcpy` where its wider vectors win.
+//! fills and zero tests as straight-line loads and stores where a call into libc would
+//! cost more than the work, and libc's `memcpy`/`memset` where their wider vectors win.
 //!
 //! A length `n` in `K + 1..=2K` is covered by two `K`-byte moves, at the front and at the
 //! back, which overlap when `n < 2K`; since both write the same bytes, the overlap is
@@ -9,9 +9,10 @@
 //! Measured (`cargo bench --bench cpumap`, paired with memcpy): this crate is built for
 //! baseline x86-64 and moves 16 bytes at a time, while glibc's `memcpy` uses the widest
 //! vectors the CPU has; past 32 bytes its call costs less than the extra stores, so copies
-//! go to it. Zeroing is stores only and stays inline up to [`INLINE_MAX`] bytes.
+//! go to it. Fills stay inline up to [`ZERO_INLINE_MAX`] bytes, where twice the stores
+//! still cost less than the call.
 
-/// Up to this many bytes (2048 CPUs), fills are inline; longer ones call libc.
+/// Up to this many bytes (2048 CPUs), zero tests are inline; longer ones loop out of line.
 pub(super) const INLINE_MAX: usize = 256;
 
 /// One fixed-size piece of work: `K` elements starting at element `at`.
@@ -93,11 +94,11 @@ pub(super) fn copy_bytes(src: &[u8], dst: &mut [u8]) {
     }
 }
 
-/// `dst.fill(0)`, inline up to [`INLINE_MAX`] bytes.
+/// `dst.fill(0)`, inline up to [`ZERO_INLINE_MAX`] bytes.
 #[inline(always)]
 pub(super) fn zero_bytes(dst: &mut [u8]) {
     let n = dst.len();
-    if n > INLINE_MAX {
+    if n > ZERO_INLINE_MAX {
         dst.fill(0);
     } else {
         cover(n, &mut Zero(dst));
@@ -108,7 +109,7 @@ pub(super) fn zero_bytes(dst: &mut [u8]) {
 ///
 /// Copies of more than [`COPY_INLINE_MAX`] bytes go to libc's `memcpy`, which uses the
 /// machine's widest vectors (this crate is built for baseline x86-64, with 16-byte moves
-/// only); zeroing is stores only and stays inline up to [`INLINE_MAX`] bytes.
+/// only); fills stay inline up to [`ZERO_INLINE_MAX`] bytes.
 ///
 /// # Panics
 /// If `src` is longer than `dst`.
@@ -123,57 +124,9 @@ pub(super) fn copy_zero_extend(src: &[u8], dst: &mut [u8]) {
 /// module documentation).
 pub(super) const COPY_INLINE_MAX: usize = 32;
 
-/// `dst.fill(0)` for words.
-#[inline(always)]
-pub(super) fn zero_words(dst: &mut [u64]) {
-    // Below 32 words an explicit fill may become a `memset` call; go through the words
-    // one size class at a time like the bytes.
-    struct ZeroWords<'a>(&'a mut [u64]);
-    impl Step for ZeroWords<'_> {
-        #[inline(always)]
-        fn step<const K: usize>(&mut self, at: usize) {
-            let d: &mut [u64; K] = (&mut self.0[at..at + K]).try_into().expect("K words");
-            *d = [0; K];
-        }
-    }
-    let n = dst.len();
-    if n > INLINE_MAX / 8 {
-        dst.fill(0);
-    } else {
-        cover(n, &mut ZeroWords(dst));
-    }
-}
-
-/// Reads the little-endian words of `src` into `dst` (`src.len() == 8 * dst.len()`).
-///
-/// # Panics
-/// If `src` is shorter than `8 * dst.len()` bytes.
-#[inline(always)]
-pub(super) fn read_words(src: &[u8], dst: &mut [u64]) {
-    let n = dst.len();
-    let src = &src[..n * 8];
-    // An indexed loop of 8-byte loads and stores, which LLVM turns into `memcpy` on
-    // little-endian targets. (Maps of up to four words never get here: see `small.rs`.)
-    for i in 0..n {
-        dst[i] = u64::from_le_bytes(src[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-    }
-}
-
-/// Writes `src` as little-endian bytes into `dst` (`dst.len() == 8 * src.len()`).
-///
-/// # Panics
-/// If `dst` is shorter than `8 * src.len()` bytes.
-#[inline(always)]
-pub(super) fn write_words(src: &[u64], dst: &mut [u8]) {
-    let n = src.len();
-    let dst = &mut dst[..n * 8];
-    // Unlike `read_words`, LLVM vectorises this loop with 16-byte moves but does not make
-    // it a `memcpy` call (whole-array stores and an enumerate loop fare no better), and
-    // safe code cannot view the words as bytes to copy them directly.
-    for i in 0..n {
-        dst[8 * i..8 * i + 8].copy_from_slice(&src[i].to_le_bytes());
-    }
-}
+/// Up to this many bytes a fill is inline; past it libc's `memset` is faster (it stores
+/// 32 bytes at a time where this crate stores 16).
+pub(super) const ZERO_INLINE_MAX: usize = 128;
 
 /// ORs `K`-byte chunks of `src` into `acc`, eight bytes at a time.
 struct Or<'a> {
@@ -252,18 +205,6 @@ mod tests {
                 dst[n - 1 - n / 3] = 4;
                 assert!(any_nonzero(&dst), "any_nonzero of {n}");
             }
-        }
-        for words in 0..=INLINE_MAX / 8 + 3 {
-            let bytes: Vec<u8> = (0..words * 8).map(|i| (i * 13 + 5) as u8).collect();
-            let mut w = vec![u64::MAX; words];
-            read_words(&bytes, &mut w);
-            let want: Vec<u64> = bytes.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
-            assert_eq!(w, want, "read of {words} words");
-            let mut back = vec![0x5a; words * 8];
-            write_words(&w, &mut back);
-            assert_eq!(back, bytes, "write of {words} words");
-            zero_words(&mut w);
-            assert!(w.iter().all(|&x| x == 0), "zero of {words} words");
         }
     }
 }

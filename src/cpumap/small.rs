@@ -64,24 +64,6 @@ impl Bits256 {
         }
     }
 
-    /// Builds the value from up to four little-endian words.
-    ///
-    /// # Panics
-    /// If there are more than four words.
-    #[inline(always)]
-    pub fn from_words(words: &[u64]) -> Self {
-        let w = |i: usize| u128::from(words.get(i).copied().unwrap_or(0));
-        assert!(words.len() <= 4, "at most four words");
-        Bits256 { lo: w(0) | w(1) << 64, hi: w(2) | w(3) << 64 }
-    }
-
-    /// The `i`-th 64-bit word (`i < 4`).
-    #[inline(always)]
-    pub fn word(self, i: usize) -> u64 {
-        let half = if i < 2 { self.lo } else { self.hi };
-        (half >> (64 * (i % 2))) as u64
-    }
-
     /// Writes the low `dst.len()` bytes (at most 32) into `dst`.
     ///
     /// # Panics
@@ -164,17 +146,5 @@ mod tests {
                 assert!(dst[n..].iter().all(|&b| b == 0), "zero-extended {n} -> {m}");
             }
         }
-    }
-
-    #[test]
-    fn words_match_bytes() {
-        let bytes: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(29).wrapping_add(3)).collect();
-        let v = Bits256::load(&bytes);
-        let words: Vec<u64> = bytes.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
-        for (i, &w) in words.iter().enumerate() {
-            assert_eq!(v.word(i), w);
-        }
-        let back = Bits256::from_words(&words);
-        assert_eq!((back.lo, back.hi), (v.lo, v.hi));
     }
 }
