@@ -47,6 +47,33 @@ pub(super) fn cover<S: Step>(n: usize, s: &mut S) {
     }
 }
 
+/// [`cover`] for `n <= 128` by a ladder of comparisons, larger sizes first: no jump
+/// table, so the size classes of long maps are reached in two or three predicted branches.
+#[inline(always)]
+pub(super) fn ladder<S: Step>(n: usize, s: &mut S) {
+    if n > 32 {
+        if n > 64 {
+            pair::<S, 64>(n, s)
+        } else {
+            pair::<S, 32>(n, s)
+        }
+    } else if n > 8 {
+        if n > 16 {
+            pair::<S, 16>(n, s)
+        } else {
+            pair::<S, 8>(n, s)
+        }
+    } else if n > 2 {
+        if n > 4 {
+            pair::<S, 4>(n, s)
+        } else {
+            pair::<S, 2>(n, s)
+        }
+    } else if n > 0 {
+        pair::<S, 1>(n, s)
+    }
+}
+
 #[inline(always)]
 fn pair<S: Step, const K: usize>(n: usize, s: &mut S) {
     s.step::<K>(0);
@@ -101,7 +128,7 @@ pub(super) fn zero_bytes(dst: &mut [u8]) {
     if n > ZERO_INLINE_MAX {
         dst.fill(0);
     } else {
-        cover(n, &mut Zero(dst));
+        ladder(n, &mut Zero(dst));
     }
 }
 
