@@ -8,15 +8,15 @@
 //!
 //! These functions are the hot path: they allocate nothing on success, check before they
 //! write (a failed call leaves the destination untouched), and copy at `memcpy` speed:
-//! maps of up to 32 bytes (256 CPUs) in registers with no call (`small.rs`), longer copies
-//! through libc's `memcpy`, fills inline up to 128 bytes (`moves.rs`). The drop checks look
+//! maps of up to 32 bytes (256 CPUs) in registers with no call (`small.rs`), copies of up
+//! to 64 bytes and fills of up to 128 bytes inline, longer ones through libc (`moves.rs`). The drop checks look
 //! at the source bytes that could hold a lost CPU, which usually takes one comparison.
 //! Word bitmaps are translated as bytes: their memory, viewed as bytes (`zerocopy`), is
 //! the byte map on a little-endian machine, so a word translation is one `memcpy` too.
 
 use zerocopy::IntoBytes;
 
-use super::moves::{any_nonzero, copy_zero_extend, zero_bytes};
+use super::moves::{any_nonzero, copy_bytes, copy_zero_extend, zero_bytes};
 use super::small::{self, Bits256};
 use super::CpuMapError;
 
@@ -127,7 +127,7 @@ fn copy_resize(src: &[u8], dst: &mut [u8]) {
         Bits256::load(src).store(dst);
     } else {
         let (head, rest) = dst.split_at_mut(src.len());
-        head.copy_from_slice(src);
+        copy_bytes(src, head);
         if !rest.is_empty() {
             zero_bytes(rest);
         }
