@@ -311,7 +311,18 @@ impl Limit {
     /// Whether `map` sets a bit at or past the limit.
     #[inline(always)]
     fn exceeded_by(self, map: &[u8]) -> bool {
-        self.at < map.len() && (map[self.at] >> self.rem != 0 || any_nonzero(&map[self.at + 1..]))
+        let (len, at) = (map.len(), self.at);
+        if at >= len {
+            return false;
+        }
+        // The usual truncation, a map a word or two longer than the limit: byte `at` and
+        // two words covering the rest (one word when `tail == 9`), tested in one branch.
+        let tail = len - at;
+        if (9..=17).contains(&tail) {
+            let word = |from: usize| u64::from_le_bytes(map[from..from + 8].try_into().expect("8 bytes"));
+            return u64::from(map[at] >> self.rem) | word(at + 1) | word(len - 8) != 0;
+        }
+        map[at] >> self.rem != 0 || any_nonzero(&map[at + 1..])
     }
 
     /// Whether the limit lies past the first `len` bytes.
