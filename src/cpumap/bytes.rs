@@ -402,6 +402,24 @@ mod tests {
         assert!(Limit::new(11, 4).exceeded_by(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80]));
     }
 
+    /// Every single set bit around every limit, for maps up to three words past it: the
+    /// check sees exactly the bits at or past the limit.
+    #[test]
+    fn exceeded_by_sees_every_bit_past_the_limit() {
+        for len in 0..40 {
+            for bits in 0..=len * 8 + 2 {
+                let limit = Limit::new(bits, len);
+                let mut map = vec![0u8; len];
+                assert!(!limit.exceeded_by(&map), "empty map of {len}, limit {bits}");
+                for bit in 0..len * 8 {
+                    map[bit / 8] = 1 << (bit % 8);
+                    assert_eq!(limit.exceeded_by(&map), bit >= bits, "bit {bit} of {len} bytes, limit {bits}");
+                    map[bit / 8] = 0;
+                }
+            }
+        }
+    }
+
     #[test]
     fn dropped_names_cpus_and_vcpu() {
         let e = libvirt_maps_to_xen(&[0x01, 0x00, 0x00, 0x80], 2, 2, &mut [0; 2], 1, 8).unwrap_err();
