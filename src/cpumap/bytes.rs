@@ -123,11 +123,11 @@ pub fn libvirt_to_xen(src: &[u8], dst: &mut [u8], nr_cpus: usize) -> Result<(), 
 /// Copies `src` (`src.len() <= dst.len()`) to the front of `dst` and zeroes the rest.
 #[inline(always)]
 fn copy_resize(src: &[u8], dst: &mut [u8]) {
-    if dst.len() <= small::MAX {
-        Bits256::load(src).store(dst);
-    } else if src.len() == dst.len() {
+    if src.len() == dst.len() {
         // The usual equal lengths: the copy alone.
         copy_bytes(src, dst);
+    } else if dst.len() <= small::MAX {
+        Bits256::load(src).store(dst);
     } else {
         let (head, rest) = dst.split_at_mut(src.len());
         copy_bytes(src, head);
