@@ -320,15 +320,17 @@ impl Limit {
         }
         // The usual truncation, a map a word or two longer than the limit: byte `at` and
         // two words covering the rest (one word when `tail == 9`), tested in one branch.
-        let tail = len - at;
-        let word = |from: usize| u64::from_le_bytes(map[from..from + 8].try_into().expect("8 bytes"));
+        let over = &map[at..];
+        let tail = over.len();
+        let word = |from: usize| u64::from_le_bytes(over[from..from + 8].try_into().expect("8 bytes"));
         if (9..=17).contains(&tail) {
-            return u64::from(map[at] >> self.rem) | word(at + 1) | word(len - 8) != 0;
+            return u64::from(over[0] >> self.rem) | word(1) | word(tail - 8) != 0;
         }
         // A limit inside the last word (the words of `words_to_bytes` into a shorter map):
         // it is bit `8 * (8 - tail) + rem` (at most 63) of that word.
         if tail <= 8 && len >= 8 {
-            return word(len - 8) >> (8 * (8 - tail) as u32 + self.rem) != 0;
+            let last = u64::from_le_bytes(map[len - 8..].try_into().expect("8 bytes"));
+            return last >> (8 * (8 - tail) as u32 + self.rem) != 0;
         }
         map[at] >> self.rem != 0 || any_nonzero(&map[at + 1..])
     }
