@@ -9,8 +9,9 @@
 //! These functions are the hot path: they allocate nothing on success, check before they
 //! write (a failed call leaves the destination untouched), and copy at `memcpy` speed:
 //! maps of up to 32 bytes (256 CPUs) in registers with no call (`small.rs`), copies of up
-//! to 64 bytes and fills of up to 128 bytes inline, longer ones through libc (`moves.rs`). The drop checks look
-//! at the source bytes that could hold a lost CPU, which usually takes one comparison.
+//! to 64 bytes and fills of up to 128 bytes inline, longer ones through libc
+//! (`moves.rs`). The drop checks look at the source bytes that could hold a lost CPU,
+//! which usually takes one comparison.
 //! Word bitmaps are translated as bytes: their memory, viewed as bytes (`zerocopy`), is
 //! the byte map on a little-endian machine, so a word translation is one `memcpy` too.
 
@@ -129,11 +130,7 @@ fn copy_resize(src: &[u8], dst: &mut [u8]) {
     } else if dst.len() <= small::MAX {
         Bits256::load(src).store(dst);
     } else {
-        let (head, rest) = dst.split_at_mut(src.len());
-        copy_bytes(src, head);
-        if !rest.is_empty() {
-            zero_bytes(rest);
-        }
+        copy_zero_extend(src, dst);
     }
 }
 
@@ -332,7 +329,7 @@ impl Limit {
             let last = u64::from_le_bytes(map[len - 8..].try_into().expect("8 bytes"));
             return last >> (8 * (8 - tail) as u32 + self.rem) != 0;
         }
-        map[at] >> self.rem != 0 || any_nonzero(&map[at + 1..])
+        over[0] >> self.rem != 0 || any_nonzero(&over[1..])
     }
 
     /// Whether the limit lies past the first `len` bytes.
