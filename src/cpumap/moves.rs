@@ -11,8 +11,7 @@
 //! vectors the CPU has. Up to [`COPY_INLINE_MAX`] bytes an inline copy still beats the
 //! call; past it the call costs less than the extra stores, so longer copies go to libc.
 //! Fills stay inline up to [`ZERO_INLINE_MAX`] bytes. Size classes are reached by a ladder
-//! of comparisons ([`ladder`]), which measured faster than a jump table ([`cover`], kept
-//! for the zero tests of up to 256 bytes).
+//! of comparisons ([`ladder`]), which measured faster than a jump table on the length.
 
 /// Up to this many bytes (2048 CPUs), zero tests are inline; longer ones loop out of line.
 pub(super) const INLINE_MAX: usize = 256;
@@ -23,38 +22,18 @@ pub(super) trait Step {
 }
 
 /// Covers elements `0..n` (`n <= 256`) with two overlapping `step`s of the power of two
-/// `K` with `K < n <= 2K` (four steps of 64 for `129..=256`). The size class is
-/// `ceil(log2(n))`, found with one bit scan and a jump table rather than a ladder of
-/// comparisons.
+/// `K` with `K < n <= 2K` (four steps of 64 for `129..=256`). The size class is found by a
+/// ladder of comparisons, larger sizes first: no jump table, so the classes of long maps
+/// are reached in two or three predicted branches.
 #[inline(always)]
-pub(super) fn cover<S: Step>(n: usize, s: &mut S) {
-    if n == 0 {
-        return;
-    }
-    match (2 * n - 1).ilog2() {
-        0 => s.step::<1>(0),
-        1 => pair::<S, 1>(n, s),
-        2 => pair::<S, 2>(n, s),
-        3 => pair::<S, 4>(n, s),
-        4 => pair::<S, 8>(n, s),
-        5 => pair::<S, 16>(n, s),
-        6 => pair::<S, 32>(n, s),
-        7 => pair::<S, 64>(n, s),
-        _ => {
+pub(super) fn ladder<S: Step>(n: usize, s: &mut S) {
+    if n > 32 {
+        if n > 128 {
             s.step::<64>(0);
             s.step::<64>(64);
             s.step::<64>(n - 128);
             s.step::<64>(n - 64);
-        }
-    }
-}
-
-/// [`cover`] for `n <= 128` by a ladder of comparisons, larger sizes first: no jump
-/// table, so the size classes of long maps are reached in two or three predicted branches.
-#[inline(always)]
-pub(super) fn ladder<S: Step>(n: usize, s: &mut S) {
-    if n > 32 {
-        if n > 64 {
+        } else if n > 64 {
             pair::<S, 64>(n, s)
         } else {
             pair::<S, 32>(n, s)
@@ -157,8 +136,8 @@ pub(super) const COPY_INLINE_MAX: usize = 64;
 /// 32 bytes at a time where this crate stores 16).
 pub(super) const ZERO_INLINE_MAX: usize = 128;
 
-// The inline copies and fills go through `ladder`, which covers at most 128 bytes.
-const _: () = assert!(COPY_INLINE_MAX <= 128 && ZERO_INLINE_MAX <= 128);
+// The inline copies, fills and zero tests go through `ladder`, which covers at most 256.
+const _: () = assert!(COPY_INLINE_MAX <= 256 && ZERO_INLINE_MAX <= 256 && INLINE_MAX <= 256);
 
 /// ORs `K`-byte chunks of `src` into `acc`, eight bytes at a time.
 struct Or<'a> {
@@ -199,7 +178,7 @@ pub(super) fn any_nonzero(bytes: &[u8]) -> bool {
         _ if n > INLINE_MAX => any_nonzero_large(bytes),
         _ => {
             let mut or = Or { src: bytes, acc: 0 };
-            cover(n, &mut or);
+            ladder(n, &mut or);
             or.acc != 0
         }
     }
