@@ -16,7 +16,7 @@ static BLOCKS: Mutex<Option<HashMap<String, Blocks>>> = Mutex::new(None);
 
 /// Times `own` for criterion in blocks of `block` calls, each preceded by a block of
 /// `baseline` of the same size that criterion does not count; both block times are kept
-/// under `label` for [`ratio`]. Both get `state` (the buffers they share) and the call's
+/// under `label` for [`stats`]. Both get `state` (the buffers they share) and the call's
 /// number. With `block == 1` every call is paired; for nanosecond operations a block of a
 /// few hundred calls keeps the clock's own cost out.
 pub fn paired<S: ?Sized>(
