@@ -20,9 +20,6 @@
 //! - `zero_extend`: a libvirt map of `B / 2` bytes into a Xen map of `B` bytes.
 //! - `truncate`: a libvirt map of `B + 8` bytes (its last word clear) into a Xen map of
 //!   `B` bytes for a host of `N - 3` CPUs, checking that no set bit is dropped.
-//! - `sized_to_host`: a libvirt map of `B` bytes into a Xen map of `B` bytes for a host of
-//!   `N - 4` CPUs: equal lengths, the usual case on a host whose CPU count is not a
-//!   multiple of 8, with the drop check on the last byte.
 //! - `bytes_to_words`: `B` bytes into `B / 8` words; `words_to_bytes`: back.
 
 #![allow(missing_docs)]
@@ -186,8 +183,7 @@ fn bytes_of_mut(words: &mut [u64]) -> &mut [u8] {
 fn byte_ops(c: &mut Criterion) {
     /// (name, source bytes for a B-byte map, CPUs the host lacks below N)
     type ByteOp = (&'static str, fn(usize) -> usize, usize);
-    let ops: [ByteOp; 3] =
-        [("zero_extend", |b| b.div_ceil(2), 0), ("truncate", |b| b + 8, 3), ("sized_to_host", |b| b, 4)];
+    let ops: [ByteOp; 2] = [("zero_extend", |b| b.div_ceil(2), 0), ("truncate", |b| b + 8, 3)];
     for (op, src_len, missing) in ops {
         let mut group = c.benchmark_group(op);
         for n in SIZES {

@@ -10,10 +10,7 @@ use std::path::Path;
 use super::criterion_data::{criterion_dir, median_ns};
 use super::paired;
 
-/// The translations of the table, in its order.
-const OPS: [&str; 5] = ["zero_extend", "truncate", "sized_to_host", "bytes_to_words", "words_to_bytes"];
-/// The translations of the plot's four panels.
-const PLOT_OPS: [&str; 4] = ["zero_extend", "truncate", "bytes_to_words", "words_to_bytes"];
+const OPS: [&str; 4] = ["zero_extend", "truncate", "bytes_to_words", "words_to_bytes"];
 
 fn ratio_range(dir: &Path, group: &str, prefix: &str, patterns: &[&str], param: &str, base: f64) -> String {
     let ratios: Vec<f64> = patterns
@@ -103,7 +100,7 @@ fn plot(dir: &Path, sizes: &[usize]) -> String {
          <text x='{}' y='18' text-anchor='middle' font-size='14'>cpumap translation: time per map (median) vs map size</text>\n",
         width / 2.0
     );
-    for (i, op) in PLOT_OPS.iter().enumerate() {
+    for (i, op) in OPS.iter().enumerate() {
         let (ox, oy) = (margin + (i % 2) as f64 * (pw + margin), 35.0 + (i / 2) as f64 * (ph + margin));
         let x = |n: f64| ox + (n.log2() - xmin) / (xmax - xmin) * pw;
         let y = |ns: f64| oy + ph - (ns.max(1.0).log10() - ymin) / (ymax - ymin) * ph;

@@ -272,7 +272,7 @@ pub fn xen_maps_to_libvirt(
 /// `dst` is then untouched.
 #[inline(always)]
 pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
-    resize(src, dst.as_mut_bytes())
+    libvirt_to_xen(src, dst.as_mut_bytes(), usize::MAX)
 }
 
 /// Writes `u64` words as a byte map, zeroing the bytes past the end of `src`.
@@ -285,22 +285,7 @@ pub fn bytes_to_words(src: &[u8], dst: &mut [u64]) -> Result<(), CpuMapError> {
 /// `dst` is then untouched.
 #[inline(always)]
 pub fn words_to_bytes(src: &[u64], dst: &mut [u8]) -> Result<(), CpuMapError> {
-    resize(src.as_bytes(), dst)
-}
-
-/// [`libvirt_to_xen`] with no host limit: a source no longer than `dst` needs no check.
-#[inline(always)]
-fn resize(src: &[u8], dst: &mut [u8]) -> Result<(), CpuMapError> {
-    if src.len() <= dst.len() {
-        copy_resize(src, dst);
-    } else {
-        let limit = Limit { at: dst.len(), rem: 0 };
-        if limit.exceeded_by(src) {
-            return refuse(src, limit.bit(), bits_of(src.len()), None);
-        }
-        copy_bytes(&src[..dst.len()], dst);
-    }
-    Ok(())
+    libvirt_to_xen(src.as_bytes(), dst, usize::MAX)
 }
 
 const fn bits_of(bytes: usize) -> usize {
