@@ -15,7 +15,7 @@ step() { printf '\n==> %s\n' "$*"; }
 install_packages() {
     local missing=()
     for pkg in libxen-dev libxenmisc4.17; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+        [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return
     step "apt-get install ${missing[*]}"

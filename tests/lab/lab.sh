@@ -56,6 +56,17 @@ fmt_ds() { printf '%d.%d' $(($1 / 10)) $(($1 % 10)); }
 say() { printf '[lab %6ss] %s\n' "$(fmt_ds "$(elapsed_ds)")" "$*" >&2; }
 die() { say "error: $*"; exit 125; }
 
+# Under pipefail, a reader that stops early (head, grep -q, awk's exit) kills a writer
+# still writing with SIGPIPE, and the pipeline fails with 141 depending on timing. So no
+# pipeline here has a reader that stops before the end of its input.
+
+# first_match GLOB: the first path GLOB matches, or nothing.
+first_match() {
+    local m=()
+    mapfile -t m < <(compgen -G "$1")
+    printf '%s' "${m[0]-}"
+}
+
 # usage STATUS: print the header of this file (up to `set -e`) and exit.
 usage() {
     sed -n '2,/^set -e/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
@@ -107,7 +118,7 @@ ensure_host_tools() {
 fetch_packages() {
     local kernel pins=() missing=() p key root lock
     kernel=$(apt-cache depends linux-image-amd64 |
-        awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
+        awk '!k && $1 == "Depends:" && $2 ~ /^linux-image-/ { k = $2 } END { print k }')
     if [[ -z $kernel ]]; then
         apt_update_once || die "fetch: 'apt-cache depends linux-image-amd64' names no kernel"
         fetch_packages
@@ -152,7 +163,7 @@ fetch_packages() {
     mkdir -p "$root.tmp/xen" "$root.tmp/kernel"
     for p in "${pins[@]}"; do
         local deb
-        deb=$(compgen -G "$(deb_glob "$p")" | head -n 1)
+        deb=$(first_match "$(deb_glob "$p")")
         if [[ ${p%%=*} == "$kernel" ]]; then
             dpkg-deb -x "$deb" "$root.tmp/kernel"
         else
@@ -242,7 +253,7 @@ make_skeleton() {
 copy_shared_libs() {
     local r=$1 f lib libs=() missing deps dst
     local ld_path=$r/usr/lib/x86_64-linux-gnu:$r/usr/lib/xen-4.17/lib/x86_64-linux-gnu
-    libs+=("$(ldconfig -p | awk '$1 == "libgcc_s.so.1" && /x86-64/ { print $NF; exit }')")
+    libs+=("$(ldconfig -p | awk '!f && $1 == "libgcc_s.so.1" && /x86-64/ { f = $NF } END { print f }')")
     while IFS= read -r -d '' f; do
         [[ $(head -c 4 "$f" | tr -d '\0') == $'\x7fELF' ]] || continue
         deps=$(LD_LIBRARY_PATH=$ld_path ldd "$f" 2>/dev/null) || continue # static
@@ -282,7 +293,7 @@ build_dom0_initramfs() {
         tar -C "$r" -xf - --keep-directory-symlink
     mkdir -p "$r/lib/modules"
     for m in "${DOM0_MODULES[@]}"; do
-        ko=$(find "$KERNEL_ROOT/lib/modules" -name "$m.ko*" | head -n 1)
+        ko=$(find "$KERNEL_ROOT/lib/modules" -name "$m.ko*" -print -quit)
         [[ -n $ko ]] || die "initramfs: module $m not in the kernel package"
         case $ko in
         *.xz) xz -dc "$ko" >"$r/lib/modules/$m.ko" ;;
@@ -323,7 +334,7 @@ EOF
 }
 
 build_initramfs() {
-    KERNEL_IMAGE=$(compgen -G "$KERNEL_ROOT/boot/vmlinuz-*" | head -n 1)
+    KERNEL_IMAGE=$(first_match "$KERNEL_ROOT/boot/vmlinuz-*")
     [[ -n $KERNEL_IMAGE ]] || die "initramfs: no vmlinuz in the kernel package"
     build_guest_initramfs
     build_dom0_initramfs
