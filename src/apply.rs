@@ -1,12 +1,10 @@
 //! Applying a placement ([`crate::placement`]) to a running domain: its vCPUs, the vCPUs
 //! that come online later, and its emulator (device model).
 
-use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
-use nix::unistd::Pid;
-
 use crate::cpumap::CpuMap;
-use crate::error::{Error, Result};
+use crate::error::{Error, NoEmulatorReason, Result};
 use crate::placement::{LivePlacement, Resolved};
+use crate::process;
 use crate::xenstore::{TxId, XenStore};
 use crate::{AffinityRequest, AvailabilityChange, Domain, Effective, HostInfo};
 
@@ -106,17 +104,14 @@ impl Domain {
         let items: Vec<(u32, AffinityRequest<'_>)> =
             placements.iter().map(|p| (p.vcpu, AffinityRequest::hard(&p.cpus))).collect();
         self.pin_each(&items)?;
-        match write(self) {
+        match self.ensure_same("the availability write").and_then(|()| write(self)) {
             Ok(change) => {
                 *live = next;
                 Ok(change)
             }
-            Err(e) => {
-                for v in &saved {
-                    // Best effort: the error being reported is the write's.
-                    let _ = self.set_affinity(v.vcpu, &AffinityRequest::both(&v.hard, &v.soft).forced());
-                }
-                Err(e)
+            Err(failed) => {
+                let (restored, restore_failures) = self.restore_affinity(&saved);
+                Err(Error::RolledBack { failed: Box::new(failed), restored, restore_failures })
             }
         }
     }
@@ -139,56 +134,24 @@ impl Domain {
         }
     }
 
-    /// Pins the domain's emulator (its device-model process in dom0) to `cpus` with
-    /// `sched_setaffinity`, and returns its pid. CPU numbers are dom0's CPUs, which are
-    /// the physical CPUs only when dom0's vCPUs are pinned one to one.
+    /// Pins the domain's emulator (its device-model process in dom0, every thread of it)
+    /// to `cpus` and returns its pid with the affinity read back from each thread.
+    ///
+    /// CPU numbers are dom0's CPUs (what dom0's kernel calls CPU `n`), which are the
+    /// physical CPUs only when dom0's vCPUs are pinned one to one; `cpus` is checked
+    /// against dom0's online CPUs before anything is pinned. The pid recorded in xenstore
+    /// is checked to be this domain's device model (libxl starts QEMU with
+    /// `-xen-domid <domid>`), so a stale or reused pid is refused.
     ///
     /// # Errors
-    /// [`Error::NoEmulator`] for a domain without a device model (PV), those of
-    /// [`pin_process`], or a failed xenstore read.
-    pub fn pin_emulator(&self, store: &dyn XenStore, cpus: &CpuMap) -> Result<u32> {
-        let pid = self.emulator_pid(store)?.ok_or(Error::NoEmulator { domid: self.id() })?;
-        pin_process(pid, cpus)?;
-        Ok(pid)
+    /// [`Error::NoEmulator`] for a PV domain, or an HVM domain without a recorded device
+    /// model (stub domain, or not started yet); [`Error::NotDeviceModel`]; those of
+    /// [`process::pin_threads`]; or a failed xenstore read.
+    pub fn pin_emulator(&self, store: &dyn XenStore, cpus: &CpuMap) -> Result<(u32, CpuMap)> {
+        let reason = if self.info().flags.hvm { NoEmulatorReason::NoPidRecorded } else { NoEmulatorReason::Pv };
+        let pid = self.emulator_pid(store)?.ok_or(Error::NoEmulator { domid: self.id(), reason })?;
+        process::check_device_model(pid, self.id())?;
+        let affinity = process::pin_threads(pid, cpus)?;
+        Ok((pid, affinity))
     }
-}
-
-/// Sets the CPU affinity of process `pid` (all its threads' default), as the emulator is
-/// pinned: `sched_setaffinity(2)`.
-///
-/// # Errors
-/// [`Error::EmptyProcessMap`] or [`Error::CpusBeyondHost`] before the call;
-/// [`Error::Process`] when the kernel refuses (`ESRCH`: no such process; `EINVAL`: no
-/// usable CPU; `EPERM`).
-pub fn pin_process(pid: u32, cpus: &CpuMap) -> Result<()> {
-    if cpus.is_empty() {
-        return Err(Error::EmptyProcessMap { pid });
-    }
-    let mut set = CpuSet::new();
-    for cpu in cpus.iter() {
-        set.set(cpu).map_err(|_| Error::CpusBeyondHost {
-            cpus: cpus.difference(&CpuMap::all(CpuSet::count())),
-            nr_cpus: CpuSet::count(),
-        })?;
-    }
-    let pid_t = i32::try_from(pid).map_err(|_| Error::InvalidArgument(format!("{pid} is not a process id")))?;
-    sched_setaffinity(Pid::from_raw(pid_t), &set).map_err(|e| Error::Process {
-        pid,
-        op: "sched_setaffinity",
-        errno: xen_sys::Errno::new(e as i32),
-    })
-}
-
-/// The CPU affinity of process `pid` (`sched_getaffinity(2)`).
-///
-/// # Errors
-/// [`Error::Process`] when the kernel refuses (`ESRCH`: no such process).
-pub fn process_affinity(pid: u32) -> Result<CpuMap> {
-    let pid_t = i32::try_from(pid).map_err(|_| Error::InvalidArgument(format!("{pid} is not a process id")))?;
-    let set = sched_getaffinity(Pid::from_raw(pid_t)).map_err(|e| Error::Process {
-        pid,
-        op: "sched_getaffinity",
-        errno: xen_sys::Errno::new(e as i32),
-    })?;
-    Ok((0..CpuSet::count()).filter(|&cpu| set.is_set(cpu).unwrap_or(false)).collect())
 }

@@ -222,6 +222,11 @@ impl Domain {
             if complete && before.as_ref() == Some(&after) {
                 return Ok(Ok(AvailabilityChange { before, after, written: false }));
             }
+            // The id may have been reused since the handle was made: never write a
+            // request meant for this domain into another one's keys.
+            if let Err(e) = self.ensure_same("the availability write") {
+                return Ok(Err(e));
+            }
             for v in 0..max {
                 let value = if after.contains(v as usize) { "online" } else { "offline" };
                 tx.write(&availability_path(domid, v), value)?;
@@ -235,10 +240,12 @@ impl Domain {
     ///
     /// # Errors
     /// [`Error::VcpusDidNotFollow`] naming the vCPUs that did not follow within `timeout`,
-    /// or a failed hypercall.
+    /// [`Error::DomainGone`] or [`Error::DomainReplaced`] when the domain is destroyed (or
+    /// its id reused) while waiting, or a failed hypercall.
     pub fn wait_for_vcpus(&self, want: &CpuMap, timeout: Duration) -> Result<()> {
         let start = Instant::now();
         loop {
+            self.ensure_same("the wait for the guest")?;
             let online = self.online_vcpus()?;
             if online == *want {
                 return Ok(());

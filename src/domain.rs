@@ -201,11 +201,34 @@ impl Domain {
         Ok(())
     }
 
+    /// Checks that the domain id still names the domain this handle was made for (same
+    /// handle/uuid, not dying): multi-step and long operations call it before every write,
+    /// so that a domain destroyed and re-created under the same id is never written to.
+    /// `during` names the step about to be made, for the error.
+    ///
+    /// # Errors
+    /// [`Error::DomainGone`] when no domain (or a dying one) has the id,
+    /// [`Error::DomainReplaced`] when another domain has it, or a failed hypercall.
+    pub fn ensure_same(&self, during: &'static str) -> Result<()> {
+        let hv = self.host.hypervisor();
+        match hv.domain_info(self.id()) {
+            Ok(Some(now)) if now.uuid != self.info.uuid => Err(Error::DomainReplaced {
+                domid: self.id(),
+                during,
+                expected: crate::Uuid(self.info.uuid),
+                found: crate::Uuid(now.uuid),
+            }),
+            Ok(Some(now)) if !now.flags.dying => Ok(()),
+            Ok(_) => Err(Error::DomainGone { domid: self.id(), op: Op::DomainInfo, errno: None }),
+            Err(errno) => Err(self.host.error(Op::DomainInfo, Some(self.id()), None, errno)),
+        }
+    }
+
     /// The error for a failed hypercall on this domain: `ESRCH` when the domain is gone is
     /// [`Error::DomainGone`].
     fn fail(&self, op: Op, vcpu: Option<u32>, errno: xen_sys::Errno) -> Error {
         if errno.raw() == libc::ESRCH && matches!(self.host.hypervisor().domain_info(self.id()), Ok(None)) {
-            return Error::DomainGone { domid: self.id(), op };
+            return Error::DomainGone { domid: self.id(), op, errno: Some(errno) };
         }
         self.host.error(op, Some(self.id()), vcpu, errno)
     }
@@ -344,13 +367,14 @@ impl Domain {
         );
         if let Err(errno) = result {
             return Err(match errno.raw() {
-                libc::EBUSY => Error::Busy { domid: self.id(), vcpu },
+                libc::EBUSY => Error::Busy { domid: self.id(), vcpu, errno },
                 libc::EINVAL if req.hard.is_some() => match self.host.info() {
                     Ok(info) => Error::NoUsableCpu {
                         domid: self.id(),
                         vcpu,
                         map: req.hard.cloned().unwrap_or_default(),
                         online: info.online_cpus(),
+                        errno,
                     },
                     Err(_) => self.fail(Op::SetAffinity, Some(vcpu), errno),
                 },
@@ -391,35 +415,39 @@ impl Domain {
         for (v, req) in items {
             self.validate(*v, req)?;
         }
-        let hv = self.host.hypervisor();
-        let size = self.host.cpumap_size();
-        let mut previous = Vec::with_capacity(items.len());
-        for &(v, _) in items {
-            let (mut hard, mut soft) = (vec![0u8; size], vec![0u8; size]);
-            hv.get_affinity(self.id(), v, Some(&mut hard), Some(&mut soft))
-                .map_err(|e| self.fail(Op::GetAffinity, Some(v), e))?;
-            previous.push((v, hard, soft));
-        }
+        let previous: Vec<VcpuInfo> = items.iter().map(|&(v, _)| self.vcpu_info(v)).collect::<Result<_>>()?;
         let mut done = Vec::with_capacity(items.len());
         for (v, req) in items {
-            match self.set_affinity(*v, req) {
+            match self.ensure_same("an affinity change").and_then(|()| self.set_affinity(*v, req)) {
                 Ok(eff) => done.push((*v, eff)),
                 Err(failed) => {
-                    let mut restored = CpuMap::new();
-                    let mut restore_failures = Vec::new();
-                    for (v, hard, soft) in previous.iter_mut().take(done.len()) {
-                        match hv.set_affinity(self.id(), *v, Some(hard), Some(soft), true) {
-                            Ok(()) => {
-                                restored.insert(*v as usize);
-                            }
-                            Err(e) => restore_failures.push((*v, self.fail(Op::SetAffinity, Some(*v), e))),
-                        }
-                    }
+                    let (restored, restore_failures) = self.restore_affinity(&previous[..done.len()]);
                     return Err(Error::RolledBack { failed: Box::new(failed), restored, restore_failures });
                 }
             }
         }
         Ok(done)
+    }
+
+    /// Restores vCPUs to the affinity recorded in `saved` (forced, past any pin
+    /// override), checking before each write that the domain is still this one, and
+    /// reports every outcome: the vCPUs restored and each failure. Once the domain is
+    /// gone or replaced, nothing more is written (each remaining vCPU fails with that).
+    pub fn restore_affinity(&self, saved: &[VcpuInfo]) -> (CpuMap, Vec<(u32, Error)>) {
+        let mut restored = CpuMap::new();
+        let mut failures = Vec::new();
+        for v in saved {
+            let result = self
+                .ensure_same("a restore")
+                .and_then(|()| self.set_affinity(v.vcpu, &AffinityRequest::both(&v.hard, &v.soft).forced()));
+            match result {
+                Ok(_) => {
+                    restored.insert(v.vcpu as usize);
+                }
+                Err(e) => failures.push((v.vcpu, e)),
+            }
+        }
+        (restored, failures)
     }
 
     /// Asks for a vCPU maximum (`xc_domain_max_vcpus`).
@@ -437,7 +465,7 @@ impl Domain {
             return Err(Error::MaxVcpusFixed { domid: self.id(), current: self.max_vcpus(), requested: max });
         }
         self.host.hypervisor().set_max_vcpus(self.id(), max).map_err(|errno| match errno.raw() {
-            libc::EINVAL => Error::MaxVcpusOnSelf { domid: self.id() },
+            libc::EINVAL => Error::MaxVcpusOnSelf { domid: self.id(), errno },
             _ => self.fail(Op::MaxVcpus, None, errno),
         })
     }

@@ -115,6 +115,25 @@ pub enum Error {
         domid: u32,
         /// What was being done.
         op: Op,
+        /// What Xen said (`ESRCH`), when a hypercall told us; `None` when a check between
+        /// steps found the domain missing.
+        errno: Option<Errno>,
+    },
+    /// The domain id now belongs to another domain: the one we were working on was
+    /// destroyed and a new one created under its id. Nothing was written to the newcomer.
+    #[error(
+        "domain {domid} was replaced during {during}: the domain now under that id is \
+         another one (uuid {found}, expected {expected}); nothing was written to it"
+    )]
+    DomainReplaced {
+        /// The domain id.
+        domid: u32,
+        /// What was about to be done.
+        during: &'static str,
+        /// The uuid of the domain the handle was made for.
+        expected: Uuid,
+        /// The uuid of the domain now under that id.
+        found: Uuid,
     },
     /// A vCPU number the domain does not have.
     #[error("domain {domid} has no vCPU {vcpu}: its vCPUs are 0-{max_vcpu_id}")]
@@ -150,6 +169,19 @@ pub enum Error {
         /// The host's CPU count (`max_cpu_id + 1`).
         nr_cpus: usize,
     },
+    /// CPUs that dom0's kernel does not have online: a dom0 process (the emulator) can
+    /// only be pinned to dom0's own CPUs, numbered as dom0 sees them.
+    #[error(
+        "{} {cpus} not online in dom0, whose CPUs are {online} (a dom0 process is pinned in \
+         dom0's CPU numbering, not the host's)",
+        if .cpus.count() == 1 { "CPU" } else { "CPUs" }
+    )]
+    CpusNotInDom0 {
+        /// The CPUs dom0 does not have online.
+        cpus: CpuMap,
+        /// dom0's online CPUs.
+        online: CpuMap,
+    },
     /// The hard affinity has no CPU the domain's cpupool can use (Xen's `EINVAL`).
     #[error(
         "Xen refused hard affinity {map} for vCPU {vcpu} of domain {domid}: it contains no \
@@ -164,6 +196,8 @@ pub enum Error {
         map: CpuMap,
         /// The host's online CPUs.
         online: CpuMap,
+        /// What Xen said (`EINVAL`).
+        errno: Errno,
     },
     /// The vCPU's affinity is temporarily overridden (`EBUSY`); `force` undoes the override.
     #[error(
@@ -175,6 +209,8 @@ pub enum Error {
         domid: u32,
         /// The vCPU.
         vcpu: u32,
+        /// What Xen said (`EBUSY`).
+        errno: Errno,
     },
     /// Asked to change the vCPU maximum of an existing domain, which Xen fixes at creation.
     #[error(
@@ -194,6 +230,8 @@ pub enum Error {
     MaxVcpusOnSelf {
         /// The domain.
         domid: u32,
+        /// What Xen said (`EINVAL`).
+        errno: Errno,
     },
     /// A multi-vCPU operation failed part-way; the vCPUs already changed were restored.
     #[error(
@@ -256,7 +294,9 @@ pub enum Error {
     },
     /// The guest did not bring its vCPUs to the requested state in time.
     #[error(
-        "domain {domid}: after {waited_ms} ms, vCPUs {vcpus} had not followed the request          (requested online: {requested}; online per Xen: {online})"
+        "domain {domid}: after {waited_ms} ms, vCPUs {vcpus} had not followed the request \
+         (requested online: {requested}; online per Xen: {online}){}",
+        follow_hint(.requested, .online)
     )]
     VcpusDidNotFollow {
         /// The domain.
@@ -274,11 +314,71 @@ pub enum Error {
     /// not fit the host.
     #[error(transparent)]
     Placement(#[from] crate::placement::PlacementError),
-    /// The domain has no emulator (device model) to pin.
-    #[error("domain {domid} has no device model to pin: a PV domain runs without an emulator")]
+    /// The domain has no emulator (device model) in dom0 to pin.
+    #[error("domain {domid} has no device model in dom0 to pin: {reason}")]
     NoEmulator {
         /// The domain.
         domid: u32,
+        /// Why.
+        reason: NoEmulatorReason,
+    },
+    /// The process recorded as the domain's device model is not one: its command line
+    /// does not carry `-xen-domid <domid>` (the pid was reused, or the record is stale).
+    #[error(
+        "process {pid} is not the device model of domain {domid}: its command line has no \
+         `-xen-domid {domid}` ({found}); nothing was pinned"
+    )]
+    NotDeviceModel {
+        /// The domain.
+        domid: u32,
+        /// The process.
+        pid: u32,
+        /// What its command line says instead.
+        found: String,
+    },
+    /// Bringing this many vCPUs online would give the domain more vCPUs than the host has
+    /// physical CPUs online (`xl vcpu-set` refuses this too unless told to ignore the host).
+    #[error(
+        "domain {domid}: {requested} vCPUs online would overcommit the host's {host_cpus} \
+         online physical CPUs (allow it with --ignore-host)"
+    )]
+    Overcommit {
+        /// The domain.
+        domid: u32,
+        /// The vCPUs that would be online.
+        requested: u32,
+        /// The host's online physical CPUs.
+        host_cpus: u32,
+    },
+    /// xenstore is unreachable or does not answer in time: xenstored is not running, is
+    /// stopped or wedged.
+    #[error("xenstore at {endpoint} is unreachable or not answering: {reason}")]
+    XenStoreUnavailable {
+        /// The socket or device that was used (or every one tried).
+        endpoint: String,
+        /// What failed, as the xenstore layer said it.
+        reason: String,
+        /// The errno behind it (`ETIMEDOUT` for a reply that did not come).
+        errno: Option<Errno>,
+    },
+    /// The operation itself succeeded, but putting back the state it had changed
+    /// temporarily (a benchmark's pins) failed for some vCPUs: each is listed.
+    #[error("restoring the previous affinity failed{}", restore_note(.restore_failures).trim_start_matches("; restoring failed"))]
+    RestoreFailed {
+        /// The vCPUs restored.
+        restored: CpuMap,
+        /// vCPUs whose restore failed, with why.
+        restore_failures: Vec<(u32, Error)>,
+    },
+    /// The operation was interrupted by a signal; what it had changed was restored.
+    #[error("interrupted by {signal}; {}", interrupted_note(.restored, .restore_failures))]
+    Interrupted {
+        /// The signal (`SIGINT`, `SIGTERM`).
+        signal: &'static str,
+        /// The vCPUs restored to their previous affinity.
+        restored: CpuMap,
+        /// vCPUs whose restore failed.
+        restore_failures: Vec<(u32, Error)>,
     },
     /// A process CPU map with no CPU.
     #[error("the CPU map for process {pid} is empty: give at least one CPU")]
@@ -313,6 +413,66 @@ fn target(domid: Option<u32>, vcpu: Option<u32>) -> String {
     }
 }
 
+/// Why a domain has no device model in dom0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoEmulatorReason {
+    /// A PV domain runs without one.
+    Pv,
+    /// An HVM domain with no `image/device-model-pid` in xenstore: its device model runs
+    /// in a stub domain, or has not been started yet (or was started by another
+    /// toolstack that does not record it).
+    NoPidRecorded,
+}
+
+impl std::fmt::Display for NoEmulatorReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoEmulatorReason::Pv => "a PV domain runs without an emulator",
+            NoEmulatorReason::NoPidRecorded => {
+                "it is HVM, but xenstore records no image/device-model-pid: its device model runs \
+                 in a stub domain, or has not been started yet"
+            }
+        })
+    }
+}
+
+/// A 128-bit domain handle (`xen_domain_handle_t`), shown as a UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Uuid(pub [u8; 16]);
+
+impl std::fmt::Display for Uuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Names the usual cause when vCPUs requested online stayed offline: a Linux guest's
+/// kernel only marks a returning vCPU present; its userspace (a udev rule) must online it.
+fn follow_hint(requested: &CpuMap, online: &CpuMap) -> &'static str {
+    if requested.difference(online).is_empty() {
+        ""
+    } else {
+        ". A vCPU requested online that stays offline usually means the guest's userspace \
+         did not online a vCPU its kernel marked present (Linux needs a udev rule or \
+         `echo 1 > /sys/devices/system/cpu/cpuN/online` in the guest)"
+    }
+}
+
+fn interrupted_note(restored: &CpuMap, failures: &[(u32, Error)]) -> String {
+    let done = if restored.is_empty() {
+        "nothing had been changed".to_string()
+    } else {
+        format!("the vCPUs it had changed ({restored}) were restored")
+    };
+    format!("{done}{}", restore_note(failures))
+}
+
 fn restore_note(failures: &[(u32, Error)]) -> String {
     if failures.is_empty() {
         return String::new();
@@ -322,11 +482,28 @@ fn restore_note(failures: &[(u32, Error)]) -> String {
 }
 
 impl Error {
-    /// The errno behind the error, when a hypercall failed.
+    /// [`Error::XenStoreUnavailable`] for a xenstore failure at `endpoint`.
+    pub fn xenstore_unavailable(endpoint: impl Into<String>, e: &XsError) -> Error {
+        Error::XenStoreUnavailable {
+            endpoint: endpoint.into(),
+            reason: e.to_string(),
+            errno: e.raw_errno().map(Errno::new),
+        }
+    }
+
+    /// The errno behind the error, when it was built from one: a failed hypercall, a
+    /// refused process call, an `XS_ERROR` reply of xenstored (or an i/o error on its
+    /// connection), and the errors those wrap.
     pub fn errno(&self) -> Option<Errno> {
         match self {
-            Error::Hypercall { errno, .. } => Some(*errno),
+            Error::Hypercall { errno, .. }
+            | Error::NoUsableCpu { errno, .. }
+            | Error::Busy { errno, .. }
+            | Error::MaxVcpusOnSelf { errno, .. }
+            | Error::Process { errno, .. } => Some(*errno),
+            Error::DomainGone { errno, .. } | Error::XenStoreUnavailable { errno, .. } => *errno,
             Error::RolledBack { failed, .. } => failed.errno(),
+            Error::XenStore(e) => e.raw_errno().map(Errno::new),
             _ => None,
         }
     }

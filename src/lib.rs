@@ -12,17 +12,19 @@
 
 mod apply;
 mod availability;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod cpumap;
 mod domain;
 mod error;
 mod host;
 pub mod hypervisor;
 pub mod placement;
+pub mod process;
 pub mod sim;
 pub mod xenstore;
 
-pub use apply::{pin_process, process_affinity};
 pub use availability::{domain_id, domain_name, AvailabilityChange, VcpuMapFlag, VcpuMaps};
 pub use domain::{AffinityRequest, Domain, Effective, LibvirtVcpuInfo, VcpuInfo, VcpuState};
-pub use error::{Error, MapKind, Op, Result};
+pub use error::{Error, MapKind, NoEmulatorReason, Op, Result, Uuid};
 pub use host::{Host, HostInfo};

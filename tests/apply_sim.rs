@@ -9,7 +9,7 @@ use xenvcpu::cpumap::CpuMap;
 use xenvcpu::placement::{LivePlacement, Placement};
 use xenvcpu::sim::SimPlatform;
 use xenvcpu::xenstore::{TxId, XenStore};
-use xenvcpu::{Error, VcpuState};
+use xenvcpu::{Error, NoEmulatorReason, VcpuState};
 
 fn cpus(list: &str) -> CpuMap {
     list.parse().unwrap()
@@ -40,10 +40,18 @@ fn apply_rolls_back_on_failure() {
     let resolved = Placement::from_xml(XML).unwrap().resolve(&info, None).unwrap();
     let dom = sim.host.domain(1).unwrap();
     let before = hard_maps(&sim, 1);
-    // online_vcpus (4 calls), 2 reads of previous maps, then fail the second set.
-    sim.hv.fail_nth_call(4 + 2 + 2, libc::EIO);
+    // online_vcpus (4 calls), the previous state of vCPUs 0 and 1 (2 calls each), then
+    // per vCPU an identity check and the set: fail the second set.
+    sim.hv.fail_nth_call(4 + 2 * 2 + 2 + 2, libc::EIO);
     let err = dom.apply_placement(&resolved).unwrap_err();
-    assert!(matches!(err, Error::RolledBack { .. }), "{err}");
+    match &err {
+        Error::RolledBack { failed, restored, restore_failures } => {
+            assert_eq!(failed.errno().map(|e| e.raw()), Some(libc::EIO), "{err}");
+            assert_eq!(*restored, cpus("0"), "vCPU 0 was changed, so restored");
+            assert!(restore_failures.is_empty(), "{err}");
+        }
+        e => panic!("{e}"),
+    }
     assert_eq!(hard_maps(&sim, 1), before);
     let wrong = Placement::builder(2).build().unwrap().resolve(&info, None).unwrap();
     assert!(matches!(dom.apply_placement(&wrong), Err(Error::InvalidArgument(_))));
@@ -82,13 +90,100 @@ fn a_failed_availability_write_undoes_the_pins_and_keeps_the_live_placement() {
     let dom = sim.host.domain(1).unwrap();
     let before = hard_maps(&sim, 1);
     sim.store.inject_conflicts(1000);
-    assert!(dom.set_vcpu_count_placed(&sim.store, 4, &mut live, &info, None).is_err());
+    let err = dom.set_vcpu_count_placed(&sim.store, 4, &mut live, &info, None).unwrap_err();
     sim.store.inject_conflicts(0);
+    match &err {
+        Error::RolledBack { failed, restored, restore_failures } => {
+            assert!(matches!(&**failed, Error::XenStore(e) if e.is_again()), "{err}");
+            assert_eq!(*restored, cpus("2-3"), "{err}");
+            assert!(restore_failures.is_empty(), "{err}");
+        }
+        e => panic!("{e}"),
+    }
     assert_eq!(hard_maps(&sim, 1), before, "the pins for vCPUs 2-3 were undone");
     assert_eq!(live.online(), &cpus("0-1"));
 }
 
+#[test]
+fn a_failed_restore_after_a_failed_write_is_reported_not_dropped() {
+    // The same failing write on two identical hosts: the first counts the hypercalls, of
+    // which the last four are the restore (identity check + set, for vCPU 2 then 3); on
+    // the second, the set restoring vCPU 2 fails.
+    let failing_write = |fail_at: Option<u64>| {
+        let sim = SimPlatform::lab_like().unwrap();
+        let info = sim.host.info().unwrap();
+        let mut live = LivePlacement::with_online(Placement::from_xml(XML).unwrap(), &cpus("0-1")).unwrap();
+        let dom = sim.host.domain(1).unwrap();
+        sim.store.inject_conflicts(1000);
+        let start = sim.hv.calls();
+        if let Some(n) = fail_at {
+            sim.hv.fail_nth_call(n, libc::EIO);
+        }
+        let err = dom.set_vcpu_count_placed(&sim.store, 4, &mut live, &info, None).unwrap_err();
+        (err, sim.hv.calls() - start, hard_maps(&sim, 1))
+    };
+    let (_, calls, _) = failing_write(None);
+    let (err, _, maps) = failing_write(Some(calls - 2));
+    assert_eq!(maps[2], cpus("0-1"), "vCPU 2 kept its placed pin: its restore failed");
+    match &err {
+        Error::RolledBack { restored, restore_failures, .. } => {
+            assert_eq!(*restored, cpus("3"), "{err}");
+            assert_eq!(restore_failures.len(), 1, "{err}");
+            assert_eq!(restore_failures[0].0, 2);
+            assert_eq!(restore_failures[0].1.errno().map(|e| e.raw()), Some(libc::EIO));
+        }
+        e => panic!("{e}"),
+    }
+    assert!(err.to_string().contains("restoring failed for vCPU 2"), "{err}");
+}
+
+#[test]
+fn a_domain_replaced_under_its_id_is_never_written_to() {
+    use xenvcpu::hypervisor::SimDomain;
+    let sim = SimPlatform::lab_like().unwrap();
+    let dom = sim.host.domain(1).unwrap();
+    let before_store = sim.store.tree("/local/domain/1");
+    // Destroyed and re-created under the same id, with the same shape.
+    sim.hv.remove_domain(1);
+    sim.hv.add_domain(SimDomain { domid: 1, max_vcpus: 4, online: 2, hvm: false });
+    let newcomer = hard_maps(&sim, 1);
+    let all = CpuMap::all(4);
+    let err = dom.pin(&cpus("0-1"), &xenvcpu::AffinityRequest::hard(&cpus("3"))).unwrap_err();
+    assert!(
+        matches!(&err, Error::RolledBack { failed, .. } if matches!(**failed, Error::DomainReplaced { domid: 1, .. })),
+        "{err}"
+    );
+    let err = dom.set_vcpu_count(&sim.store, 3).unwrap_err();
+    assert!(matches!(err, Error::DomainReplaced { domid: 1, .. }), "{err}");
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    let err = dom.wait_for_vcpus(&cpus("0-1"), Duration::from_secs(1)).unwrap_err();
+    assert!(matches!(err, Error::DomainReplaced { .. }), "{err}");
+    assert_eq!(hard_maps(&sim, 1), newcomer);
+    assert!(newcomer.iter().all(|m| *m == all));
+    assert_eq!(sim.store.tree("/local/domain/1"), before_store, "no availability was written");
+    // Destroyed for good: gone, with no errno from a hypercall (a check found it).
+    sim.hv.remove_domain(1);
+    let err = dom.set_vcpu_count(&sim.store, 3).unwrap_err();
+    assert!(matches!(err, Error::DomainGone { domid: 1, errno: None, .. }), "{err}");
+}
+
 struct Sleeper(Child);
+
+impl Sleeper {
+    /// Starts `cmd` and waits until it has exec'd (its /proc cmdline is its own).
+    fn start(cmd: &mut Command) -> Sleeper {
+        let child = Sleeper(cmd.spawn().unwrap());
+        let path = format!("/proc/{}/cmdline", child.0.id());
+        let program = cmd.get_program().to_str().unwrap().as_bytes().to_vec();
+        for _ in 0..500 {
+            if std::fs::read(&path).unwrap().starts_with(&program) {
+                return child;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("{path} never showed {:?}", cmd.get_program());
+    }
+}
 
 impl Drop for Sleeper {
     fn drop(&mut self) {
@@ -106,20 +201,39 @@ fn cpus_allowed_list(pid: u32) -> CpuMap {
 #[test]
 fn the_emulator_is_pinned_with_sched_setaffinity() {
     let sim = SimPlatform::lab_like().unwrap();
-    let child = Sleeper(Command::new("sleep").arg("30").spawn().unwrap());
-    let pid = child.0.id();
-    // The HVM guest's device model, as libxl records it.
-    sim.store.write(TxId::NONE, "/local/domain/2/image/device-model-pid", pid.to_string().as_bytes()).unwrap();
     let hvm = sim.host.domain(2).unwrap();
+    // No device-model pid recorded yet: the message says what is missing, not "PV".
+    let err = hvm.pin_emulator(&sim.store, &cpus("0")).unwrap_err();
+    assert!(matches!(err, Error::NoEmulator { domid: 2, reason: NoEmulatorReason::NoPidRecorded }), "{err}");
+    assert!(err.to_string().contains("stub domain") && !err.to_string().contains("PV"), "{err}");
+    // A process that is not a device model (a stale or reused pid) is refused, untouched.
+    let stranger = Sleeper::start(Command::new("sleep").arg("30"));
+    let before = cpus_allowed_list(stranger.0.id());
+    let path = "/local/domain/2/image/device-model-pid";
+    sim.store.write(TxId::NONE, path, stranger.0.id().to_string().as_bytes()).unwrap();
+    let err = hvm.pin_emulator(&sim.store, &cpus("0")).unwrap_err();
+    assert!(matches!(err, Error::NotDeviceModel { domid: 2, .. }), "{err}");
+    assert_eq!(cpus_allowed_list(stranger.0.id()), before, "nothing pinned");
+    // The device model of another domain is refused too.
+    let other = Sleeper::start(Command::new("sh").args(["-c", "sleep 30; :", "qemu", "-xen-domid", "5"]));
+    sim.store.write(TxId::NONE, path, other.0.id().to_string().as_bytes()).unwrap();
+    let err = hvm.pin_emulator(&sim.store, &cpus("0")).unwrap_err();
+    assert!(err.to_string().contains("-xen-domid 5"), "{err}");
+    // A process started as libxl starts QEMU for domain 2.
+    let child = Sleeper::start(Command::new("sh").args(["-c", "sleep 30; :", "qemu", "-xen-domid", "2"]));
+    let pid = child.0.id();
+    sim.store.write(TxId::NONE, path, pid.to_string().as_bytes()).unwrap();
     assert_eq!(hvm.emulator_pid(&sim.store).unwrap(), Some(pid));
-    assert_eq!(hvm.pin_emulator(&sim.store, &cpus("0")).unwrap(), pid);
-    assert_eq!(xenvcpu::process_affinity(pid).unwrap(), cpus("0"));
+    assert_eq!(hvm.pin_emulator(&sim.store, &cpus("0")).unwrap(), (pid, cpus("0")));
+    assert_eq!(xenvcpu::process::process_affinity(pid).unwrap(), cpus("0"));
     assert_eq!(cpus_allowed_list(pid), cpus("0"), "as /proc shows it");
 
     let pv = sim.host.domain(1).unwrap();
-    assert!(matches!(pv.pin_emulator(&sim.store, &cpus("0")), Err(Error::NoEmulator { domid: 1 })));
-    assert!(matches!(xenvcpu::pin_process(pid, &CpuMap::new()), Err(Error::EmptyProcessMap { .. })));
-    assert!(matches!(xenvcpu::process_affinity(u32::MAX >> 1), Err(Error::Process { .. })));
+    let err = pv.pin_emulator(&sim.store, &cpus("0")).unwrap_err();
+    assert!(matches!(err, Error::NoEmulator { domid: 1, reason: NoEmulatorReason::Pv }), "{err}");
+    assert!(err.to_string().contains("PV domain"), "{err}");
+    assert!(matches!(xenvcpu::process::pin_process(pid, &CpuMap::new()), Err(Error::EmptyProcessMap { .. })));
+    assert!(matches!(xenvcpu::process::process_affinity(u32::MAX >> 1), Err(Error::Process { .. })));
 }
 
 #[test]

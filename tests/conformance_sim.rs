@@ -19,8 +19,9 @@ fn failure_midway_rolls_back_every_changed_vcpu() {
     let dom0 = f.host.domain(0).unwrap();
     dom0.set_affinity(0, &AffinityRequest::hard(&"0".parse().unwrap())).unwrap();
     let before = dom0.vcpus().unwrap();
-    // pin() reads 4 previous maps (4 calls), then sets vCPU 0, 1, 2: fail the third set.
-    sim.fail_nth_call(4 + 3, libc::EIO);
+    // pin() reads the previous state of 4 vCPUs (2 calls each), then checks the domain's
+    // identity and sets vCPU 0, 1, 2 (2 calls each): fail the third set.
+    sim.fail_nth_call(4 * 2 + 3 * 2, libc::EIO);
     let map: CpuMap = "2-3".parse().unwrap();
     let err = dom0.pin(&CpuMap::all(4), &AffinityRequest::hard(&map)).unwrap_err();
     match &err {
@@ -45,7 +46,8 @@ fn pin_override_is_busy_until_forced() {
     sim.set_pin_override(0, 1, true);
     let map: CpuMap = "3".parse().unwrap();
     let err = dom0.set_affinity(1, &AffinityRequest::hard(&map)).unwrap_err();
-    assert!(matches!(err, Error::Busy { domid: 0, vcpu: 1 }), "{err}");
+    assert!(matches!(err, Error::Busy { domid: 0, vcpu: 1, errno } if errno.raw() == libc::EBUSY), "{err}");
+    assert_eq!(err.errno().map(|e| e.raw()), Some(libc::EBUSY));
     assert!(err.to_string().contains("force"), "{err}");
     let eff = dom0.set_affinity(1, &AffinityRequest::hard(&map).forced()).unwrap();
     assert_eq!(eff.hard, Some(map.clone()));

@@ -57,7 +57,7 @@ fn a_real_process_is_pinned_the_way_the_emulator_is() {
     let (host, store, guest) = lab();
     let mut child = Command::new("sleep").arg("60").spawn().unwrap();
     let pid = child.id();
-    let result = xenvcpu::pin_process(pid, &cpus("1"));
+    let result = xenvcpu::process::pin_process(pid, &cpus("1"));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let _ = child.kill();
     let _ = child.wait();

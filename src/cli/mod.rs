@@ -1,16 +1,52 @@
-//! The commands of `xenvcpu`: each opens the host, calls the library, prints.
+//! The `xenvcpu` command, as a library function so it can be driven in-process (tests run
+//! it against the simulated platform): [`main`] for the binary, [`run`] for one argument
+//! vector. Each subcommand opens the host, calls the library, prints. All logic lives in
+//! the library; this is parsing and printing.
+//!
+//! Every argument is checked before anything is written or pinned. Exit codes:
+//! [`EXIT_OK`], [`EXIT_FAILED`], [`EXIT_USAGE`], [`EXIT_ENVIRONMENT`],
+//! [`EXIT_XENSTORE`]; errors are one line on stderr.
 
+mod args;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fmt;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use serde::Serialize;
-use xenvcpu::cpumap::CpuMap;
-use xenvcpu::placement::Placement;
-use xenvcpu::sim::SimPlatform;
-use xenvcpu::xenstore::{XenStore, XsClient};
-use xenvcpu::{
+
+pub use args::{Args, BenchCommand, Command, MAX_ITERATIONS, MAX_WAIT};
+
+use crate::cpumap::CpuMap;
+use crate::placement::Placement;
+use crate::sim::SimPlatform;
+use crate::xenstore::{XenStore, XsClient, XsError};
+use crate::{
     AffinityRequest, AvailabilityChange, Domain, Effective, Error, Host, HostInfo, VcpuInfo, VcpuMaps, VcpuState,
 };
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// Xen or xenstore refused or failed (busy pin, no usable CPU, the guest did not follow,
+/// the domain went away or was replaced).
+pub const EXIT_FAILED: u8 = 1;
+/// Usage: a bad argument, unknown domain, bad cpu-list, CPU beyond the host, vCPU or
+/// count out of range, overcommit without `--ignore-host`. Nothing was changed.
+pub const EXIT_USAGE: u8 = 2;
+/// The environment: no Xen here, no (supported) libxenctrl, not privileged, or refused
+/// by Xen's security policy.
+pub const EXIT_ENVIRONMENT: u8 = 3;
+/// xenstore is unreachable or does not answer (xenstored not running, stopped, wedged).
+pub const EXIT_XENSTORE: u8 = 4;
+
+/// How long a read-only command waits for each xenstore reply.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a command that writes waits for each xenstore reply.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A failure of a command, with the exit code that classifies it.
 #[derive(Debug)]
@@ -18,21 +54,9 @@ pub struct CliError {
     error: Error,
 }
 
-impl From<Error> for CliError {
-    fn from(error: Error) -> Self {
-        CliError { error }
-    }
-}
-
-impl From<xenvcpu::placement::PlacementError> for CliError {
-    fn from(e: xenvcpu::placement::PlacementError) -> Self {
-        CliError { error: e.into() }
-    }
-}
-
-impl From<xenvcpu::cpumap::CpuListError> for CliError {
-    fn from(e: xenvcpu::cpumap::CpuListError) -> Self {
-        CliError { error: e.into() }
+impl<E: Into<Error>> From<E> for CliError {
+    fn from(error: E) -> Self {
+        CliError { error: error.into() }
     }
 }
 
@@ -43,73 +67,203 @@ impl fmt::Display for CliError {
 }
 
 impl CliError {
-    /// 2 for what the user can fix in the command line, 3 for the environment, 1 for what
-    /// the hypervisor or xenstore refused.
+    /// The library error behind it.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// [`EXIT_USAGE`] for what the user can fix in the command line,
+    /// [`EXIT_ENVIRONMENT`] and [`EXIT_XENSTORE`] for the environment, [`EXIT_FAILED`] for
+    /// what the hypervisor or xenstore refused.
     pub fn exit_code(&self) -> u8 {
-        match &self.error {
-            Error::CpuList(_)
-            | Error::CpusBeyondHost { .. }
-            | Error::VcpuOutOfRange { .. }
-            | Error::EmptyMap { .. }
-            | Error::NoSuchDomain { .. }
-            | Error::NoSuchDomainName { .. }
-            | Error::InvalidArgument(_)
-            | Error::MaxVcpusFixed { .. }
-            | Error::VcpuCountOutOfRange { .. }
-            | Error::Vcpu0Offline { .. }
-            | Error::Placement(_)
-            | Error::NoEmulator { .. }
-            | Error::EmptyProcessMap { .. }
-            | Error::CpuMap(_) => 2,
-            Error::NoXen(_) | Error::LibraryNotFound(_) | Error::Permission(_) | Error::VersionMismatch { .. } => 3,
-            _ => 1,
+        exit_code(&self.error)
+    }
+}
+
+fn exit_code(error: &Error) -> u8 {
+    match error {
+        Error::CpuList(_)
+        | Error::CpusBeyondHost { .. }
+        | Error::CpusNotInDom0 { .. }
+        | Error::VcpuOutOfRange { .. }
+        | Error::EmptyMap { .. }
+        | Error::NoSuchDomain { .. }
+        | Error::NoSuchDomainName { .. }
+        | Error::InvalidArgument(_)
+        | Error::MaxVcpusFixed { .. }
+        | Error::VcpuCountOutOfRange { .. }
+        | Error::Vcpu0Offline { .. }
+        | Error::Overcommit { .. }
+        | Error::Placement(_)
+        | Error::NoEmulator { .. }
+        | Error::NotDeviceModel { .. }
+        | Error::EmptyProcessMap { .. }
+        | Error::CpuMap(_) => EXIT_USAGE,
+        Error::NoXen(_) | Error::LibraryNotFound(_) | Error::Permission(_) | Error::VersionMismatch { .. } => {
+            EXIT_ENVIRONMENT
         }
+        Error::XenStoreUnavailable { .. } => EXIT_XENSTORE,
+        Error::XenStore(e) if e.is_unavailable() => EXIT_XENSTORE,
+        Error::RolledBack { failed, .. } => match exit_code(failed) {
+            EXIT_USAGE => EXIT_FAILED,
+            code => code,
+        },
+        _ => EXIT_FAILED,
     }
 }
 
 type CliResult<T = ()> = Result<T, CliError>;
 
-/// What a command works with: the host, xenstore (when reachable) and, for
-/// `XENVCPU_BACKEND=sim`, the simulated platform behind both.
-struct Env {
-    host: Host,
-    store: Result<Box<dyn XenStore>, Error>,
-    _sim: Option<SimPlatform>,
+/// The `xenvcpu` binary: parses `std::env::args_os()`, runs on the real host (or the
+/// simulated one with `XENVCPU_BACKEND=sim`), and returns the exit code.
+pub fn main() -> ExitCode {
+    ExitCode::from(run(std::env::args_os(), None))
 }
 
-/// Opens the real hypervisor and xenstore, or the simulated lab-shaped platform when
-/// `XENVCPU_BACKEND=sim` (for trying the command and testing it without Xen; never chosen
-/// implicitly).
-fn open() -> CliResult<Env> {
-    match std::env::var("XENVCPU_BACKEND").as_deref() {
-        Ok("sim") => {
-            let sim = SimPlatform::lab_like()?;
-            Ok(Env { host: sim.host.clone(), store: Ok(Box::new(sim.store.connect())), _sim: Some(sim) })
+/// Runs one command line (`args[0]` is the program name) and returns its exit code, having
+/// printed its output on stdout and any error as one line on stderr. With `platform`, the
+/// command runs against that simulated platform; otherwise against the real host, or the
+/// simulated one when `XENVCPU_BACKEND=sim`. Never panics on any input.
+pub fn run<I, T>(args: I, platform: Option<&SimPlatform>) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(e) => {
+            // Help and version go to stdout with 0; usage errors to stderr with 2.
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
         }
-        Ok("xenctrl") | Err(_) => {
-            let host = Host::open()?;
-            let store = XsClient::open().map(|c| Box::new(c) as Box<dyn XenStore>).map_err(Error::from);
-            Ok(Env { host, store, _sim: None })
+    };
+    match dispatch(args.command, platform) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("xenvcpu: {e}");
+            e.exit_code()
         }
-        Ok(other) => Err(Error::InvalidArgument(format!("XENVCPU_BACKEND={other:?}: use xenctrl or sim")).into()),
     }
 }
 
+fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
+    let owned;
+    let platform = match (platform, std::env::var("XENVCPU_BACKEND").as_deref()) {
+        (Some(p), _) => Some(p),
+        (None, Ok("sim")) => {
+            owned = SimPlatform::lab_like()?;
+            Some(&owned)
+        }
+        (None, Ok("xenctrl") | Err(_)) => None,
+        (None, Ok(other)) => {
+            return Err(Error::InvalidArgument(format!("XENVCPU_BACKEND={other:?}: use xenctrl or sim")).into())
+        }
+    };
+    let timeout = match command {
+        Command::Set { .. } | Command::State { .. } | Command::Apply { .. } | Command::Emulatorpin { .. } => {
+            WRITE_TIMEOUT
+        }
+        _ => READ_TIMEOUT,
+    };
+    let env = Env::open(platform, timeout)?;
+    let result = match command {
+        Command::Info { json } => info(&env, json),
+        Command::List { domains, json } => list(&env, &domains, json),
+        Command::Pin { domain, vcpus, hard, soft, force } => pin(&env, &domain, &vcpus, &hard, soft.as_deref(), force),
+        Command::Set { domain, count, ignore_host, wait } => set(&env, &domain, count, ignore_host, wait),
+        Command::State { domain, vcpus, state, ignore_host, wait } => {
+            self::state(&env, &domain, &vcpus, state == "on", ignore_host, wait)
+        }
+        Command::Maps { domain, json } => maps(&env, &domain, json),
+        Command::Apply { domain, file, nodeset, commit } => apply(&env, &domain, &file, nodeset.as_deref(), commit),
+        Command::Emulatorpin { domain, cpus } => emulatorpin(&env, &domain, &cpus),
+        Command::Bench(BenchCommand::Pin { domain, vcpus, iterations, json }) => {
+            bench_pin(&env, &domain, vcpus.as_deref(), iterations, json)
+        }
+    };
+    result.map_err(|e| env.classify(e))
+}
+
+/// What a command works with: the host and xenstore (when reachable), with the endpoint
+/// used, and the domain names already read.
+struct Env {
+    host: Host,
+    store: Result<Box<dyn XenStore>, XsError>,
+    endpoint: String,
+    /// Names read so far, by domid (`None`: the domain has no name).
+    names: std::cell::RefCell<HashMap<u32, Option<String>>>,
+    /// Set once xenstore failed to answer: later lookups are not tried again.
+    store_down: std::cell::Cell<bool>,
+}
+
 impl Env {
+    /// Opens the given simulated platform, or the real hypervisor and xenstore with
+    /// `timeout` for every xenstore reply.
+    fn open(platform: Option<&SimPlatform>, timeout: Duration) -> CliResult<Env> {
+        let (host, store, endpoint) = match platform {
+            Some(sim) => {
+                (sim.host.clone(), Ok(Box::new(sim.store.connect()) as Box<dyn XenStore>), "the simulated store".into())
+            }
+            None => {
+                let host = Host::open()?;
+                let endpoints = crate::xenstore::default_endpoints();
+                let tried = endpoints.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+                match XsClient::open_any(&endpoints) {
+                    Ok(mut client) => {
+                        client.set_timeout(timeout);
+                        let endpoint = client.endpoint().display().to_string();
+                        (host, Ok(Box::new(client) as Box<dyn XenStore>), endpoint)
+                    }
+                    Err(e) => (host, Err(e), tried),
+                }
+            }
+        };
+        Ok(Env { host, store, endpoint, names: Default::default(), store_down: Default::default() })
+    }
+
     /// The store, or why it cannot be reached.
     fn store(&self) -> CliResult<&dyn XenStore> {
         match &self.store {
             Ok(store) => Ok(&**store),
-            Err(e) => Err(Error::InvalidArgument(format!("this needs xenstore, which is unreachable: {e}")).into()),
+            Err(e) => Err(self.unavailable(e)),
         }
     }
 
-    /// A domain's name from xenstore (`Domain-0` for dom0 when xenstore is unreachable).
-    fn name_of(&self, domid: u32) -> Option<String> {
-        match &self.store {
-            Ok(store) => xenvcpu::domain_name(&**store, domid).ok().flatten(),
-            Err(_) => (domid == 0).then(|| "Domain-0".to_string()),
+    fn unavailable(&self, e: &XsError) -> CliError {
+        Error::xenstore_unavailable(&self.endpoint, e).into()
+    }
+
+    /// Turns a failure that says xenstore is unreachable or silent into
+    /// [`Error::XenStoreUnavailable`] naming the endpoint.
+    fn classify(&self, e: CliError) -> CliError {
+        match e.error {
+            Error::XenStore(xs) if xs.is_unavailable() => self.unavailable(&xs),
+            error => CliError { error },
         }
+    }
+
+    /// A domain's name from xenstore, read once per domain (`Domain-0` for dom0 when
+    /// xenstore does not answer). After xenstore failed to answer once, no more lookups
+    /// are made: the caller shows ids instead.
+    fn name_of(&self, domid: u32) -> Option<String> {
+        if let Some(name) = self.names.borrow().get(&domid) {
+            return name.clone();
+        }
+        let name = match &self.store {
+            Ok(store) if !self.store_down.get() => match crate::domain_name(&**store, domid) {
+                Ok(name) => name,
+                Err(Error::XenStore(e)) if e.is_unavailable() => {
+                    self.store_down.set(true);
+                    eprintln!("xenvcpu: warning: domain names unavailable, showing ids: {}", self.unavailable(&e));
+                    None
+                }
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        let name = name.or_else(|| (domid == 0).then(|| "Domain-0".to_string()));
+        self.names.borrow_mut().insert(domid, name.clone());
+        name
     }
 
     /// A domain by id or name (names through xenstore, as xl does).
@@ -117,7 +271,7 @@ impl Env {
         let id = match spec.parse::<u32>() {
             Ok(id) => id,
             Err(_) if spec == "Domain-0" => 0,
-            Err(_) => xenvcpu::domain_id(self.store()?, spec)?,
+            Err(_) => crate::domain_id(self.store()?, spec).map_err(|e| self.classify(e.into()))?,
         };
         Ok(self.host.domain(id)?)
     }
@@ -173,8 +327,8 @@ struct CpuJson {
 }
 
 /// `xenvcpu info`.
-pub fn info(json: bool) -> CliResult {
-    let host = open()?.host;
+fn info(env: &Env, json: bool) -> CliResult {
+    let host = &env.host;
     let info: HostInfo = host.info()?;
     let p = &info.phys;
     if json {
@@ -225,25 +379,35 @@ struct VcpuJson {
     soft: String,
 }
 
-/// `xenvcpu list [DOMAIN...]`.
-pub fn list(domains: &[String], json: bool) -> CliResult {
-    let env = open()?;
+/// `xenvcpu list [DOMAIN...]`. Without domains, every domain; one destroyed while the
+/// list is made is skipped with a note on stderr, as `xl vcpu-list` does.
+fn list(env: &Env, domains: &[String], json: bool) -> CliResult {
     let host = &env.host;
-    let ids: Vec<u32> = if domains.is_empty() {
-        host.domains()?.iter().filter(|d| d.max_vcpu_id.is_some()).map(|d| d.domid).collect()
+    let doms: Vec<Domain> = if domains.is_empty() {
+        let mut doms = Vec::new();
+        for info in host.domains()?.into_iter().filter(|d| d.max_vcpu_id.is_some()) {
+            match host.domain(info.domid) {
+                Ok(dom) => doms.push(dom),
+                Err(Error::NoSuchDomain { .. } | Error::NoVcpus { .. }) => vanished(info.domid),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        doms
     } else {
-        domains.iter().map(|d| env.domain(d).map(|d| d.id())).collect::<CliResult<_>>()?
+        domains.iter().map(|d| env.domain(d)).collect::<CliResult<_>>()?
     };
     let mut rows = Vec::new();
-    for id in ids {
-        let dom = match host.domain(id) {
-            // A domain destroyed since the listing is no longer there to show.
-            Err(Error::NoSuchDomain { .. }) if domains.is_empty() => continue,
-            other => other?,
+    for dom in doms {
+        let vcpus = match dom.vcpus() {
+            Ok(vcpus) => vcpus,
+            Err(Error::DomainGone { domid, .. }) if domains.is_empty() => {
+                vanished(domid);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
         };
-        for v in dom.vcpus()? {
-            rows.push((env.name_of(id), id, v));
-        }
+        let name = env.name_of(dom.id());
+        rows.extend(vcpus.into_iter().map(|v| (name.clone(), dom.id(), v)));
     }
     let nr_cpus = host.nr_cpus();
     if json {
@@ -270,7 +434,7 @@ pub fn list(domains: &[String], json: bool) -> CliResult {
         let cpu = v.cpu.map_or("-".to_string(), |c| c.to_string());
         println!(
             "{:<24} {:>5} {:>5} {:>4} {:<8} {:>9.1}  {} / {}",
-            name.as_deref().unwrap_or("-"),
+            name.unwrap_or_else(|| id.to_string()),
             id,
             v.vcpu,
             cpu,
@@ -281,6 +445,11 @@ pub fn list(domains: &[String], json: bool) -> CliResult {
         );
     }
     Ok(())
+}
+
+/// Notes on stderr that a domain was destroyed while the list was made.
+fn vanished(domid: u32) {
+    eprintln!("xenvcpu: domain {domid} went away while listing: skipped");
 }
 
 // ---- pin -------------------------------------------------------------------------------
@@ -304,8 +473,7 @@ fn parse_map(host: &Host, nodes: &[CpuMap], spec: Option<&str>) -> CliResult<Opt
 }
 
 /// `xenvcpu pin DOMAIN VCPU|all HARD|- [SOFT|-] [--force]`.
-pub fn pin(domain: &str, vcpus: &str, hard: &str, soft: Option<&str>, force: bool) -> CliResult {
-    let env = open()?;
+fn pin(env: &Env, domain: &str, vcpus: &str, hard: &str, soft: Option<&str>, force: bool) -> CliResult {
     let host = &env.host;
     let dom = env.domain(domain)?;
     let vcpus = parse_vcpus(&dom, vcpus)?;
@@ -350,45 +518,116 @@ struct BenchJson {
     mean_ns: u64,
 }
 
+/// The signal that interrupted a benchmark (0: none).
+static SIGNALLED: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    SIGNALLED.store(signal as usize, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM caught (instead of killing the process) while it lives, so that a
+/// benchmark can restore what it changed; the previous dispositions come back on drop.
+struct CatchSignals {
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl CatchSignals {
+    fn install() -> CatchSignals {
+        SIGNALLED.store(0, Ordering::SeqCst);
+        let mut previous = Vec::new();
+        for signal in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: both structs are plain C data, zero-initialised (a valid empty mask
+            // and no flags); `on_signal` has the `void (*)(int)` signature sa_sigaction
+            // takes without SA_SIGINFO and only stores to an atomic; `old` is written by
+            // the kernel on success and only used then.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, &action, &mut old) == 0 {
+                    previous.push((signal, old));
+                }
+            }
+        }
+        CatchSignals { previous }
+    }
+
+    /// The signal caught so far, by name.
+    fn caught(&self) -> Option<&'static str> {
+        match SIGNALLED.load(Ordering::SeqCst) as libc::c_int {
+            0 => None,
+            libc::SIGINT => Some("SIGINT"),
+            _ => Some("SIGTERM"),
+        }
+    }
+}
+
+impl Drop for CatchSignals {
+    fn drop(&mut self) {
+        for (signal, old) in &self.previous {
+            // SAFETY: `old` is the action the kernel returned for this signal, restored as
+            // it was; a null old-action pointer is allowed.
+            unsafe { libc::sigaction(*signal, old, std::ptr::null_mut()) };
+        }
+    }
+}
+
 /// `xenvcpu bench pin DOMAIN [--vcpus LIST] [--iterations N]`: alternates each vCPU's hard
-/// affinity between all CPUs and a single CPU, through the library's allocation-free path;
-/// the previous affinity is restored afterwards.
-pub fn bench_pin(domain: &str, vcpus: Option<&str>, iterations: u32, json: bool) -> CliResult {
-    let env = open()?;
+/// affinity between all CPUs and a single CPU, through the library's allocation-free path.
+/// Every vCPU it touched gets its previous affinity back: after success, on error, and on
+/// SIGINT or SIGTERM. The domain's identity is checked before every update (outside the
+/// timed call), so a domain replaced under the same id is never written to; updates/s is
+/// computed from the timed updates alone.
+fn bench_pin(env: &Env, domain: &str, vcpus: Option<&str>, iterations: u32, json: bool) -> CliResult {
     let host = &env.host;
     let dom = env.domain(domain)?;
     let vcpus = parse_vcpus(&dom, vcpus.unwrap_or("all"))?;
-    if iterations == 0 {
-        return Err(Error::InvalidArgument("--iterations must be at least 1".into()).into());
-    }
     let order: Vec<u32> = vcpus.iter().map(|v| v as u32).collect();
     let saved: Vec<VcpuInfo> = order.iter().map(|&v| dom.vcpu_info(v)).collect::<Result<_, _>>()?;
     let maps = [CpuMap::all(host.nr_cpus()), CpuMap::from_iter([0])];
     let mut eff = Effective { hard: Some(CpuMap::with_capacity(host.nr_cpus())), soft: None };
     let mut times = Vec::with_capacity(iterations as usize);
-    let start = Instant::now();
+    let signals = CatchSignals::install();
     let mut outcome = Ok(());
     for i in 0..iterations as usize {
-        let req = AffinityRequest::hard(&maps[(i / order.len()) % 2]);
-        let t = Instant::now();
-        if let Err(e) = dom.set_affinity_into(order[i % order.len()], &req, &mut eff) {
+        if signals.caught().is_some() {
+            break;
+        }
+        if let Err(e) = dom.ensure_same("a benchmark update") {
             outcome = Err(e);
             break;
         }
+        let req = AffinityRequest::hard(&maps[(i / order.len()) % 2]);
+        let t = Instant::now();
+        let result = dom.set_affinity_into(order[i % order.len()], &req, &mut eff);
         times.push(t.elapsed().as_nanos() as u64);
+        if let Err(e) = result {
+            outcome = Err(e);
+            break;
+        }
     }
-    let total = start.elapsed();
-    for v in &saved {
-        dom.set_affinity(v.vcpu, &AffinityRequest::both(&v.hard, &v.soft).forced())?;
+    // Every vCPU written at least once (the first len() updates visit each in turn).
+    let touched = &saved[..times.len().min(saved.len())];
+    let (restored, restore_failures) = dom.restore_affinity(touched);
+    if let Some(signal) = signals.caught() {
+        return Err(Error::Interrupted { signal, restored, restore_failures }.into());
     }
-    outcome?;
+    drop(signals);
+    if let Err(failed) = outcome {
+        return Err(Error::RolledBack { failed: Box::new(failed), restored, restore_failures }.into());
+    }
+    if !restore_failures.is_empty() {
+        return Err(Error::RestoreFailed { restored, restore_failures }.into());
+    }
+    let total = Duration::from_nanos(times.iter().sum());
     times.sort_unstable();
     let pct = |p: usize| times[(times.len() - 1) * p / 100];
     let result = BenchJson {
         domid: dom.id(),
         vcpus: vcpus.to_string(),
         iterations,
-        updates_per_sec: f64::from(iterations) / total.as_secs_f64(),
+        updates_per_sec: f64::from(iterations) / total.as_secs_f64().max(1e-9),
         p50_ns: pct(50),
         p99_ns: pct(99),
         mean_ns: times.iter().sum::<u64>() / times.len() as u64,
@@ -412,38 +651,54 @@ pub fn bench_pin(domain: &str, vcpus: Option<&str>, iterations: u32, json: bool)
 
 // ---- set, state, maps ------------------------------------------------------------------
 
-fn report_change(dom: &Domain, change: &AvailabilityChange, wait: Option<f64>) -> CliResult {
+fn report_change(dom: &Domain, change: &AvailabilityChange, wait: Option<Duration>) -> CliResult {
     let before = change.before.as_ref().map_or("(no availability nodes)".to_string(), ToString::to_string);
     if change.written {
         println!("domain {}: vCPUs {} requested online (before: {before})", dom.id(), change.after);
     } else {
         println!("domain {}: vCPUs {} already requested online: nothing to change", dom.id(), change.after);
     }
-    if let Some(secs) = wait {
-        if !secs.is_finite() || secs < 0.0 {
-            return Err(Error::InvalidArgument(format!("--wait {secs}: give a number of seconds >= 0")).into());
-        }
+    if let Some(timeout) = wait {
         let start = Instant::now();
-        dom.wait_for_vcpus(&change.after, Duration::from_secs_f64(secs))?;
+        dom.wait_for_vcpus(&change.after, timeout)?;
         println!("domain {}: the guest followed in {} ms", dom.id(), start.elapsed().as_millis());
     }
     Ok(())
 }
 
-/// `xenvcpu set DOMAIN COUNT [--wait SECONDS]`.
-pub fn set(domain: &str, count: u32, wait: Option<f64>) -> CliResult {
-    let env = open()?;
+/// Refuses to have more vCPUs online than the host has physical CPUs online, as
+/// `xl vcpu-set` does, unless `ignore_host`.
+fn check_overcommit(env: &Env, dom: &Domain, online: usize, ignore_host: bool) -> CliResult {
+    let host_cpus = env.host.info()?.phys.nr_cpus;
+    if !ignore_host && online > host_cpus as usize {
+        return Err(Error::Overcommit { domid: dom.id(), requested: online as u32, host_cpus }.into());
+    }
+    Ok(())
+}
+
+/// `xenvcpu set DOMAIN COUNT [--ignore-host] [--wait SECONDS]`.
+fn set(env: &Env, domain: &str, count: u32, ignore_host: bool, wait: Option<Duration>) -> CliResult {
     let dom = env.domain(domain)?;
+    dom.check_count(count)?;
+    check_overcommit(env, &dom, count as usize, ignore_host)?;
     let change = dom.set_vcpu_count(env.store()?, count)?;
     report_change(&dom, &change, wait)
 }
 
-/// `xenvcpu state DOMAIN VCPUS on|off [--wait SECONDS]`.
-pub fn state(domain: &str, vcpus: &str, on: bool, wait: Option<f64>) -> CliResult {
-    let env = open()?;
+/// `xenvcpu state DOMAIN VCPUS on|off [--ignore-host] [--wait SECONDS]`.
+fn state(env: &Env, domain: &str, vcpus: &str, on: bool, ignore_host: bool, wait: Option<Duration>) -> CliResult {
     let dom = env.domain(domain)?;
     let vcpus = parse_vcpus(&dom, vcpus)?;
-    let change = dom.set_vcpus_online(env.store()?, &vcpus, on)?;
+    dom.check_state_change(&vcpus, on)?;
+    let store = env.store()?;
+    if on {
+        let now = match dom.requested_vcpus(store)? {
+            Some(requested) => requested,
+            None => dom.online_vcpus()?,
+        };
+        check_overcommit(env, &dom, now.union(&vcpus).count(), ignore_host)?;
+    }
+    let change = dom.set_vcpus_online(store, &vcpus, on)?;
     report_change(&dom, &change, wait)
 }
 
@@ -458,8 +713,7 @@ struct MapsJson {
 }
 
 /// `xenvcpu maps DOMAIN [--json]`.
-pub fn maps(domain: &str, json: bool) -> CliResult {
-    let env = open()?;
+fn maps(env: &Env, domain: &str, json: bool) -> CliResult {
     let dom = env.domain(domain)?;
     let m: VcpuMaps = dom.vcpu_maps(env.store()?)?;
     let out = MapsJson {
@@ -487,8 +741,7 @@ pub fn maps(domain: &str, json: bool) -> CliResult {
 /// `xenvcpu apply DOMAIN FILE.xml [--nodeset NODES] [--commit]`: resolves the placement of a
 /// domain XML (`<vcpu>`, `<cputune>`) for this host and shows it; `--commit` pins every
 /// online vCPU accordingly (one operation, rolled back on failure).
-pub fn apply(domain: &str, file: &str, nodeset: Option<&str>, commit: bool) -> CliResult {
-    let env = open()?;
+fn apply(env: &Env, domain: &str, file: &str, nodeset: Option<&str>, commit: bool) -> CliResult {
     let dom = env.domain(domain)?;
     let xml = std::fs::read_to_string(file).map_err(|e| Error::InvalidArgument(format!("cannot read {file}: {e}")))?;
     let placement = Placement::from_xml(&xml)?;
@@ -507,13 +760,14 @@ pub fn apply(domain: &str, file: &str, nodeset: Option<&str>, commit: bool) -> C
     Ok(())
 }
 
-/// `xenvcpu emulatorpin DOMAIN CPUS`: pins the domain's device model in dom0.
-pub fn emulatorpin(domain: &str, cpus: &str) -> CliResult {
-    let env = open()?;
+/// `xenvcpu emulatorpin DOMAIN CPUS`: pins every thread of the domain's device model in
+/// dom0. CPUS is in dom0's numbering and checked against dom0's online CPUs.
+fn emulatorpin(env: &Env, domain: &str, cpus: &str) -> CliResult {
     let dom = env.domain(domain)?;
-    let nodes = env.host.info()?.node_cpus();
-    let map = env.host.cpu_list_context(&nodes).parse(cpus)?;
-    let pid = dom.pin_emulator(env.store()?, &map)?;
-    println!("domain {}: emulator (pid {pid}) pinned to {}", dom.id(), xenvcpu::process_affinity(pid)?);
+    let online = crate::process::online_cpus()?;
+    let nr = online.last().map_or(0, |l| l + 1);
+    let map = crate::cpumap::CpuListContext::new().host_cpus(nr).parse(cpus)?;
+    let (pid, affinity) = dom.pin_emulator(env.store()?, &map)?;
+    println!("domain {}: emulator (pid {pid}, every thread) pinned to dom0 CPUs {affinity}", dom.id());
     Ok(())
 }

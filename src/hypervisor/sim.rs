@@ -77,6 +77,8 @@ struct Vcpu {
 struct Domain {
     hvm: bool,
     vcpus: Vec<Vcpu>,
+    /// Unique per creation: a domain re-created under the same id gets a new one.
+    uuid: [u8; 16],
 }
 
 #[derive(Debug)]
@@ -85,6 +87,8 @@ struct State {
     domains: BTreeMap<u32, Domain>,
     calls: u64,
     fail_at: Option<(u64, i32)>,
+    /// Domains created so far (for unique uuids).
+    created: u64,
 }
 
 /// A simulated Xen host. Thread-safe; every method is one atomic step of the model.
@@ -99,7 +103,7 @@ const ESRCH: Errno = Errno::new(libc::ESRCH);
 impl SimHost {
     /// A host with no domains.
     pub fn new(config: SimConfig) -> Self {
-        Self { state: Mutex::new(State { config, domains: BTreeMap::new(), calls: 0, fail_at: None }) }
+        Self { state: Mutex::new(State { config, domains: BTreeMap::new(), calls: 0, fail_at: None, created: 0 }) }
     }
 
     /// The lab's shape: 4 CPUs, dom0 with 4 vCPUs, and domain 1 (a PV guest with
@@ -115,9 +119,14 @@ impl SimHost {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Creates a domain; every vCPU starts with affinity to all CPUs.
+    /// Creates a domain (replacing any domain with its id, as a destroy and re-create
+    /// would); every vCPU starts with affinity to all CPUs. Each creation gets a new uuid.
     pub fn add_domain(&self, d: SimDomain) {
         let mut st = self.lock();
+        st.created += 1;
+        let mut uuid = [0u8; 16];
+        uuid[..4].copy_from_slice(&d.domid.to_be_bytes());
+        uuid[8..].copy_from_slice(&st.created.to_be_bytes());
         let all = CpuMap::all(st.config.nr_cpus as usize);
         let online_cpus = online_cpus(&st.config);
         let vcpus = (0..d.max_vcpus)
@@ -130,7 +139,7 @@ impl SimHost {
                 cpu_time_ns: 0,
             })
             .collect();
-        st.domains.insert(d.domid, Domain { hvm: d.hvm, vcpus });
+        st.domains.insert(d.domid, Domain { hvm: d.hvm, vcpus, uuid });
     }
 
     /// Destroys a domain.
@@ -379,6 +388,6 @@ fn info_of(domid: u32, d: &Domain) -> DomainInfo {
         cpupool: 0,
         cpu_time_ns: d.vcpus.iter().map(|v| v.cpu_time_ns).sum(),
         tot_pages: 32768,
-        uuid: [domid as u8; 16],
+        uuid: d.uuid,
     }
 }

@@ -373,6 +373,30 @@ impl XsError {
         }
     }
 
+    /// The Linux errno behind the error: the reply's error name as a number, the i/o
+    /// error of the connection, or the last endpoint's connect error.
+    pub fn raw_errno(&self) -> Option<i32> {
+        match self {
+            XsError::Io { source, .. } => source.raw_os_error(),
+            XsError::Connect { attempts } => attempts.last().and_then(|a| a.error.raw_os_error()),
+            XsError::Timeout { .. } => Some(libc::ETIMEDOUT),
+            _ => self.errno().and_then(XsErrno::raw_os_error),
+        }
+    }
+
+    /// `true` when xenstored cannot be reached or does not answer: the connection could
+    /// not be made, broke, or a reply did not come in time. The store itself said
+    /// nothing, so this is the environment's fault, not the request's.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            XsError::Connect { .. } | XsError::Io { .. } | XsError::Disconnected { .. } | XsError::Timeout { .. } => {
+                true
+            }
+            XsError::RetriesExhausted { last, .. } => last.is_unavailable(),
+            _ => false,
+        }
+    }
+
     /// `true` for `EAGAIN`: a transaction conflict; the whole transaction may be retried.
     pub fn is_again(&self) -> bool {
         self.errno() == Some(&XsErrno::EAGAIN)

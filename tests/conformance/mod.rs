@@ -229,7 +229,8 @@ pub fn max_vcpus_is_fixed_and_refused_on_self(f: &Fixture) {
         "{err}"
     );
     let err = dom0.set_max_vcpus(f.dom0_vcpus).unwrap_err();
-    assert!(matches!(err, Error::MaxVcpusOnSelf { domid: 0 }), "{err}");
+    assert!(matches!(err, Error::MaxVcpusOnSelf { domid: 0, errno } if errno.raw() == libc::EINVAL), "{err}");
+    assert_eq!(err.errno().map(|e| e.raw()), Some(libc::EINVAL));
 }
 
 pub fn max_vcpus_same_value_is_accepted_for_the_guest(f: &Fixture) {

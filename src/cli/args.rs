@@ -1,0 +1,144 @@
+//! The command line of `xenvcpu`: every subcommand and argument, with the limits that
+//! are checked while parsing (before anything is read from or written to Xen).
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// The longest `--wait`: an hour. A guest that has not followed by then will not.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+/// The most `--iterations` of `bench pin`: each update's latency is kept in memory.
+pub const MAX_ITERATIONS: u32 = 10_000_000;
+
+/// Parses `--wait SECONDS`: a finite number of seconds from 0 to [`MAX_WAIT`].
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !secs.is_finite() || !(0.0..=MAX_WAIT.as_secs_f64()).contains(&secs) {
+        return Err(format!("{text} is out of range: give 0 to {} seconds", MAX_WAIT.as_secs()));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Manage the virtual CPUs of Xen domains from dom0.
+#[derive(Debug, Parser)]
+#[command(name = "xenvcpu", version, about, long_about = None)]
+pub struct Args {
+    #[command(subcommand)]
+    /// The subcommand.
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Host CPUs: counts, sockets/cores/threads, NUMA nodes and per-CPU topology.
+    Info {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// vCPUs of domains (all, or the ones named): CPU, state, time, hard/soft affinity.
+    List {
+        /// Domains by name or id (default: all).
+        domains: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the hard and/or soft affinity of vCPUs (xl vcpu-pin syntax; `-` keeps a map).
+    Pin {
+        /// Domain name or id.
+        domain: String,
+        /// A vCPU, a list of vCPUs (`0-2,5`) or `all` (applied as one operation).
+        vcpus: String,
+        /// Hard affinity as a cpu-list (`0-3,^2`, `all`, `node:1`), or `-` to keep it.
+        hard: String,
+        /// Soft affinity as a cpu-list, or `-` to keep it.
+        soft: Option<String>,
+        /// Replace a temporary pin override (XEN_VCPUAFFINITY_FORCE).
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Set how many vCPUs are online (`xl vcpu-set`): vCPUs 0..COUNT online, the rest off.
+    Set {
+        /// Domain name or id.
+        domain: String,
+        /// vCPUs to have online, 1 to the domain's maximum.
+        count: u32,
+        /// Allow more vCPUs online than the host has physical CPUs online (as xl's
+        /// --ignore-host).
+        #[arg(long)]
+        ignore_host: bool,
+        /// Wait up to this many seconds for the guest to follow, and fail if it does not.
+        #[arg(long, value_name = "SECONDS", value_parser = parse_wait)]
+        wait: Option<Duration>,
+    },
+    /// Bring chosen vCPUs online or take them offline (per-vCPU hotplug).
+    State {
+        /// Domain name or id.
+        domain: String,
+        /// vCPUs, as a list (`1,3`, `2-3`) or `all`.
+        vcpus: String,
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        /// Allow more vCPUs online than the host has physical CPUs online.
+        #[arg(long)]
+        ignore_host: bool,
+        /// Wait up to this many seconds for the guest to follow, and fail if it does not.
+        #[arg(long, value_name = "SECONDS", value_parser = parse_wait)]
+        wait: Option<Duration>,
+    },
+    /// vCPU maps: possible, online (Xen), requested (xenstore), onlinable, offlinable.
+    Maps {
+        /// Domain name or id.
+        domain: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve a domain XML's placement (<vcpu cpuset>, <vcpupin>, <emulatorpin>) for this
+    /// host and show it; with --commit, pin every online vCPU accordingly.
+    Apply {
+        /// Domain name or id.
+        domain: String,
+        /// A libvirt domain XML, or a fragment with <vcpu> and <cputune>.
+        file: String,
+        /// The advisory NUMA nodeset for placement='auto' (node ids, e.g. `0` or `0-1`).
+        #[arg(long)]
+        nodeset: Option<String>,
+        /// Apply it (default: dry run).
+        #[arg(long)]
+        commit: bool,
+    },
+    /// Pin the domain's emulator (device model process in dom0) to CPUS.
+    Emulatorpin {
+        /// Domain name or id.
+        domain: String,
+        /// cpu-list.
+        cpus: String,
+    },
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// The benchmarks of `xenvcpu bench`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Repeated affinity updates through the library: updates/s and p50/p99 latency.
+    Pin {
+        /// Domain name or id.
+        domain: String,
+        /// vCPUs to update in turn (default: all).
+        #[arg(long)]
+        vcpus: Option<String>,
+        /// Number of updates (1 to 10000000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=MAX_ITERATIONS as i64))]
+        iterations: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
