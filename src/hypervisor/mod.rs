@@ -12,7 +12,7 @@
 mod sim;
 mod xenctrl;
 
-pub use sim::{SimConfig, SimDomain, SimHost};
+pub use sim::{SimConfig, SimDomain, SimHost, SimSnapshot};
 pub use xen_sys::Errno;
 pub use xenctrl::XenCtrlBackend;
 

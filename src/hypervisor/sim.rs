@@ -91,6 +91,16 @@ struct State {
     created: u64,
 }
 
+/// What the toolstack can change on a [`SimHost`], at one moment: every domain (its uuid)
+/// and each vCPU's online state, hard and soft affinity and pin override, and the offline
+/// host CPUs. Time passing (CPU time, the CPU a vCPU last ran on) is not part of it. For
+/// comparing before and after an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimSnapshot {
+    domains: BTreeMap<u32, ([u8; 16], Vec<(bool, CpuMap, CpuMap, bool)>)>,
+    offline_cpus: CpuMap,
+}
+
 /// A simulated Xen host. Thread-safe; every method is one atomic step of the model.
 #[derive(Debug)]
 pub struct SimHost {
@@ -177,6 +187,21 @@ impl SimHost {
     pub fn fail_nth_call(&self, n: u64, errno: i32) {
         let mut st = self.lock();
         st.fail_at = Some((st.calls + n, errno));
+    }
+
+    /// The state of every domain now.
+    pub fn snapshot(&self) -> SimSnapshot {
+        let st = self.lock();
+        let domains = st
+            .domains
+            .iter()
+            .map(|(&id, d)| {
+                let vcpus =
+                    d.vcpus.iter().map(|v| (v.online, v.hard.clone(), v.soft.clone(), v.override_pin)).collect();
+                (id, (d.uuid, vcpus))
+            })
+            .collect();
+        SimSnapshot { domains, offline_cpus: st.config.offline.clone() }
     }
 
     /// The number of hypercalls made so far.

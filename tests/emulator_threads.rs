@@ -1,0 +1,98 @@
+//! The emulator pin moves every thread of the device model, not only its main thread:
+//! proven on a real multi-threaded process started the way libxl starts QEMU
+//! (`-xen-domid <domid>` on its command line).
+//!
+//! The test binary is its own stand-in device model: run with `-xen-domid N` it starts
+//! four threads and sleeps. So this file has its own `main` (`harness = false` in
+//! Cargo.toml) and prints libtest's closing line itself.
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use xenvcpu::cpumap::CpuMap;
+use xenvcpu::sim::SimPlatform;
+use xenvcpu::xenstore::{TxId, XenStore};
+
+const THREADS: usize = 4;
+
+/// The stand-in device model: `THREADS` threads besides the main one, all asleep.
+fn device_model() {
+    let threads: Vec<_> =
+        (0..THREADS).map(|_| std::thread::spawn(|| std::thread::sleep(Duration::from_secs(60)))).collect();
+    std::thread::sleep(Duration::from_secs(60));
+    drop(threads);
+}
+
+struct Stand(Child);
+
+impl Drop for Stand {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn thread_affinities(pid: u32) -> Vec<(u32, CpuMap)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let tid: u32 = entry.unwrap().file_name().to_str().unwrap().parse().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap();
+        let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap();
+        out.push((tid, list.trim().parse().unwrap()));
+    }
+    out
+}
+
+fn every_thread_of_the_device_model_is_pinned() {
+    let stand = Stand(Command::new(std::env::current_exe().unwrap()).args(["-xen-domid", "2"]).spawn().unwrap());
+    let pid = stand.0.id();
+    for _ in 0..500 {
+        if thread_affinities(pid).len() == THREADS + 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(thread_affinities(pid).len(), THREADS + 1, "the stand-in has its threads");
+    let sim = SimPlatform::lab_like().unwrap();
+    sim.store.write(TxId::NONE, "/local/domain/2/image/device-model-pid", pid.to_string().as_bytes()).unwrap();
+    let hvm = sim.host.domain(2).unwrap();
+    let online = xenvcpu::process::online_cpus().unwrap();
+    let last = CpuMap::from_iter([online.last().unwrap()]);
+    for target in [last, online.clone()] {
+        let (got_pid, affinity) = hvm.pin_emulator(&sim.store, &target).unwrap();
+        assert_eq!((got_pid, &affinity), (pid, &target));
+        for (tid, map) in thread_affinities(pid) {
+            assert_eq!(map, target, "thread {tid} of {pid}");
+        }
+    }
+    // The same pid as another domain's device model is refused, and nothing moves.
+    let dom1 = sim.host.domain(1).unwrap();
+    sim.store.write(TxId::NONE, "/local/domain/1/image/device-model-pid", pid.to_string().as_bytes()).unwrap();
+    assert!(matches!(
+        dom1.pin_emulator(&sim.store, &CpuMap::from_iter([0])),
+        Err(xenvcpu::Error::NotDeviceModel { domid: 1, .. })
+    ));
+    assert!(thread_affinities(pid).iter().all(|(_, m)| *m == online));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "-xen-domid") {
+        device_model();
+        return;
+    }
+    let tests: [(&str, fn()); 1] =
+        [("every_thread_of_the_device_model_is_pinned", every_thread_of_the_device_model_is_pinned)];
+    let mut failed = 0;
+    for (name, test) in tests {
+        let ok = std::panic::catch_unwind(test).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        failed += usize::from(!ok);
+    }
+    let passed = tests.len() - failed;
+    println!(
+        "\ntest result: {}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out\n",
+        if failed == 0 { "ok" } else { "FAILED" }
+    );
+    std::process::exit(i32::from(failed > 0));
+}
