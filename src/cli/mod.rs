@@ -61,7 +61,11 @@ impl CliError {
             | Error::NoEmulator { .. }
             | Error::EmptyProcessMap { .. }
             | Error::CpuMap(_) => 2,
-            Error::NoXen(_) | Error::LibraryNotFound(_) | Error::Permission(_) | Error::VersionMismatch { .. } => 3,
+            Error::NoXen(_)
+            | Error::LibraryNotFound(_)
+            | Error::Permission(_)
+            | Error::Denied { .. }
+            | Error::VersionMismatch { .. } => 3,
             _ => 1,
         }
     }
@@ -81,17 +85,25 @@ struct Env {
 /// `XENVCPU_BACKEND=sim` (for trying the command and testing it without Xen; never chosen
 /// implicitly).
 fn open() -> CliResult<Env> {
-    match std::env::var("XENVCPU_BACKEND").as_deref() {
-        Ok("sim") => {
+    // The library never prints: show its warnings (e.g. an environment override ignored in
+    // a set-user-ID process). libxenctrl's errors come back inside the returned Error.
+    xenvcpu::set_log_hook(Some(Box::new(|level, message| {
+        if level == xenvcpu::LogLevel::Warn {
+            eprintln!("xenvcpu: warning: {message}");
+        }
+    })));
+    let backend = xenvcpu::secure_env_var("XENVCPU_BACKEND").map(|v| v.to_string_lossy().into_owned());
+    match backend.as_deref() {
+        Some("sim") => {
             let sim = SimPlatform::lab_like()?;
             Ok(Env { host: sim.host.clone(), store: Ok(Box::new(sim.store.connect())), _sim: Some(sim) })
         }
-        Ok("xenctrl") | Err(_) => {
+        Some("xenctrl") | None => {
             let host = Host::open()?;
             let store = XsClient::open().map(|c| Box::new(c) as Box<dyn XenStore>).map_err(Error::from);
             Ok(Env { host, store, _sim: None })
         }
-        Ok(other) => Err(Error::InvalidArgument(format!("XENVCPU_BACKEND={other:?}: use xenctrl or sim")).into()),
+        Some(other) => Err(Error::InvalidArgument(format!("XENVCPU_BACKEND={other:?}: use xenctrl or sim")).into()),
     }
 }
 

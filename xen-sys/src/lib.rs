@@ -15,9 +15,10 @@
 //!   run without Xen; a missing or unsupported library is a [`LoadError`] naming every file
 //!   tried ([`LoadError::kind`] gives the decisive reason).
 //! * [`Interface`]: an owned `xc_interface` handle; [`OpenError`] says why opening failed
-//!   (no library, not on Xen, not root, other).
-//! * [`logger`], [`set_log_hook`], [`take_messages`]: a xentoollog logger that captures
-//!   libxenctrl's messages instead of printing them; a caller who wants them installs a hook.
+//!   (no library, not on Xen, not root, library and hypervisor of different interface
+//!   versions, other), with what libxenctrl logged about it.
+//! * [`logger`], [`set_log_hook`], [`take_messages`]: libxenctrl's messages are captured by
+//!   our xentoollog logger and never printed; a caller who wants them installs a hook.
 //! * [`Errno`], and two helpers that encode libxenctrl pitfalls: [`getinfo_one`] (the
 //!   absent-domain check every release needs) and [`cpumap_size`] (the exact size of every
 //!   affinity buffer).
@@ -72,7 +73,7 @@ mod log;
 pub use abi::*;
 pub use errno::Errno;
 pub use helpers::{cpumap_size, getinfo_one};
-pub use interface::{privcmd_present, Interface, OpenError, PRIVCMD_PATHS};
+pub use interface::{interface_mismatch, privcmd_present, Interface, OpenError, PRIVCMD_PATHS};
 pub use loader::{
     candidates, default_candidates, running_hypervisor_version, secure_env_var, xenctrl, Attempt, AttemptFailure,
     Candidate, CandidateOrigin, LoadError, LoadErrorKind, XenCtrl, LIBXENCTRL_ENV, SYSFS_HYPERVISOR_VERSION,
