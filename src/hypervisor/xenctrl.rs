@@ -88,7 +88,7 @@ fn open_error(e: OpenError) -> Error {
         e @ OpenError::Permission { .. } => Error::Permission(e.to_string()),
         OpenError::VersionMismatch { soname, library, hypervisor } => Error::VersionMismatch {
             op: Op::Open,
-            library: format!("{soname} ({})", versions(&library)),
+            library: format!("{soname} (Xen {})", versions(&library)),
             hypervisor: format!("Xen {}", versions(&hypervisor)),
             errno: None,
         },
@@ -291,5 +291,43 @@ impl Hypervisor for XenCtrlBackend {
 
     fn describe(&self) -> String {
         format!("{} on hypervisor {}", describe_library(self.lib()), describe_release(self.iface.hypervisor_release()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_errors_map_to_the_crate_error_keeping_errno_and_libxenctrl_text() {
+        let log = vec![xen_sys::LogMessage {
+            level: xen_sys::LogLevel::Error,
+            text: "xencall: Could not obtain handle on privileged command interface: Permission denied".into(),
+        }];
+        let perm = OpenError::classify(Errno::new(libc::EACCES), true).with_log(log);
+        match open_error(perm) {
+            Error::Permission(text) => assert!(text.contains("xencall: Could not obtain handle"), "{text}"),
+            other => panic!("expected Permission, got {other:?}"),
+        }
+        let other = open_error(OpenError::classify(Errno::new(libc::ENOMEM), true));
+        assert_eq!(other.errno(), Some(Errno::new(libc::ENOMEM)));
+        let (library, hypervisor) =
+            xen_sys::interface_mismatch(XenVersion::new(4, 18), XenVersion::new(4, 17)).expect("0x16 vs 0x15");
+        let mismatch =
+            open_error(OpenError::VersionMismatch { soname: "libxenctrl.so.4.18".into(), library, hypervisor });
+        let text = mismatch.to_string();
+        assert!(matches!(mismatch, Error::VersionMismatch { op: Op::Open, errno: None, .. }), "{text}");
+        assert!(
+            text.contains("libxenctrl.so.4.18 (Xen 4.18, domctl interface 0x16, sysctl 0x15)")
+                && text.contains("Xen 4.17, domctl interface 0x15, sysctl 0x15"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn releases_are_described_with_their_interface_versions_when_known() {
+        assert_eq!(describe_release(Some(XenVersion::new(4, 19))), "Xen 4.19, domctl interface 0x17, sysctl 0x15");
+        assert_eq!(describe_release(Some(XenVersion::new(4, 23))), "Xen 4.23 (interface versions unknown to xenvcpu)");
+        assert_eq!(describe_release(None), "of unknown release");
     }
 }
