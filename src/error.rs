@@ -82,19 +82,42 @@ pub enum Error {
     /// Not privileged: needs root in dom0 (or a privileged domain).
     #[error("permission denied: managing vCPUs needs root in a privileged domain (dom0): {0}")]
     Permission(String),
-    /// The hypervisor refused the interface version of the loaded libxenctrl (`EACCES`).
+    /// The loaded libxenctrl and the running hypervisor speak different domctl/sysctl
+    /// interface versions. Decided at open: from their releases before any other call, or
+    /// from `EACCES` on the first call (how Xen reports a mismatch).
     #[error(
-        "{op} was refused with EACCES: the loaded {library} does not match the running \
-         hypervisor's interface version (install the libxenctrl of Xen {hypervisor}, or set \
-         XENVCPU_LIBXENCTRL)"
+        "{op}: the loaded {library} does not match the running hypervisor, {hypervisor}: \
+         their interface versions differ{} (install the libxenctrl of the hypervisor's \
+         release, or set XENVCPU_LIBXENCTRL to it)",
+        refused(*.errno)
     )]
     VersionMismatch {
         /// The operation.
         op: Op,
-        /// The soname of the loaded library.
+        /// The loaded library: its soname and interface versions.
         library: String,
-        /// The running hypervisor's version, as far as known.
+        /// The running hypervisor: its release and interface versions, as far as known.
         hypervisor: String,
+        /// `EACCES` when Xen refused the first call; `None` when decided from the releases.
+        errno: Option<Errno>,
+    },
+    /// A call refused after open with `EACCES` or `EPERM`: Xen's security policy
+    /// (XSM/FLASK) or a missing privilege.
+    #[error(
+        "{op} for {} was denied by Xen's security policy (XSM/FLASK) or insufficient \
+         privilege: {errno}",
+        target(*.domid, *.vcpu)
+    )]
+    Denied {
+        /// The operation.
+        op: Op,
+        /// The domain, if the call names one.
+        domid: Option<u32>,
+        /// The vCPU, if the call names one.
+        vcpu: Option<u32>,
+        /// What Xen said.
+        #[source]
+        errno: Errno,
     },
     /// No domain has this id.
     #[error("no domain with id {domid}")]
@@ -473,6 +496,10 @@ fn interrupted_note(restored: &CpuMap, failures: &[(u32, Error)]) -> String {
     format!("{done}{}", restore_note(failures))
 }
 
+fn refused(errno: Option<Errno>) -> String {
+    errno.map_or_else(String::new, |e| format!(" (Xen refused the first call: {e})"))
+}
+
 fn restore_note(failures: &[(u32, Error)]) -> String {
     if failures.is_empty() {
         return String::new();
@@ -497,11 +524,14 @@ impl Error {
     pub fn errno(&self) -> Option<Errno> {
         match self {
             Error::Hypercall { errno, .. }
+            | Error::Denied { errno, .. }
             | Error::NoUsableCpu { errno, .. }
             | Error::Busy { errno, .. }
             | Error::MaxVcpusOnSelf { errno, .. }
             | Error::Process { errno, .. } => Some(*errno),
-            Error::DomainGone { errno, .. } | Error::XenStoreUnavailable { errno, .. } => *errno,
+            Error::DomainGone { errno, .. }
+            | Error::XenStoreUnavailable { errno, .. }
+            | Error::VersionMismatch { errno, .. } => *errno,
             Error::RolledBack { failed, .. } => failed.errno(),
             Error::XenStore(e) => e.raw_errno().map(Errno::new),
             _ => None,

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use xen_sys::OpenError;
-
 use crate::cpumap::{CpuListContext, CpuMap};
 use crate::error::{Error, Op, Result};
 use crate::hypervisor::{CpuTopology, DomainInfo, Hypervisor, PhysInfo, XenCtrlBackend, MAX_CPUMAP_BYTES};
@@ -78,34 +76,30 @@ impl Host {
     /// found).
     ///
     /// # Errors
-    /// [`Error::LibraryNotFound`] (every name tried is listed), [`Error::NoXen`] (not on
-    /// Xen), [`Error::Permission`] (not root in a privileged domain), or the failure of the
-    /// first `xc_physinfo` ([`Error::VersionMismatch`] when the library does not match the
-    /// hypervisor).
+    /// Those of [`XenCtrlBackend::open`]: [`Error::LibraryNotFound`] (every name tried is
+    /// listed), [`Error::NoXen`] (not on Xen), [`Error::Permission`] (not root in a
+    /// privileged domain), [`Error::VersionMismatch`] (the library does not match the
+    /// hypervisor: decided at open); then those of [`with_backend`](Self::with_backend).
     pub fn open() -> Result<Host> {
-        if !xen_sys::privcmd_present() {
-            // Say so before libxenctrl prints its own complaint about the missing device.
-            return Err(Error::NoXen(format!(
-                "not running on a Xen hypervisor (no {} or {}): xenvcpu runs in dom0",
-                xen_sys::PRIVCMD_PATHS[0],
-                xen_sys::PRIVCMD_PATHS[1]
-            )));
-        }
-        let backend = XenCtrlBackend::open().map_err(|e| match e {
-            OpenError::Library(load) => Error::LibraryNotFound(load),
-            e @ OpenError::NoHypervisor { .. } => Error::NoXen(e.to_string()),
-            e @ OpenError::Permission { .. } => Error::Permission(e.to_string()),
-            OpenError::Other { errno } => Error::Hypercall { op: Op::Open, domid: None, vcpu: None, errno },
-        })?;
-        Host::with_backend(backend)
+        Host::with_backend(XenCtrlBackend::open()?)
     }
 
     /// Uses the given backend, e.g. a [`crate::hypervisor::SimHost`].
     ///
     /// # Errors
-    /// The failure of the first `xc_physinfo`, or [`Error::HostTooLarge`].
+    /// The failure of the first `xc_physinfo`: [`Error::VersionMismatch`] for `EACCES` (the
+    /// first call is where Xen reports an interface-version mismatch), else as any later
+    /// call; or [`Error::HostTooLarge`].
     pub fn with_backend(hv: impl Hypervisor + 'static) -> Result<Host> {
-        let phys = hv.physinfo().map_err(|errno| host_error(&hv, Op::PhysInfo, errno))?;
+        let phys = hv.physinfo().map_err(|errno| match errno.raw() {
+            libc::EACCES => Error::VersionMismatch {
+                op: Op::PhysInfo,
+                library: hv.describe(),
+                hypervisor: crate::hypervisor::describe_release(xen_sys::running_hypervisor_version()),
+                errno: Some(errno),
+            },
+            _ => host_error(&hv, Op::PhysInfo, errno),
+        })?;
         let nr_cpus = phys.max_cpu_id as usize + 1;
         let cpumap_size = hv.cpumap_size();
         if cpumap_size > MAX_CPUMAP_BYTES || cpumap_size < nr_cpus.div_ceil(8) {
@@ -208,17 +202,13 @@ fn host_error(hv: &dyn Hypervisor, op: Op, errno: xen_sys::Errno) -> Error {
     classify(hv, op, None, None, errno)
 }
 
-/// The error for a failed hypercall: `EACCES` is an interface-version mismatch (privcmd
-/// permission problems fail at open), `EPERM` a missing privilege.
-fn classify(hv: &dyn Hypervisor, op: Op, domid: Option<u32>, vcpu: Option<u32>, errno: xen_sys::Errno) -> Error {
+/// The error for a hypercall that failed after open. Interface-version mismatches are
+/// decided at open ([`Host::open`], [`Host::with_backend`]), so here `EACCES` and `EPERM`
+/// mean the call itself was refused: Xen's security policy (XSM/FLASK) or a missing
+/// privilege ([`Error::Denied`]).
+fn classify(_hv: &dyn Hypervisor, op: Op, domid: Option<u32>, vcpu: Option<u32>, errno: xen_sys::Errno) -> Error {
     match errno.raw() {
-        libc::EACCES => Error::VersionMismatch {
-            op,
-            library: hv.describe(),
-            hypervisor: xen_sys::running_hypervisor_version()
-                .map_or_else(|| "unknown".into(), |v| format!("{}.{}", v.major, v.minor)),
-        },
-        libc::EPERM => Error::Permission(format!("{op}: {errno}")),
+        libc::EACCES | libc::EPERM => Error::Denied { op, domid, vcpu, errno },
         _ => Error::Hypercall { op, domid, vcpu, errno },
     }
 }

@@ -28,3 +28,7 @@ pub use availability::{domain_id, domain_name, AvailabilityChange, VcpuMapFlag, 
 pub use domain::{AffinityRequest, Domain, Effective, LibvirtVcpuInfo, VcpuInfo, VcpuState};
 pub use error::{Error, MapKind, NoEmulatorReason, Op, Result, Uuid};
 pub use host::{Host, HostInfo};
+/// libxenctrl's messages and xenvcpu's warnings are never printed by the library: install a
+/// hook to see them (see [`xen_sys::set_log_hook`]). `secure_env_var` reads an environment
+/// override unless the process is set-user-ID.
+pub use xen_sys::{secure_env_var, set_log_hook, LogLevel};

@@ -116,7 +116,7 @@ impl Drop for Files {
 fn argv(rng: &mut Rng, files: &[String]) -> Vec<String> {
     let files: Vec<&str> = files.iter().map(String::as_str).collect();
     let mut args = vec!["xenvcpu".to_string()];
-    let mut push = |args: &mut Vec<String>, s: &str| args.push(s.to_string());
+    let push = |args: &mut Vec<String>, s: &str| args.push(s.to_string());
     if rng.chance(50) {
         match rng.pick(&["info", "list", "pin", "set", "state", "maps", "apply", "emulatorpin", "bench"]) {
             "info" => push(&mut args, "info"),

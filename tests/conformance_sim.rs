@@ -90,13 +90,34 @@ fn domain_that_goes_away_mid_listing_is_a_typed_error() {
 }
 
 #[test]
-fn version_mismatch_is_recognised() {
+fn eacces_on_the_first_call_at_open_is_a_version_mismatch() {
+    let sim = Arc::new(SimHost::lab_like());
+    sim.fail_nth_call(1, libc::EACCES);
+    let err = Host::with_backend(sim.clone()).unwrap_err();
+    assert!(
+        matches!(err, Error::VersionMismatch { op: xenvcpu::Op::PhysInfo, errno: Some(e), .. } if e.raw() == libc::EACCES),
+        "{err}"
+    );
+    assert_eq!(err.errno().map(|e| e.raw()), Some(libc::EACCES));
+    assert!(err.to_string().contains("interface versions differ"), "{err}");
+}
+
+#[test]
+fn eacces_after_open_is_a_denial_that_keeps_op_and_errno() {
     let f = sim_fixture();
     let sim = f.sim.as_ref().unwrap();
     sim.fail_nth_call(1, libc::EACCES);
     let err = f.host.info().unwrap_err();
-    assert!(matches!(err, Error::VersionMismatch { .. }), "{err}");
-    assert!(err.to_string().contains("interface version"), "{err}");
+    assert!(
+        matches!(err, Error::Denied { op: xenvcpu::Op::PhysInfo, domid: None, vcpu: None, errno } if errno.raw() == libc::EACCES),
+        "{err}"
+    );
+    assert_eq!(err.errno().map(|e| e.raw()), Some(libc::EACCES));
+    let text = err.to_string();
+    assert!(text.contains("xc_physinfo") && text.contains("XSM/FLASK"), "{text}");
+    // EPERM is the same kind of refusal.
+    sim.fail_nth_call(1, libc::EPERM);
+    assert!(matches!(f.host.domain_info(0), Err(Error::Denied { op: xenvcpu::Op::DomainInfo, .. })));
 }
 
 #[test]

@@ -30,7 +30,8 @@
 
 /* Opaque: an open connection to the hypervisor (privcmd and friends). */
 typedef struct xc_interface_core xc_interface;
-/* Opaque: libxentoollog's logger; we always pass NULL (log to stderr). */
+/* libxentoollog's logger (<xentoollog.h>; xen-sys mirrors its three callbacks and passes
+ * its own logger, since NULL means "print to stderr"). */
 typedef struct xentoollog_logger xentoollog_logger;
 
 /* Flags for xc_interface_open. */
@@ -45,7 +46,8 @@ typedef struct xen_domctl_getvcpuinfo   xc_vcpuinfo_t;
 typedef struct xen_sysctl_physinfo      xc_physinfo_t;
 typedef struct xen_sysctl_cputopo       xc_cputopo_t;
 
-/* Open a handle; NULL loggers mean "log to stderr". NULL + errno on failure
+/* Open a handle; NULL loggers mean "log to stderr" (xen-sys passes its own).
+ * NULL + errno on failure
  * (ENOENT: no privcmd, i.e. not running on Xen; EACCES: not root). */
 xc_interface *xc_interface_open(xentoollog_logger *logger,
                                 xentoollog_logger *dombuild_logger,

@@ -99,9 +99,11 @@ fn exit_code(error: &Error) -> u8 {
         | Error::NotDeviceModel { .. }
         | Error::EmptyProcessMap { .. }
         | Error::CpuMap(_) => EXIT_USAGE,
-        Error::NoXen(_) | Error::LibraryNotFound(_) | Error::Permission(_) | Error::VersionMismatch { .. } => {
-            EXIT_ENVIRONMENT
-        }
+        Error::NoXen(_)
+        | Error::LibraryNotFound(_)
+        | Error::Permission(_)
+        | Error::Denied { .. }
+        | Error::VersionMismatch { .. } => EXIT_ENVIRONMENT,
         Error::XenStoreUnavailable { .. } => EXIT_XENSTORE,
         Error::XenStore(e) if e.is_unavailable() => EXIT_XENSTORE,
         Error::RolledBack { failed, .. } => match exit_code(failed) {
@@ -117,6 +119,13 @@ type CliResult<T = ()> = Result<T, CliError>;
 /// The `xenvcpu` binary: parses `std::env::args_os()`, runs on the real host (or the
 /// simulated one with `XENVCPU_BACKEND=sim`), and returns the exit code.
 pub fn main() -> ExitCode {
+    // The library never prints: show its warnings (e.g. an environment override ignored in
+    // a set-user-ID process). libxenctrl's errors come back inside the returned Error.
+    crate::set_log_hook(Some(Box::new(|level, message| {
+        if level == crate::LogLevel::Warn {
+            eprintln!("xenvcpu: warning: {message}");
+        }
+    })));
     ExitCode::from(run(std::env::args_os(), None))
 }
 
@@ -148,14 +157,15 @@ where
 
 fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
     let owned;
-    let platform = match (platform, std::env::var("XENVCPU_BACKEND").as_deref()) {
+    let backend = crate::secure_env_var("XENVCPU_BACKEND").map(|v| v.to_string_lossy().into_owned());
+    let platform = match (platform, backend.as_deref()) {
         (Some(p), _) => Some(p),
-        (None, Ok("sim")) => {
+        (None, Some("sim")) => {
             owned = SimPlatform::lab_like()?;
             Some(&owned)
         }
-        (None, Ok("xenctrl") | Err(_)) => None,
-        (None, Ok(other)) => {
+        (None, Some("xenctrl") | None) => None,
+        (None, Some(other)) => {
             return Err(Error::InvalidArgument(format!("XENVCPU_BACKEND={other:?}: use xenctrl or sim")).into())
         }
     };

@@ -14,6 +14,7 @@ mod xenctrl;
 
 pub use sim::{SimConfig, SimDomain, SimHost, SimSnapshot};
 pub use xen_sys::Errno;
+pub(crate) use xenctrl::describe_release;
 pub use xenctrl::XenCtrlBackend;
 
 /// The largest CPU map Xen can have: `NR_CPUS` is at most 4095, so 4096 bits.

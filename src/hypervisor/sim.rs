@@ -97,9 +97,12 @@ struct State {
 /// comparing before and after an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimSnapshot {
-    domains: BTreeMap<u32, ([u8; 16], Vec<(bool, CpuMap, CpuMap, bool)>)>,
+    domains: BTreeMap<u32, ([u8; 16], Vec<VcpuSnapshot>)>,
     offline_cpus: CpuMap,
 }
+
+/// One vCPU in a [`SimSnapshot`]: online, hard, soft, pin override.
+type VcpuSnapshot = (bool, CpuMap, CpuMap, bool);
 
 /// A simulated Xen host. Thread-safe; every method is one atomic step of the model.
 #[derive(Debug)]

@@ -1,19 +1,22 @@
 //! The real backend: libxenctrl, loaded at run time by xen-sys.
 //!
 //! This file holds the main crate's only `unsafe` code: each block is one libxenctrl call
-//! on the open handle, with buffers whose sizes are checked right before it.
+//! on the open handle, with buffers whose sizes are checked right before it. It also decides
+//! what a failure *at open* means for libxenctrl ([`XenCtrlBackend::open`]); failures after
+//! open are classified backend-neutrally by [`crate::Host`].
 
 use std::ffi::c_int;
 use std::ptr;
 
 use xen_sys::{
-    xc_cputopo_t, xc_domaininfo_t, xc_physinfo_t, xc_vcpuinfo_t, Errno, Interface, OpenError, XEN_DOMINF_blocked,
-    XEN_DOMINF_dying, XEN_DOMINF_hvm_guest, XEN_DOMINF_paused, XEN_DOMINF_running, XEN_DOMINF_shutdown, XenCtrl,
-    XEN_INVALID_CORE_ID, XEN_INVALID_MAX_VCPU_ID, XEN_INVALID_NODE_ID, XEN_INVALID_SOCKET_ID, XEN_VCPUAFFINITY_FORCE,
-    XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
+    interface_versions, xc_cputopo_t, xc_domaininfo_t, xc_physinfo_t, xc_vcpuinfo_t, Errno, Interface,
+    InterfaceVersions, OpenError, XEN_DOMINF_blocked, XEN_DOMINF_dying, XEN_DOMINF_hvm_guest, XEN_DOMINF_paused,
+    XEN_DOMINF_running, XEN_DOMINF_shutdown, XenCtrl, XenVersion, XEN_INVALID_CORE_ID, XEN_INVALID_MAX_VCPU_ID,
+    XEN_INVALID_NODE_ID, XEN_INVALID_SOCKET_ID, XEN_VCPUAFFINITY_FORCE, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
 };
 
 use super::{CpuTopology, DomainFlags, DomainInfo, Hypervisor, PhysInfo, RawVcpuInfo};
+use crate::error::{Error, Op};
 
 /// The hypervisor reached through libxenctrl.
 ///
@@ -26,17 +29,41 @@ pub struct XenCtrlBackend {
 }
 
 impl XenCtrlBackend {
-    /// Loads libxenctrl and opens the control interface.
+    /// Loads libxenctrl (only a supported release: see xen-sys), opens the control
+    /// interface, checks that the library's interface versions are the running
+    /// hypervisor's, and sizes CPU maps (`xc_get_cpumap_size`, the first domctl/sysctl).
     ///
     /// # Errors
-    /// The [`OpenError`] of xen-sys: library not found, no hypervisor, permission, other.
-    /// A failure of `xc_get_cpumap_size` right after opening is reported as
-    /// [`OpenError::Other`] with its errno.
-    pub fn open() -> Result<Self, OpenError> {
-        let iface = Interface::open()?;
+    /// * [`Error::NoXen`]: no privcmd device (checked first, so libxenctrl is not even
+    ///   asked), or `xc_interface_open` says there is no hypervisor;
+    /// * [`Error::LibraryNotFound`]: no usable libxenctrl (see
+    ///   [`xen_sys::LoadError::kind`], e.g. only an unsupported release installed);
+    /// * [`Error::Permission`]: `xc_interface_open` got `EACCES`/`EPERM` (not root in a
+    ///   privileged domain), with what libxencall said;
+    /// * [`Error::VersionMismatch`]: the library's and the hypervisor's interface versions
+    ///   differ, either known from their releases before any other call, or because the
+    ///   first sysctl was refused with `EACCES` (how Xen reports a mismatch);
+    /// * [`Error::Hypercall`] (`op` [`Op::Open`] or [`Op::PhysInfo`]) for anything else.
+    pub fn open() -> Result<Self, Error> {
+        if !xen_sys::privcmd_present() {
+            return Err(Error::NoXen(format!(
+                "not running on a Xen hypervisor (no {} or {}): xenvcpu runs in dom0",
+                xen_sys::PRIVCMD_PATHS[0],
+                xen_sys::PRIVCMD_PATHS[1]
+            )));
+        }
+        let iface = Interface::open().map_err(open_error)?;
         // SAFETY: `iface` is open for the whole call; the call takes no buffers.
         let size = unsafe { xen_sys::cpumap_size(iface.lib(), iface.as_ptr()) };
-        let cpumap_size = size.map_err(|errno| OpenError::Other { errno })?;
+        let cpumap_size = size.map_err(|errno| match errno.raw() {
+            libc::EACCES => Error::VersionMismatch {
+                op: Op::PhysInfo,
+                library: describe_library(iface.lib()),
+                hypervisor: describe_release(iface.hypervisor_release()),
+                errno: Some(errno),
+            },
+            _ => Error::Hypercall { op: Op::PhysInfo, domid: None, vcpu: None, errno },
+        })?;
         Ok(Self { iface, cpumap_size })
     }
 
@@ -51,6 +78,41 @@ impl XenCtrlBackend {
             _ => Ok(()),
         }
     }
+}
+
+/// The crate's error for a failed [`Interface::open`].
+fn open_error(e: OpenError) -> Error {
+    match e {
+        OpenError::Library(load) => Error::LibraryNotFound(load),
+        e @ OpenError::NoHypervisor { .. } => Error::NoXen(e.to_string()),
+        e @ OpenError::Permission { .. } => Error::Permission(e.to_string()),
+        OpenError::VersionMismatch { soname, library, hypervisor } => Error::VersionMismatch {
+            op: Op::Open,
+            library: format!("{soname} (Xen {})", versions(&library)),
+            hypervisor: format!("Xen {}", versions(&hypervisor)),
+            errno: None,
+        },
+        OpenError::Other { errno, .. } => Error::Hypercall { op: Op::Open, domid: None, vcpu: None, errno },
+    }
+}
+
+/// `4.17, domctl interface 0x15, sysctl 0x15`.
+fn versions(iv: &InterfaceVersions) -> String {
+    format!("{}, domctl interface {:#x}, sysctl {:#x}", iv.release, iv.domctl, iv.sysctl)
+}
+
+/// `Xen 4.17, domctl interface 0x15, sysctl 0x15`, as far as known.
+pub(crate) fn describe_release(release: Option<XenVersion>) -> String {
+    match (release, release.and_then(interface_versions)) {
+        (_, Some(iv)) => format!("Xen {}", versions(&iv)),
+        (Some(v), None) => format!("Xen {v} (interface versions unknown to xenvcpu)"),
+        (None, None) => "of unknown release".into(),
+    }
+}
+
+/// `libxenctrl.so.4.17 (Xen 4.17, domctl interface 0x15, sysctl 0x15)`.
+fn describe_library(lib: &XenCtrl) -> String {
+    format!("{} ({})", lib.soname(), describe_release(lib.release()))
 }
 
 /// libxenctrl takes the vCPU as an `int` for the affinity calls.
@@ -228,10 +290,44 @@ impl Hypervisor for XenCtrlBackend {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "{} (Xen {})",
-            self.lib().soname(),
-            xen_sys::running_hypervisor_version().map_or("?".into(), |v| format!("{}.{}", v.major, v.minor))
-        )
+        format!("{} on hypervisor {}", describe_library(self.lib()), describe_release(self.iface.hypervisor_release()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_errors_map_to_the_crate_error_keeping_errno_and_libxenctrl_text() {
+        let log = vec![xen_sys::LogMessage {
+            level: xen_sys::LogLevel::Error,
+            text: "xencall: Could not obtain handle on privileged command interface: Permission denied".into(),
+        }];
+        let perm = OpenError::classify(Errno::new(libc::EACCES), true).with_log(log);
+        match open_error(perm) {
+            Error::Permission(text) => assert!(text.contains("xencall: Could not obtain handle"), "{text}"),
+            other => panic!("expected Permission, got {other:?}"),
+        }
+        let other = open_error(OpenError::classify(Errno::new(libc::ENOMEM), true));
+        assert_eq!(other.errno(), Some(Errno::new(libc::ENOMEM)));
+        let (library, hypervisor) =
+            xen_sys::interface_mismatch(XenVersion::new(4, 18), XenVersion::new(4, 17)).expect("0x16 vs 0x15");
+        let mismatch =
+            open_error(OpenError::VersionMismatch { soname: "libxenctrl.so.4.18".into(), library, hypervisor });
+        let text = mismatch.to_string();
+        assert!(matches!(mismatch, Error::VersionMismatch { op: Op::Open, errno: None, .. }), "{text}");
+        assert!(
+            text.contains("libxenctrl.so.4.18 (Xen 4.18, domctl interface 0x16, sysctl 0x15)")
+                && text.contains("Xen 4.17, domctl interface 0x15, sysctl 0x15"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn releases_are_described_with_their_interface_versions_when_known() {
+        assert_eq!(describe_release(Some(XenVersion::new(4, 19))), "Xen 4.19, domctl interface 0x17, sysctl 0x15");
+        assert_eq!(describe_release(Some(XenVersion::new(4, 23))), "Xen 4.23 (interface versions unknown to xenvcpu)");
+        assert_eq!(describe_release(None), "of unknown release");
     }
 }

@@ -9,7 +9,6 @@
 //! [`XsError::Disconnected`].
 
 use std::collections::{HashMap, VecDeque};
-use std::env;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -37,10 +36,11 @@ const DIRECTORY_PART_RESTARTS: usize = 8;
 /// The endpoints [`XsClient::open`] tries, in order: `$XENSTORED_PATH` (when set and not
 /// empty), `/run/xenstored/socket`, `/var/run/xenstored/socket`, then the xenbus device
 /// `/dev/xen/xenbus` and its older name `/proc/xen/xenbus` (used when xenstored runs in a
-/// stub domain).
+/// stub domain). `$XENSTORED_PATH` is ignored in a set-user-ID (`AT_SECURE`) process, with a
+/// warning through the log hook ([`xen_sys::secure_env_var`]).
 pub fn default_endpoints() -> Vec<PathBuf> {
     let mut endpoints = Vec::new();
-    if let Some(path) = env::var_os("XENSTORED_PATH").filter(|p| !p.is_empty()) {
+    if let Some(path) = xen_sys::secure_env_var("XENSTORED_PATH").filter(|p| !p.is_empty()) {
         endpoints.push(PathBuf::from(path));
     }
     for path in ["/run/xenstored/socket", "/var/run/xenstored/socket", "/dev/xen/xenbus", "/proc/xen/xenbus"] {
@@ -557,7 +557,7 @@ mod tests {
     impl TempSocket {
         fn new() -> (Self, UnixListener) {
             static N: AtomicUsize = AtomicUsize::new(0);
-            let dir = env::temp_dir().join(format!(
+            let dir = std::env::temp_dir().join(format!(
                 "xenvcpu-xs-{}-{}",
                 std::process::id(),
                 N.fetch_add(1, Ordering::Relaxed)

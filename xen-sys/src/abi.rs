@@ -341,12 +341,65 @@ pub struct xc_interface {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
-/// Opaque libxentoollog logger. xen-sys always passes null (libxenctrl logs to stderr).
+/// `xentoollog_level` (an `int`-sized C enum): [`XTL_DEBUG`] … [`XTL_CRITICAL`].
+pub type xentoollog_level = libc::c_int;
+/// Debugging detail.
+pub const XTL_DEBUG: xentoollog_level = 1;
+/// Verbose detail.
+pub const XTL_VERBOSE: xentoollog_level = 2;
+/// Detail.
+pub const XTL_DETAIL: xentoollog_level = 3;
+/// Progress reports (libxenctrl's default stderr logger prints from this level up).
+pub const XTL_PROGRESS: xentoollog_level = 4;
+/// Information.
+pub const XTL_INFO: xentoollog_level = 5;
+/// Notable events.
+pub const XTL_NOTICE: xentoollog_level = 6;
+/// Warnings.
+pub const XTL_WARN: xentoollog_level = 7;
+/// Errors.
+pub const XTL_ERROR: xentoollog_level = 8;
+/// Critical errors.
+pub const XTL_CRITICAL: xentoollog_level = 9;
+
+/// A libxentoollog logger (`struct xentoollog_logger` of `<xentoollog.h>`): a table of three
+/// callbacks, which a concrete logger may follow with its own data.
+///
+/// libxenctrl calls `vmessage` for every message of `xc_*` and of the libraries below it
+/// (libxencall …). With a null logger it creates one that prints to stderr; xen-sys passes
+/// its own ([`crate::logger`]), which never prints. `va_list` is declared as `*mut c_void`:
+/// on x86_64 SysV (the only target of this crate) a `va_list` parameter is passed as a
+/// pointer to the `__va_list_tag` array.
 #[repr(C)]
 #[derive(Debug)]
 pub struct xentoollog_logger {
-    _opaque: [u8; 0],
-    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+    /// `vmessage(logger, level, errnoval /* or -1 */, context /* may be null */, format, al)`:
+    /// one message, `printf`-formatted from `format` and the `va_list` `al`, without level,
+    /// context or newline.
+    pub vmessage: Option<
+        unsafe extern "C" fn(
+            logger: *mut xentoollog_logger,
+            level: xentoollog_level,
+            errnoval: libc::c_int,
+            context: *const libc::c_char,
+            format: *const libc::c_char,
+            al: *mut libc::c_void,
+        ),
+    >,
+    /// `progress(logger, context, doing_what, percent, done, total)`; may be null.
+    pub progress: Option<
+        unsafe extern "C" fn(
+            logger: *mut xentoollog_logger,
+            context: *const libc::c_char,
+            doing_what: *const libc::c_char,
+            percent: libc::c_int,
+            done: libc::c_ulong,
+            total: libc::c_ulong,
+        ),
+    >,
+    /// `destroy(logger)`: called by `xtl_logger_destroy`. libxenctrl only destroys the
+    /// loggers it created itself, never one passed to `xc_interface_open`.
+    pub destroy: Option<unsafe extern "C" fn(logger: *mut xentoollog_logger)>,
 }
 
 /// libxenctrl's name for [`xen_domctl_getdomaininfo`].
@@ -372,6 +425,7 @@ const _: () = assert!(size_of::<xen_domctl>() == 144 && align_of::<xen_domctl>()
 const _: () = assert!(size_of::<xen_sysctl_physinfo>() == 112);
 const _: () = assert!(size_of::<xen_sysctl_cputopo>() == 12);
 const _: () = assert!(size_of::<xen_sysctl_cputopoinfo>() == 16);
+const _: () = assert!(size_of::<xentoollog_logger>() == 24 && align_of::<xentoollog_logger>() == 8);
 
 // ---- releases and interface versions ----------------------------------------------------
 

@@ -8,11 +8,17 @@
 //!   those headers, and to Xen's real `<xenctrl.h>` where installed, by `tests/layout.rs`.
 //! * [`xenctrl`] / [`XenCtrl`]: libxenctrl, `dlopen`ed at run time by versioned soname
 //!   (running hypervisor first, then 4.22 … 4.17, then `libxenctrl.so`; or
-//!   `$XENVCPU_LIBXENCTRL`), as a table of `unsafe extern "C" fn` pointers. Nothing links
-//!   against libxenctrl, so the crate builds and its tests run without Xen; a missing
-//!   library is a [`LoadError`] naming every file tried.
+//!   `$XENVCPU_LIBXENCTRL`, ignored in set-user-ID processes: [`secure_env_var`]), as a
+//!   table of `unsafe extern "C" fn` pointers. Only a library whose `DT_SONAME` names a
+//!   supported release (4.17–4.22) is used, so no struct of another release's size is ever
+//!   written into ours. Nothing links against libxenctrl, so the crate builds and its tests
+//!   run without Xen; a missing or unsupported library is a [`LoadError`] naming every file
+//!   tried ([`LoadError::kind`] gives the decisive reason).
 //! * [`Interface`]: an owned `xc_interface` handle; [`OpenError`] says why opening failed
-//!   (no library, not on Xen, not root, other).
+//!   (no library, not on Xen, not root, library and hypervisor of different interface
+//!   versions, other), with what libxenctrl logged about it.
+//! * [`logger`], [`set_log_hook`], [`take_messages`]: libxenctrl's messages are captured by
+//!   our xentoollog logger and never printed; a caller who wants them installs a hook.
 //! * [`Errno`], and two helpers that encode libxenctrl pitfalls: [`getinfo_one`] (the
 //!   absent-domain check every release needs) and [`cpumap_size`] (the exact size of every
 //!   affinity buffer).
@@ -62,12 +68,15 @@ mod errno;
 mod helpers;
 mod interface;
 mod loader;
+mod log;
 
 pub use abi::*;
 pub use errno::Errno;
 pub use helpers::{cpumap_size, getinfo_one};
-pub use interface::{privcmd_present, Interface, OpenError, PRIVCMD_PATHS};
+pub use interface::{interface_mismatch, privcmd_present, Interface, OpenError, PRIVCMD_PATHS};
 pub use loader::{
-    candidates, default_candidates, running_hypervisor_version, xenctrl, Attempt, AttemptFailure, Candidate,
-    CandidateOrigin, LoadError, XenCtrl, LIBXENCTRL_ENV, SYSFS_HYPERVISOR_VERSION, UNVERSIONED_LIBXENCTRL,
+    candidates, default_candidates, running_hypervisor_version, secure_env_var, xenctrl, Attempt, AttemptFailure,
+    Candidate, CandidateOrigin, LoadError, LoadErrorKind, XenCtrl, LIBXENCTRL_ENV, SYSFS_HYPERVISOR_VERSION,
+    UNVERSIONED_LIBXENCTRL,
 };
+pub use log::{logger, set_log_hook, take_messages, LogHook, LogLevel, LogMessage};

@@ -6,13 +6,28 @@
 //! ([`candidates`] is the pure function that makes the list):
 //!
 //! 1. the path in `$XENVCPU_LIBXENCTRL` ([`LIBXENCTRL_ENV`]), if set and non-empty, and
-//!    nothing else;
+//!    nothing else. It is ignored (with a warning through the log hook, see
+//!    [`secure_env_var`]) in a process running with elevated privileges (`AT_SECURE`:
+//!    set-user-ID, set-group-ID, file capabilities), and refused if it is a relative path
+//!    (a bare soname without `/` is fine: the dynamic loader searches for it);
 //! 2. otherwise the release of the running hypervisor (`/sys/hypervisor/version/{major,minor}`
-//!    → `libxenctrl.so.4.17`), then every release this crate knows, newest first
-//!    (4.22 … 4.17), then `libxenctrl.so`.
+//!    → `libxenctrl.so.4.17`) if it is a supported one, then every supported release, newest
+//!    first (4.22 … 4.17), then `libxenctrl.so`, then the running hypervisor's release if it
+//!    is *not* supported (only so that the error can say that this release was found and
+//!    refused).
 //!
-//! The first file that opens (`RTLD_NOW | RTLD_LOCAL`) and has every symbol wins; its handle
-//! is never closed. Failures are collected into a [`LoadError`] naming each name tried.
+//! **Only supported releases are used.** libxenctrl has no stable ABI: `xc_physinfo` and
+//! `xc_domain_getinfolist` write structs sized by the library's own headers into buffers
+//! sized by ours. So a library is used only if its release, read from its `DT_SONAME`
+//! (`libxenctrl.so.4.17` → 4.17, even when opened through `libxenctrl.so` or a path), is in
+//! [`INTERFACE_VERSIONS`] (4.17 … 4.22). This is checked after `dlopen` and before any
+//! symbol is resolved, so no function of another release can ever be called; a path is
+//! checked before `dlopen` too. A library of another release is
+//! [`AttemptFailure::UnsupportedRelease`].
+//!
+//! The first file that opens (`RTLD_NOW | RTLD_LOCAL`), is of a supported release and has
+//! every symbol wins; its handle is never closed. Failures are collected into a
+//! [`LoadError`] naming each name tried; [`LoadError::kind`] gives the decisive reason.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString, OsStr, OsString};
 use std::fmt;
@@ -22,14 +37,16 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use crate::abi::{
-    xc_cpumap_t, xc_cputopo_t, xc_domaininfo_t, xc_interface, xc_physinfo_t, xc_vcpuinfo_t, xentoollog_logger,
-    XenVersion, INTERFACE_VERSIONS,
+    interface_versions, xc_cpumap_t, xc_cputopo_t, xc_domaininfo_t, xc_interface, xc_physinfo_t, xc_vcpuinfo_t,
+    xentoollog_logger, XenVersion, INTERFACE_VERSIONS,
 };
+use crate::log::{emit, LogLevel};
 
-/// Environment variable that names the libxenctrl to load (a path or a soname). When set and
-/// non-empty it is the only candidate: an explicit choice never falls back silently. It must
-/// name a libxenctrl of a release in [`INTERFACE_VERSIONS`]: only the symbol names can be
-/// checked at load time, not the prototypes.
+/// Environment variable that names the libxenctrl to load (an absolute path or a soname).
+/// When set and non-empty it is the only candidate: an explicit choice never falls back
+/// silently. It must name a libxenctrl of a release in [`INTERFACE_VERSIONS`] (anything else
+/// is refused); a relative path is refused; in a set-user-ID (`AT_SECURE`) process the
+/// variable is ignored ([`secure_env_var`]).
 pub const LIBXENCTRL_ENV: &str = "XENVCPU_LIBXENCTRL";
 
 /// The unversioned name, present only with the -dev package; tried last.
@@ -43,7 +60,8 @@ pub const SYSFS_HYPERVISOR_VERSION: &str = "/sys/hypervisor/version";
 pub enum CandidateOrigin {
     /// Given in [`LIBXENCTRL_ENV`].
     EnvOverride,
-    /// The release of the running hypervisor.
+    /// The release of the running hypervisor (listed last, and refused when loaded, if it is
+    /// not in [`INTERFACE_VERSIONS`]).
     RunningHypervisor(XenVersion),
     /// A release this crate knows ([`INTERFACE_VERSIONS`]).
     KnownRelease(XenVersion),
@@ -84,14 +102,16 @@ impl fmt::Display for Candidate {
 ///
 /// * `env_override`: the value of [`LIBXENCTRL_ENV`]; if `Some` and non-empty it is the only
 ///   candidate.
-/// * `hypervisor`: the running hypervisor's release, if known; its soname goes first and is
-///   not repeated later.
+/// * `hypervisor`: the running hypervisor's release, if known. A supported one goes first
+///   and is not repeated later; an unsupported one goes last, after `libxenctrl.so` (it will
+///   be refused if found, and the error will say so).
 pub fn candidates(env_override: Option<&OsStr>, hypervisor: Option<XenVersion>) -> Vec<Candidate> {
     if let Some(path) = env_override.filter(|p| !p.is_empty()) {
         return vec![Candidate::new(path, CandidateOrigin::EnvOverride)];
     }
     let mut list = Vec::with_capacity(INTERFACE_VERSIONS.len() + 2);
-    if let Some(v) = hypervisor {
+    let supported_hypervisor = hypervisor.filter(|&v| interface_versions(v).is_some());
+    if let Some(v) = supported_hypervisor {
         list.push(Candidate::new(v.libxenctrl_soname(), CandidateOrigin::RunningHypervisor(v)));
     }
     for known in INTERFACE_VERSIONS.iter().map(|iv| iv.release) {
@@ -100,14 +120,43 @@ pub fn candidates(env_override: Option<&OsStr>, hypervisor: Option<XenVersion>) 
         }
     }
     list.push(Candidate::new(UNVERSIONED_LIBXENCTRL, CandidateOrigin::Unversioned));
+    if let Some(v) = hypervisor.filter(|_| supported_hypervisor.is_none()) {
+        list.push(Candidate::new(v.libxenctrl_soname(), CandidateOrigin::RunningHypervisor(v)));
+    }
     list
 }
 
-/// The candidate list for this process: [`candidates`] applied to `$XENVCPU_LIBXENCTRL` and
+/// The candidate list for this process: [`candidates`] applied to `$XENVCPU_LIBXENCTRL`
+/// (read with [`secure_env_var`], so ignored in a set-user-ID process) and
 /// [`running_hypervisor_version`].
 pub fn default_candidates() -> Vec<Candidate> {
-    let env = std::env::var_os(LIBXENCTRL_ENV);
+    let env = secure_env_var(LIBXENCTRL_ENV);
     candidates(env.as_deref(), running_hypervisor_version())
+}
+
+/// The value of the environment variable `name`, unless this process runs with elevated
+/// privileges (`getauxval(AT_SECURE) != 0`: set-user-ID, set-group-ID, file capabilities),
+/// where an environment chosen by a less privileged user must not pick libraries, sockets
+/// or backends. Then a set variable is ignored: `None`, and a one-line warning goes to the
+/// log hook ([`crate::set_log_hook`]; nothing is printed without one). Unset gives `None`
+/// silently. The value is returned as is (possibly empty).
+pub fn secure_env_var(name: &str) -> Option<OsString> {
+    // SAFETY: getauxval has no preconditions; it reads the auxiliary vector the kernel gave
+    // the process and returns 0 for an absent entry.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    secure_env_var_in(name, secure)
+}
+
+fn secure_env_var_in(name: &str, secure: bool) -> Option<OsString> {
+    let value = std::env::var_os(name)?;
+    if secure {
+        emit(
+            LogLevel::Warn,
+            &format!("ignoring ${name}: the process runs with elevated privileges (AT_SECURE, e.g. set-user-ID)"),
+        );
+        return None;
+    }
+    Some(value)
 }
 
 /// The running hypervisor's release from [`SYSFS_HYPERVISOR_VERSION`], or `None` when not
@@ -139,6 +188,26 @@ pub enum AttemptFailure {
         /// `dlerror()`'s text.
         message: String,
     },
+    /// The file is not the libxenctrl of a supported release (its `DT_SONAME` is not
+    /// `libxenctrl.so.<release>` with a release in [`INTERFACE_VERSIONS`]); none of its
+    /// functions was resolved or called.
+    UnsupportedRelease {
+        /// The soname read from the file (the file name if it has none).
+        soname: String,
+        /// The release the soname names, if it names one.
+        found: Option<XenVersion>,
+        /// The file, when known.
+        file: Option<PathBuf>,
+    },
+    /// A relative path (contains `/` but does not start with it): `dlopen` would resolve it
+    /// against the working directory, so it is refused without opening anything.
+    RelativePath,
+}
+
+/// The releases in [`INTERFACE_VERSIONS`], oldest first: `4.17, 4.18, …`.
+fn supported_list() -> String {
+    let list: Vec<String> = INTERFACE_VERSIONS.iter().rev().map(|iv| iv.release.to_string()).collect();
+    list.join(", ")
 }
 
 /// One rejected candidate.
@@ -161,8 +230,39 @@ impl fmt::Display for Attempt {
                 }
                 write!(f, ": {message}")
             }
+            AttemptFailure::UnsupportedRelease { soname, found, file } => {
+                write!(f, "{}: ", self.candidate)?;
+                match found {
+                    Some(v) => write!(f, "{soname} is Xen {v}")?,
+                    None => write!(f, "{soname} is not a versioned libxenctrl (libxenctrl.so.<major>.<minor>)")?,
+                }
+                if let Some(file) = file {
+                    write!(f, " ({})", file.display())?;
+                }
+                write!(f, "; xenvcpu supports Xen {}", supported_list())
+            }
+            AttemptFailure::RelativePath => write!(
+                f,
+                "{}: relative paths are refused (dlopen would resolve them against the working \
+                 directory): give an absolute path or a bare soname",
+                self.candidate
+            ),
         }
     }
+}
+
+/// The decisive reason a [`LoadError`] happened ([`LoadError::kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadErrorKind {
+    /// No candidate could be opened: libxenctrl is not installed (or not where named).
+    NotFound,
+    /// A libxenctrl was found but its release is not supported
+    /// ([`AttemptFailure::UnsupportedRelease`]; see [`LoadError::unsupported_release`]).
+    UnsupportedRelease,
+    /// A library of a supported release lacks a function ([`AttemptFailure::MissingSymbol`]).
+    MissingSymbol,
+    /// A relative path was given ([`AttemptFailure::RelativePath`]).
+    RelativePath,
 }
 
 /// No usable libxenctrl: every candidate, with the reason each was rejected.
@@ -176,10 +276,40 @@ impl LoadError {
     pub fn attempts(&self) -> &[Attempt] {
         &self.attempts
     }
+
+    /// The decisive reason, most actionable first: a relative path, else a library of an
+    /// unsupported release, else a missing symbol, else nothing found.
+    pub fn kind(&self) -> LoadErrorKind {
+        let any = |pred: fn(&AttemptFailure) -> bool| self.attempts.iter().any(|a| pred(&a.failure));
+        if any(|f| matches!(f, AttemptFailure::RelativePath)) {
+            LoadErrorKind::RelativePath
+        } else if any(|f| matches!(f, AttemptFailure::UnsupportedRelease { .. })) {
+            LoadErrorKind::UnsupportedRelease
+        } else if any(|f| matches!(f, AttemptFailure::MissingSymbol { .. })) {
+            LoadErrorKind::MissingSymbol
+        } else {
+            LoadErrorKind::NotFound
+        }
+    }
+
+    /// The first candidate refused because of its release, if any: then a libxenctrl is
+    /// installed, but of a release this crate does not support.
+    pub fn unsupported_release(&self) -> Option<&Attempt> {
+        self.attempts.iter().find(|a| matches!(a.failure, AttemptFailure::UnsupportedRelease { .. }))
+    }
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(Attempt { failure: AttemptFailure::UnsupportedRelease { soname, found, .. }, .. }) =
+            self.unsupported_release()
+        {
+            match found {
+                Some(v) => write!(f, "no supported libxenctrl: {soname} is Xen {v}")?,
+                None => write!(f, "no supported libxenctrl: {soname} is not a versioned libxenctrl")?,
+            }
+            write!(f, "; xenvcpu supports Xen {}. ", supported_list())?;
+        }
         f.write_str("cannot load libxenctrl; tried ")?;
         if self.attempts.is_empty() {
             f.write_str("nothing")?;
@@ -192,8 +322,8 @@ impl fmt::Display for LoadError {
         }
         write!(
             f,
-            ". Install the Xen tools libraries (e.g. Debian's libxenmisc4.17) or set \
-             {LIBXENCTRL_ENV} to the library's path"
+            ". Install the Xen tools libraries of a supported release (e.g. Debian's \
+             libxenmisc4.17) or set {LIBXENCTRL_ENV} to the library's absolute path"
         )
     }
 }
@@ -298,7 +428,8 @@ xenctrl_functions! {
     /// `xc_interface_open(logger, dombuild_logger, open_flags)`: opens a handle on the
     /// hypervisor (privcmd and the other Xen devices).
     ///
-    /// Pass null loggers (libxenctrl then logs to stderr) and flags `0`: a handle opened
+    /// Pass [`crate::logger`] as both loggers (a null one makes libxenctrl print its
+    /// messages to stderr) and flags `0`: a handle opened
     /// without [`XC_OPENFLAG_NON_REENTRANT`](crate::XC_OPENFLAG_NON_REENTRANT) may be used
     /// from several threads at once. Returns null with `errno` set on failure: `ENOENT`
     /// when there is no privcmd device (not running on Xen), `EACCES` when not root.
@@ -418,11 +549,32 @@ impl XenCtrl {
     /// Loads the first usable library of `candidates`. Uncached: every call `dlopen`s
     /// again (the loader shares the mapping); use [`xenctrl`] for the process-wide table.
     ///
+    /// A candidate is refused, and the next one tried, when it is a relative path, does not
+    /// open, is not the libxenctrl of a release in [`INTERFACE_VERSIONS`] (its `DT_SONAME`
+    /// decides, checked before any symbol is resolved; for a path, also before `dlopen`), or
+    /// lacks a function.
+    ///
     /// # Errors
-    /// [`LoadError`] listing every candidate with its `dlopen`/`dlsym` failure.
+    /// [`LoadError`] listing every candidate with its failure.
     pub fn load(candidates: &[Candidate]) -> Result<XenCtrl, LoadError> {
         let mut attempts = Vec::new();
         for candidate in candidates {
+            let name = candidate.name.as_bytes();
+            if name.contains(&b'/') && !name.starts_with(b"/") {
+                attempts.push(Attempt { candidate: candidate.clone(), failure: AttemptFailure::RelativePath });
+                continue;
+            }
+            // A path whose file we can read is checked before dlopen, so that not even the
+            // initialisers of another release's library run.
+            if name.starts_with(b"/") {
+                let path = Path::new(&candidate.name);
+                if let Some(soname) = std::fs::read(path).ok().and_then(|data| crate::elf::soname(&data)) {
+                    if let Err(failure) = check_release(&soname, Some(path.to_path_buf())) {
+                        attempts.push(Attempt { candidate: candidate.clone(), failure });
+                        continue;
+                    }
+                }
+            }
             let handle = match dlopen(&candidate.name) {
                 Ok(h) => h,
                 Err(message) => {
@@ -436,10 +588,17 @@ impl XenCtrl {
                 .and_then(|f| std::fs::read(f).ok())
                 .and_then(|data| crate::elf::soname(&data))
                 .unwrap_or_else(|| file_name_of(&candidate.name));
+            // Decided before resolving anything: only a supported release's functions have
+            // the prototypes and struct sizes of the table. The handle is left open (see
+            // below).
+            if let Err(failure) = check_release(&soname, file.clone()) {
+                attempts.push(Attempt { candidate: candidate.clone(), failure });
+                continue;
+            }
             let origin = Origin { requested: candidate.clone(), file: file.clone(), soname, skipped: attempts.clone() };
-            // SAFETY: `handle` was just returned by dlopen and is never closed; the file is
-            // a libxenctrl (by name or by the user's explicit choice), whose exported
-            // functions have the prototypes declared in the table.
+            // SAFETY: `handle` was just returned by dlopen and is never closed; the file's
+            // DT_SONAME names a release in INTERFACE_VERSIONS (checked just above), whose
+            // exported functions have the prototypes declared in the table.
             match unsafe { XenCtrl::resolve(handle, origin) } {
                 Ok(table) => return Ok(table),
                 Err((symbol, message)) => {
@@ -475,11 +634,7 @@ impl XenCtrl {
     /// The Xen release the library belongs to, parsed from [`soname`](Self::soname)
     /// (`libxenctrl.so.4.17` → 4.17).
     pub fn release(&self) -> Option<XenVersion> {
-        let rest = self.soname().strip_prefix("libxenctrl.so.")?;
-        let mut parts = rest.split('.');
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        Some(XenVersion::new(major, minor))
+        release_of_soname(self.soname())
     }
 
     /// Candidates rejected before this one was loaded.
@@ -579,6 +734,24 @@ fn loaded_file(_handle: NonNull<c_void>) -> Option<PathBuf> {
     None
 }
 
+/// The release a libxenctrl soname names: `libxenctrl.so.4.17` (or `.so.4.17.0`) → 4.17.
+fn release_of_soname(soname: &str) -> Option<XenVersion> {
+    let rest = soname.strip_prefix("libxenctrl.so.")?;
+    let mut parts = rest.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some(XenVersion::new(major, minor))
+}
+
+/// Accepts a library only if its soname names a release in [`INTERFACE_VERSIONS`].
+fn check_release(soname: &str, file: Option<PathBuf>) -> Result<XenVersion, AttemptFailure> {
+    let found = release_of_soname(soname);
+    match found.filter(|&v| interface_versions(v).is_some()) {
+        Some(v) => Ok(v),
+        None => Err(AttemptFailure::UnsupportedRelease { soname: soname.to_owned(), found, file }),
+    }
+}
+
 fn file_name_of(name: &OsStr) -> String {
     Path::new(name).file_name().unwrap_or(name).to_string_lossy().into_owned()
 }
@@ -630,11 +803,55 @@ mod tests {
     }
 
     #[test]
-    fn unknown_running_release_is_tried_before_the_known_ones() {
-        let list = candidates(None, Some(XenVersion::new(4, 23)));
+    fn unsupported_running_release_is_listed_last_only_to_be_refused() {
+        let v = XenVersion::new(4, 23);
+        let list = candidates(None, Some(v));
         assert_eq!(list.len(), 8);
-        assert_eq!(list[0].name, "libxenctrl.so.4.23");
-        assert_eq!(names(&list[1..7]), KNOWN);
+        assert_eq!(names(&list[..6]), KNOWN);
+        assert_eq!(list[6].origin, CandidateOrigin::Unversioned);
+        assert_eq!(list[7], Candidate::new("libxenctrl.so.4.23", CandidateOrigin::RunningHypervisor(v)));
+    }
+
+    #[test]
+    fn release_check_accepts_exactly_the_supported_releases() {
+        assert_eq!(check_release("libxenctrl.so.4.17", None), Ok(XenVersion::new(4, 17)));
+        assert_eq!(check_release("libxenctrl.so.4.22.0", None), Ok(XenVersion::new(4, 22)));
+        for (soname, found) in [
+            ("libxenctrl.so.4.16", Some(XenVersion::new(4, 16))),
+            ("libxenctrl.so.4.99", Some(XenVersion::new(4, 99))),
+            ("libxenctrl.so", None),
+            ("libc.so.6", None),
+        ] {
+            let err = check_release(soname, None).unwrap_err();
+            assert_eq!(err, AttemptFailure::UnsupportedRelease { soname: soname.into(), found, file: None });
+        }
+    }
+
+    #[test]
+    fn relative_path_is_refused_without_opening_and_a_bare_name_is_not() {
+        let list = [
+            Candidate::new("lib/libxenctrl.so.4.17", CandidateOrigin::EnvOverride),
+            Candidate::new("./libxenctrl.so.4.17", CandidateOrigin::EnvOverride),
+            Candidate::new("libxenvcpu-none.so", CandidateOrigin::EnvOverride),
+        ];
+        let err = XenCtrl::load(&list).unwrap_err();
+        assert_eq!(err.attempts()[0].failure, AttemptFailure::RelativePath);
+        assert_eq!(err.attempts()[1].failure, AttemptFailure::RelativePath);
+        assert!(matches!(err.attempts()[2].failure, AttemptFailure::Open { .. }));
+        assert_eq!(err.kind(), LoadErrorKind::RelativePath);
+        assert!(err.to_string().contains("relative paths are refused"), "{err}");
+    }
+
+    #[test]
+    fn secure_env_var_ignores_the_variable_only_under_at_secure() {
+        let name = "XEN_SYS_TEST_SECURE_ENV_VAR";
+        std::env::set_var(name, "/tmp/x");
+        assert_eq!(secure_env_var_in(name, false), Some(OsString::from("/tmp/x")));
+        assert_eq!(secure_env_var_in(name, true), None);
+        // This test process is not set-user-ID.
+        assert_eq!(secure_env_var(name), Some(OsString::from("/tmp/x")));
+        std::env::remove_var(name);
+        assert_eq!(secure_env_var_in(name, true), None);
     }
 
     #[test]
@@ -681,20 +898,22 @@ mod tests {
     }
 
     #[test]
-    fn library_without_the_symbols_names_the_symbol_and_the_file() {
-        // libc is certainly loadable and certainly has no xc_* functions.
+    fn library_that_is_not_libxenctrl_is_refused_by_its_soname() {
+        // libc is certainly loadable and its soname names no Xen release.
         let list = [Candidate::new("libc.so.6", CandidateOrigin::EnvOverride)];
         let err = XenCtrl::load(&list).unwrap_err();
         match &err.attempts()[0].failure {
-            AttemptFailure::MissingSymbol { symbol, file, message } => {
-                assert_eq!(*symbol, "xc_interface_open");
+            AttemptFailure::UnsupportedRelease { soname, found: None, file } => {
+                assert_eq!(soname, "libc.so.6");
                 let file = file.as_ref().expect("loader reports the file");
                 assert!(file.to_string_lossy().contains("libc.so.6"), "{file:?}");
-                assert!(message.contains("xc_interface_open"), "{message}");
             }
-            other => panic!("expected a missing symbol, got {other:?}"),
+            other => panic!("expected an unsupported release, got {other:?}"),
         }
-        assert!(err.to_string().contains("`xc_interface_open` missing"));
+        assert_eq!(err.kind(), LoadErrorKind::UnsupportedRelease);
+        let text = err.to_string();
+        assert!(text.contains("libc.so.6 is not a versioned libxenctrl"), "{text}");
+        assert!(text.contains("4.17, 4.18, 4.19, 4.20, 4.21, 4.22"), "{text}");
     }
 
     #[test]
@@ -704,6 +923,8 @@ mod tests {
             Candidate::new("libxenvcpu-none-2.so", CandidateOrigin::Unversioned),
         ];
         let err = XenCtrl::load(&list).unwrap_err();
+        assert_eq!(err.kind(), LoadErrorKind::NotFound);
+        assert!(err.unsupported_release().is_none());
         let tried: Vec<_> = err.attempts().iter().map(|a| &a.candidate).collect();
         assert_eq!(tried, [&list[0], &list[1]]);
         let text = err.to_string();
