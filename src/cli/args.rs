@@ -98,12 +98,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Resolve a domain XML's placement (<vcpu cpuset>, <vcpupin>, <emulatorpin>) for this
+    /// Resolve a domain XML's placement (`<vcpu cpuset>`, `<vcpupin>`, `<emulatorpin>`) for this
     /// host and show it; with --commit, pin every online vCPU accordingly.
     Apply {
         /// Domain name or id.
         domain: String,
-        /// A libvirt domain XML, or a fragment with <vcpu> and <cputune>.
+        /// A libvirt domain XML, or a fragment with `<vcpu>` and `<cputune>`.
         file: String,
         /// The advisory NUMA nodeset for placement='auto' (node ids, e.g. `0` or `0-1`).
         #[arg(long)]
