@@ -55,6 +55,31 @@ fn pin_override_is_busy_until_forced() {
 }
 
 #[test]
+fn under_a_pin_override_get_returns_the_temporary_cpu_and_einval_comes_before_ebusy() {
+    let sim = Arc::new(SimHost::new(SimConfig { nr_cpus: 4, offline: "3".parse().unwrap(), ..SimConfig::default() }));
+    sim.add_domain(SimDomain { domid: 0, max_vcpus: 2, online: 2, hvm: false });
+    let host = Host::with_backend(sim.clone()).unwrap();
+    let dom0 = host.domain(0).unwrap();
+    dom0.set_affinity(1, &AffinityRequest::hard(&"0-2".parse().unwrap())).unwrap();
+    let cpu = dom0.vcpu_info(1).unwrap().cpu.unwrap();
+    sim.set_pin_override(0, 1, true);
+    assert_eq!(dom0.vcpu_info(1).unwrap().hard, CpuMap::from_iter([cpu as usize]), "the temporary map");
+    // A hard map with no online CPU is EINVAL even under the override.
+    let offline: CpuMap = "3".parse().unwrap();
+    let err = dom0.set_affinity(1, &AffinityRequest::hard(&offline)).unwrap_err();
+    assert!(matches!(err, Error::NoUsableCpu { .. }), "{err}");
+    // A soft-only change meets the override: EBUSY.
+    let err = dom0.set_affinity(1, &AffinityRequest::soft(&"0".parse().unwrap())).unwrap_err();
+    assert!(matches!(err, Error::Busy { .. }), "{err}");
+    // Force undoes the override before the set, even when the set then fails: the
+    // configured map is back.
+    let err = dom0.set_affinity(1, &AffinityRequest::hard(&offline).forced()).unwrap_err();
+    assert!(matches!(err, Error::NoUsableCpu { .. }), "{err}");
+    assert_eq!(dom0.vcpu_info(1).unwrap().hard, "0-2".parse().unwrap());
+    dom0.set_affinity(1, &AffinityRequest::hard(&"1".parse().unwrap())).unwrap();
+}
+
+#[test]
 fn effective_hard_drops_offline_cpus_and_all_offline_is_refused() {
     let sim = Arc::new(SimHost::new(SimConfig { nr_cpus: 8, offline: "6-7".parse().unwrap(), ..SimConfig::default() }));
     sim.add_domain(SimDomain { domid: 0, max_vcpus: 2, online: 2, hvm: false });

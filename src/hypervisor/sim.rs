@@ -4,9 +4,13 @@
 //! same tests against it and against real Xen in the lab; where they disagree, Xen is
 //! right and this model is fixed):
 //! - affinity: `EINVAL` for a vCPU past the maximum or no map given, `ESRCH` for an absent
-//!   domain, `EBUSY` under a pin override unless forced, `EINVAL` when the hard map has no
-//!   online CPU; on success the maps are written back as hard ∩ online and
-//!   soft ∩ hard ∩ online, while a later get returns the maps as they were set;
+//!   domain, `EINVAL` when the hard map has no online CPU, then `EBUSY` under a pin
+//!   override unless forced (force undoes the override first, even when the set then
+//!   fails); on success the maps are written back as hard ∩ online and
+//!   soft ∩ hard ∩ online, while a later get returns the maps as they were set — or,
+//!   under a pin override, the temporary single-CPU hard map (the pin override cannot be
+//!   triggered from dom0 in the lab: these rules follow `vcpu_affinity_domctl()` and
+//!   `vcpu_set_hard_affinity()` in upstream `xen/common/sched/core.c`);
 //! - `max_vcpus`: only the creation-time value is accepted, never for the calling domain;
 //! - getdomaininfo for an absent id yields nothing (the real call would list the next).
 //!
@@ -68,7 +72,9 @@ struct Vcpu {
     online: bool,
     hard: CpuMap,
     soft: CpuMap,
-    override_pin: bool,
+    /// A temporary pin override (`SCHEDOP_pin_override`): the vCPU runs on this CPU only,
+    /// and `hard` keeps the affinity to restore (Xen's `cpu_hard_affinity_saved`).
+    override_pin: Option<u32>,
     cpu: u32,
     cpu_time_ns: u64,
 }
@@ -147,7 +153,7 @@ impl SimHost {
                 online: v < d.online,
                 hard: all.clone(),
                 soft: all.clone(),
-                override_pin: false,
+                override_pin: None,
                 cpu: online_cpus.iter().nth(v as usize % online_cpus.count().max(1)).unwrap_or(0) as u32,
                 cpu_time_ns: 0,
             })
@@ -164,7 +170,7 @@ impl SimHost {
     /// set, affinity changes fail with `EBUSY` unless forced, and forcing clears it.
     pub fn set_pin_override(&self, domid: u32, vcpu: u32, on: bool) {
         if let Some(v) = self.lock().domains.get_mut(&domid).and_then(|d| d.vcpus.get_mut(vcpu as usize)) {
-            v.override_pin = on;
+            v.override_pin = on.then_some(v.cpu);
         }
     }
 
@@ -199,8 +205,11 @@ impl SimHost {
             .domains
             .iter()
             .map(|(&id, d)| {
-                let vcpus =
-                    d.vcpus.iter().map(|v| (v.online, v.hard.clone(), v.soft.clone(), v.override_pin)).collect();
+                let vcpus = d
+                    .vcpus
+                    .iter()
+                    .map(|v| (v.online, v.hard.clone(), v.soft.clone(), v.override_pin.is_some()))
+                    .collect();
                 (id, (d.uuid, vcpus))
             })
             .collect();
@@ -341,7 +350,14 @@ impl Hypervisor for SimHost {
             return Err(EINVAL);
         }
         if let Some(h) = hard {
-            write_map(&v.hard, h);
+            // Under a pin override Xen's hard affinity *is* the temporary single-CPU map
+            // (vcpu_temporary_affinity() sets it and saves the configured one aside), and
+            // XEN_DOMCTL_getvcpuaffinity copies cpu_hard_affinity as it is
+            // (xen/common/sched/core.c, vcpu_affinity_domctl()).
+            match v.override_pin {
+                Some(cpu) => write_map(&CpuMap::from_iter([cpu as usize]), h),
+                None => write_map(&v.hard, h),
+            }
         }
         if let Some(s) = soft {
             write_map(&v.soft, s);
@@ -365,16 +381,21 @@ impl Hypervisor for SimHost {
         if hard.is_none() && soft.is_none() {
             return Err(EINVAL);
         }
-        if v.override_pin {
-            if !force {
-                return Err(Errno::new(libc::EBUSY));
-            }
-            v.override_pin = false;
+        // xen/common/sched/core.c, vcpu_affinity_domctl(): FORCE undoes the override first
+        // (vcpu_temporary_affinity(v, NR_CPUS, ...) restores the saved hard affinity), even
+        // if the set below then fails; vcpu_set_hard_affinity() refuses a map with no
+        // online CPU (EINVAL) before vcpu_set_affinity() finds the override (EBUSY).
+        if force {
+            v.override_pin = None;
         }
+        let busy = Errno::new(libc::EBUSY);
         if let Some(h) = hard {
             let requested = map_from(h, nr_cpus);
             if requested.intersection(&online).is_empty() {
                 return Err(EINVAL);
+            }
+            if v.override_pin.is_some() {
+                return Err(busy);
             }
             write_map(&requested.intersection(&online), h);
             if !requested.contains(v.cpu as usize) {
@@ -383,6 +404,9 @@ impl Hypervisor for SimHost {
             v.hard = requested;
         }
         if let Some(s) = soft {
+            if v.override_pin.is_some() {
+                return Err(busy);
+            }
             let requested = map_from(s, nr_cpus);
             write_map(&requested.intersection(&v.hard).intersection(&online), s);
             v.soft = requested;
