@@ -15,8 +15,11 @@ fn unprivileged_process_gets_the_permission_error() {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        // SAFETY: plain syscalls in the child; 65534 is "nobody".
-        let dropped = unsafe { libc::setgid(65534) == 0 && libc::setuid(65534) == 0 };
+        // SAFETY: plain syscalls in the child; 65534 is "nobody"; setgroups is given an
+        // empty list (size 0: the null pointer is not read), dropping root's groups.
+        let dropped = unsafe {
+            libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(65534) == 0 && libc::setuid(65534) == 0
+        };
         let code = match (dropped, xenvcpu::Host::open()) {
             (false, _) => 3,
             (true, Err(xenvcpu::Error::Permission(_))) => 0,

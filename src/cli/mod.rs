@@ -142,8 +142,12 @@ where
         Ok(args) => args,
         Err(e) => {
             // Help and version go to stdout with 0; usage errors to stderr with 2.
-            let _ = e.print();
-            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            if e.use_stderr() {
+                eprint!("{}", e.render());
+                return EXIT_USAGE;
+            }
+            print!("{}", e.render());
+            return EXIT_OK;
         }
     };
     match dispatch(args.command, platform) {

@@ -2,8 +2,6 @@
 //! `cargo test`: tests/availability_sim.rs) and against the lab's real xenstored and PV
 //! guest (tests/lab_availability.rs). Each test restores the guest to 2 online vCPUs.
 
-#![allow(dead_code)]
-
 use std::time::{Duration, Instant};
 
 use xenvcpu::cpumap::CpuMap;
@@ -22,14 +20,17 @@ pub struct Fixture {
     /// The guest's console log in dom0, where it prints `LABGUEST online=<cpus>`.
     pub console: Option<String>,
     /// The simulated platform, when simulated.
+    #[allow(dead_code)] // read by availability_sim.rs only
     pub sim: Option<SimPlatform>,
 }
 
+#[allow(dead_code)] // lab_availability.rs uses the lab fixture only
 pub fn sim_fixture() -> Fixture {
     let sim = SimPlatform::lab_like().unwrap();
     Fixture { host: sim.host.clone(), store: Box::new(sim.store.connect()), guest: 1, console: None, sim: Some(sim) }
 }
 
+#[allow(dead_code)] // availability_sim.rs uses the simulated fixture only
 pub fn lab_fixture() -> Fixture {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
     let guest = std::env::var("XENVCPU_LAB_GUEST_DOMID").expect("XENVCPU_LAB_GUEST_DOMID").parse().unwrap();
@@ -186,6 +187,16 @@ pub fn waiting_for_a_state_the_guest_never_reaches_names_the_vcpus(f: &Fixture) 
     }
 }
 
+/// The suite's tests as this file defines them: every `pub fn NAME(f: &Fixture)`, sorted.
+pub fn defined_tests() -> Vec<&'static str> {
+    let mut names: Vec<&str> = include_str!("mod.rs")
+        .lines()
+        .filter_map(|line| line.strip_prefix("pub fn ")?.strip_suffix("(f: &Fixture) {"))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
 /// Lists every test of the suite, instantiated once per backend by the caller.
 #[macro_export]
 macro_rules! availability_suite {
@@ -202,6 +213,14 @@ macro_rules! availability_suite {
     };
     (@tests $fixture:path, $attrs:tt, $($name:ident),* $(,)?) => {
         $( $crate::availability_suite!(@one $fixture, $attrs, $name); )*
+
+        /// The list above names every test the suite defines (runs on the host).
+        #[test]
+        fn every_availability_test_is_listed() {
+            let mut listed = vec![$(stringify!($name)),*];
+            listed.sort_unstable();
+            assert_eq!(listed, availability::defined_tests(), "an availability test is missing from availability_suite!");
+        }
     };
     (@one $fixture:path, [$($attr:meta)?], $name:ident) => {
         #[test]
