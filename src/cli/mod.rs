@@ -785,3 +785,95 @@ fn emulatorpin(env: &Env, domain: &str, cpus: &str) -> CliResult {
     println!("domain {}: emulator (pid {pid}, every thread) pinned to dom0 CPUs {affinity}", dom.id());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_millis(300);
+
+    /// A "xenstored" that accepts connections and never answers, like one stopped with
+    /// SIGSTOP: the kernel queues the connection and the requests; nothing replies.
+    struct Silent {
+        dir: std::path::PathBuf,
+        _listener: std::os::unix::net::UnixListener,
+    }
+
+    impl Silent {
+        fn new() -> Silent {
+            let dir = std::env::temp_dir().join(format!(
+                "xenvcpu-silent-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let listener = std::os::unix::net::UnixListener::bind(dir.join("socket")).unwrap();
+            Silent { dir, _listener: listener }
+        }
+
+        /// A command environment over the simulated host with this store.
+        fn env(&self, sim: &SimPlatform) -> Env {
+            let mut client = XsClient::open_path(self.dir.join("socket")).unwrap();
+            client.set_timeout(TIMEOUT);
+            Env {
+                host: sim.host.clone(),
+                store: Ok(Box::new(client)),
+                endpoint: self.dir.join("socket").display().to_string(),
+                names: Default::default(),
+                store_down: Default::default(),
+            }
+        }
+    }
+
+    impl Drop for Silent {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn list_with_a_silent_xenstore_finishes_at_once_showing_ids() {
+        let sim = SimPlatform::lab_like().unwrap();
+        let silent = Silent::new();
+        let env = silent.env(&sim);
+        let start = Instant::now();
+        list(&env, &[], false).unwrap();
+        // One timeout (for the first name), not one per domain (3) or per vCPU row (10):
+        // the bound leaves room for a loaded machine and still tells them apart.
+        assert!(start.elapsed() < TIMEOUT * 5, "{:?}", start.elapsed());
+        assert!(env.store_down.get());
+        assert_eq!(env.name_of(0).as_deref(), Some("Domain-0"));
+        assert_eq!(env.name_of(1), None, "shown as its id");
+    }
+
+    #[test]
+    fn a_silent_xenstore_is_exit_4_naming_the_socket() {
+        let sim = SimPlatform::lab_like().unwrap();
+        let silent = Silent::new();
+        let env = silent.env(&sim);
+        for result in [set(&env, "1", 2, false, None), maps(&env, "1", false), set(&env, "labguest", 2, false, None)] {
+            let e = env.classify(result.unwrap_err());
+            assert_eq!(e.exit_code(), EXIT_XENSTORE, "{e}");
+            assert!(e.to_string().contains(&env.endpoint), "{e}");
+            assert_eq!(e.error().errno().map(|e| e.raw()), Some(libc::ETIMEDOUT), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_absent_xenstore_is_exit_4_naming_every_endpoint_tried() {
+        let sim = SimPlatform::lab_like().unwrap();
+        let missing = std::env::temp_dir().join("xenvcpu-no-such-socket");
+        let e = XsClient::open_any(std::slice::from_ref(&missing)).unwrap_err();
+        let env = Env {
+            host: sim.host.clone(),
+            store: Err(e),
+            endpoint: missing.display().to_string(),
+            names: Default::default(),
+            store_down: Default::default(),
+        };
+        let e = set(&env, "1", 2, false, None).unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_XENSTORE, "{e}");
+        assert!(e.to_string().contains("xenvcpu-no-such-socket"), "{e}");
+        assert_eq!(e.error().errno().map(|e| e.raw()), Some(libc::ENOENT), "{e}");
+    }
+}

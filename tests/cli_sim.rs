@@ -1,0 +1,256 @@
+//! The `xenvcpu` binary against the simulated lab-shaped host (`XENVCPU_BACKEND=sim`):
+//! every subcommand's output shape and `--json` schema (the field names the README
+//! documents), the exit code of each documented class of error, and `--help` of every
+//! subcommand. The simulated platform is made anew by each process, so every command
+//! starts from the lab's shape: 4 CPUs, dom0 (4 vCPUs), `labguest` (domain 1, PV, 2 of 4
+//! vCPUs online) and `hvmguest` (domain 2, HVM, 2 vCPUs).
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn run_env(args: &[&str], backend: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xenvcpu"));
+    cmd.args(args).env_remove("XENVCPU_BACKEND").env_remove("XENVCPU_LIBXENCTRL");
+    if let Some(b) = backend {
+        cmd.env("XENVCPU_BACKEND", b);
+    }
+    cmd.output().expect("run xenvcpu")
+}
+
+fn run(args: &[&str]) -> Output {
+    run_env(args, Some("sim"))
+}
+
+/// Succeeds; returns stdout.
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "xenvcpu {args:?}: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    serde_json::from_str(&ok(args)).unwrap_or_else(|e| panic!("xenvcpu {args:?}: not JSON: {e}"))
+}
+
+/// Fails with `code` and one stderr line that mentions `words`.
+fn fails(args: &[&str], code: i32, words: &str) {
+    fails_env(args, Some("sim"), code, words);
+}
+
+fn fails_env(args: &[&str], backend: Option<&str>, code: i32, words: &str) {
+    let out = run_env(args, backend);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "xenvcpu {args:?}: {stderr}");
+    assert!(stderr.contains(words), "xenvcpu {args:?}: {stderr:?} should mention {words:?}");
+    assert!(stderr.starts_with("xenvcpu: "), "{stderr:?}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+    assert!(out.stdout.is_empty() || code == 1, "nothing on stdout for a refused command: {:?}", out.stdout);
+}
+
+fn keys(v: &Value) -> BTreeSet<&str> {
+    v.as_object().expect("an object").keys().map(String::as_str).collect()
+}
+
+fn set_of(names: &[&'static str]) -> BTreeSet<&'static str> {
+    names.iter().copied().collect()
+}
+
+// ---- output shapes and JSON schemas ------------------------------------------------------
+
+#[test]
+fn info_prints_the_host_and_its_json_has_the_documented_fields() {
+    let text = ok(&["info"]);
+    for label in ["CPUs online", "online CPU list", "sockets", "cores per socket", "threads per core", "NUMA nodes"] {
+        assert!(text.lines().any(|l| l.starts_with(label)), "{label:?} in {text}");
+    }
+    assert!(text.contains("4 of 4 (max CPU id 3)"), "{text}");
+    let rows: Vec<&str> = text.lines().skip_while(|l| !l.trim_start().starts_with("cpu ")).skip(1).collect();
+    assert_eq!(rows.len(), 4, "one topology row per CPU: {text}");
+
+    let v = json(&["info", "--json"]);
+    assert_eq!(
+        keys(&v),
+        set_of(&[
+            "nr_cpus_online",
+            "max_cpu_id",
+            "nr_cpu_ids",
+            "sockets",
+            "cores_per_socket",
+            "threads_per_core",
+            "nr_nodes",
+            "cpu_khz",
+            "cpus"
+        ])
+    );
+    assert_eq!(
+        (v["nr_cpus_online"].as_u64(), v["max_cpu_id"].as_u64(), v["nr_cpu_ids"].as_u64()),
+        (Some(4), Some(3), Some(4))
+    );
+    let cpus = v["cpus"].as_array().unwrap();
+    assert_eq!(cpus.len(), 4);
+    for (i, cpu) in cpus.iter().enumerate() {
+        assert_eq!(keys(cpu), set_of(&["cpu", "online", "core", "socket", "node"]));
+        assert_eq!(cpu["cpu"].as_u64(), Some(i as u64));
+        assert_eq!(cpu["online"], Value::Bool(true));
+    }
+}
+
+#[test]
+fn list_is_shaped_like_xl_vcpu_list_and_its_json_has_the_documented_fields() {
+    let text = ok(&["list"]);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    for column in ["Name", "ID", "VCPU", "CPU", "State", "Time(s)", "Affinity (Hard / Soft)"] {
+        assert!(header.contains(column), "{header}");
+    }
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 4 + 4 + 2, "{text}");
+    let guest: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == "labguest").collect();
+    assert_eq!(guest.len(), 4);
+    assert_eq!(&guest[2][..5], ["labguest", "1", "2", "-", "offline"], "an offline vCPU has no CPU");
+    assert!(guest.iter().all(|r| r[r.len() - 3..] == ["all", "/", "all"]), "{text}");
+
+    let one = ok(&["list", "labguest"]);
+    assert_eq!(one.lines().count(), 1 + 4, "{one}");
+    let v = json(&["list", "--json", "1", "Domain-0"]);
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 4 + 4);
+    for row in rows {
+        assert_eq!(keys(row), set_of(&["domain", "domid", "vcpu", "cpu", "state", "time_ns", "hard", "soft"]));
+        assert_eq!(row["hard"], "0-3", "canonical cpu-lists, never `all`");
+        assert!(["running", "blocked", "runnable", "offline"].contains(&row["state"].as_str().unwrap()));
+    }
+    let offline = rows.iter().find(|r| r["domid"] == 1 && r["vcpu"] == 3).unwrap();
+    assert_eq!((offline["cpu"].clone(), offline["state"].as_str()), (Value::Null, Some("offline")));
+    assert_eq!(rows[0]["domain"], "labguest", "in the order asked");
+}
+
+#[test]
+fn pin_prints_the_effective_affinity() {
+    assert_eq!(ok(&["pin", "labguest", "1", "2"]), "domain 1 vCPU 1: hard 2 / soft (unchanged)\n");
+    assert_eq!(ok(&["pin", "labguest", "0-1", "-", "1-3"]).lines().count(), 2);
+    let out = ok(&["pin", "1", "all", "0,2", "0"]);
+    assert_eq!(out.lines().count(), 4, "{out}");
+    assert!(out.lines().all(|l| l.ends_with("hard 0,2 / soft 0")), "{out}");
+}
+
+#[test]
+fn set_and_state_report_the_request_and_wait_reports_the_guest() {
+    let out = ok(&["set", "labguest", "3", "--wait", "5"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "domain 1: vCPUs 0-2 requested online (before: 0-1)");
+    assert!(lines[1].starts_with("domain 1: the guest followed in "), "{out}");
+    assert_eq!(ok(&["set", "labguest", "2"]), "domain 1: vCPUs 0-1 already requested online: nothing to change\n");
+    assert_eq!(ok(&["state", "labguest", "3", "on"]), "domain 1: vCPUs 0-1,3 requested online (before: 0-1)\n");
+    assert_eq!(ok(&["state", "labguest", "1", "off"]), "domain 1: vCPUs 0 requested online (before: 0-1)\n");
+}
+
+#[test]
+fn maps_prints_every_map_and_its_json_has_the_documented_fields() {
+    assert_eq!(
+        ok(&["maps", "labguest"]),
+        "possible   : 0-3\nonline     : 0-1\nrequested  : 0-1\nonlinable  : 2-3\nofflinable : 1\n"
+    );
+    let v = json(&["maps", "labguest", "--json"]);
+    assert_eq!(keys(&v), set_of(&["domid", "possible", "online", "requested", "onlinable", "offlinable"]));
+    assert_eq!(v["requested"], "0-1");
+    let dom0 = json(&["maps", "Domain-0", "--json"]);
+    assert_eq!(dom0["requested"], Value::Null, "dom0 has no availability nodes");
+}
+
+#[test]
+fn apply_shows_the_table_and_commits_only_when_asked() {
+    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("placement.xml");
+    std::fs::write(
+        &file,
+        "<domain><vcpu cpuset='0-1'>4</vcpu><cputune><vcpupin vcpu='1' cpuset='3'/></cputune></domain>",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let dry = ok(&["apply", "labguest", file]);
+    assert!(dry.contains("dry run: nothing applied"), "{dry}");
+    let committed = ok(&["apply", "labguest", file, "--commit"]);
+    assert!(!committed.contains("dry run"), "{committed}");
+    assert!(committed.contains("domain 1 vCPU 0: hard 0-1 / soft (unchanged)"), "{committed}");
+    assert!(committed.contains("domain 1 vCPU 1: hard 3 / soft (unchanged)"), "{committed}");
+    fails(&["apply", "labguest", "/nonexistent.xml"], 2, "cannot read /nonexistent.xml");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bench_pin_json_has_the_documented_fields() {
+    let v = json(&["bench", "pin", "labguest", "--iterations", "50", "--json"]);
+    assert_eq!(keys(&v), set_of(&["domid", "vcpus", "iterations", "updates_per_sec", "p50_ns", "p99_ns", "mean_ns"]));
+    assert_eq!((v["domid"].as_u64(), v["vcpus"].as_str(), v["iterations"].as_u64()), (Some(1), Some("0-3"), Some(50)));
+    assert!(v["updates_per_sec"].as_f64().unwrap() > 0.0);
+    let text = ok(&["bench", "pin", "labguest", "--vcpus", "1", "--iterations", "10"]);
+    assert!(text.starts_with("domain 1 vCPUs 1: 10 updates in "), "{text}");
+}
+
+// ---- exit codes --------------------------------------------------------------------------
+
+#[test]
+fn usage_errors_exit_2() {
+    fails(&["list", "nosuch"], 2, "no domain named \"nosuch\"");
+    fails(&["maps", "99"], 2, "no domain with id 99");
+    fails(&["pin", "labguest", "1", "0-3,^"], 2, "not a CPU number or range");
+    fails(&["pin", "labguest", "1", "7"], 2, "CPU 7 beyond the host, which has CPUs 0-3");
+    fails(&["pin", "labguest", "4", "1"], 2, "domain 1 has no vCPU 4");
+    fails(&["set", "labguest", "0"], 2, "can have 1 to 4 vCPUs online");
+    fails(&["set", "labguest", "5"], 2, "can have 1 to 4 vCPUs online");
+    fails(&["state", "labguest", "0", "off"], 2, "vCPU 0 of domain 1 cannot be taken offline");
+    fails(&["emulatorpin", "labguest", "0"], 2, "a PV domain runs without an emulator");
+    fails(&["emulatorpin", "hvmguest", "0"], 2, "stub domain");
+    // clap's own usage errors (several lines of help, also exit 2).
+    for args in [&["set", "labguest", "3", "--wait", "-5"][..], &["bench", "pin", "1", "--iterations", "0"], &["frob"]]
+    {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "), "{args:?}");
+    }
+}
+
+#[test]
+fn refusals_of_xen_or_the_guest_exit_1() {
+    fails(&["set", "hvmguest", "1"], 1, "unsupported for HVM guests");
+    // dom0 has nobody following its availability nodes in the simulation.
+    let out = run(&["set", "Domain-0", "2", "--wait", "0.2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("had not followed the request"), "{stderr}");
+    assert!(!stderr.contains("  "), "no runs of spaces: {stderr:?}");
+}
+
+#[test]
+fn no_xen_here_exits_3() {
+    // This host is not a Xen dom0 (tests run on plain Linux and, in the lab, in dom0 where
+    // this test is not run: it is a host test).
+    assert!(!std::path::Path::new("/dev/xen/privcmd").exists(), "a host test: not for a dom0");
+    for args in [&["info"][..], &["list"], &["pin", "0", "0", "0"], &["set", "1", "2"], &["maps", "0"]] {
+        fails_env(args, None, 3, "not running on a Xen hypervisor");
+    }
+    fails_env(&["info"], Some("bogus"), 2, "XENVCPU_BACKEND=\"bogus\": use xenctrl or sim");
+}
+
+// ---- help ---------------------------------------------------------------------------------
+
+#[test]
+fn every_subcommand_has_help() {
+    let top = ok(&["--help"]);
+    let subcommands = ["info", "list", "pin", "set", "state", "maps", "apply", "emulatorpin", "bench"];
+    for sub in subcommands {
+        assert!(top.contains(&format!("  {sub} ")), "{sub} in --help: {top}");
+        let help = ok(&[sub, "--help"]);
+        assert!(help.contains(&format!("Usage: xenvcpu {sub}")), "{sub}: {help}");
+    }
+    let bench = ok(&["bench", "pin", "--help"]);
+    assert!(bench.contains("--iterations") && bench.contains("--vcpus") && bench.contains("--json"), "{bench}");
+    assert!(ok(&["set", "--help"]).contains("--ignore-host"));
+    assert!(ok(&["state", "--help"]).contains("--ignore-host"));
+    assert!(ok(&["--version"]).starts_with("xenvcpu "));
+}
