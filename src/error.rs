@@ -538,3 +538,61 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_followed(requested: &str, online: &str) -> String {
+        let (requested, online): (CpuMap, CpuMap) = (requested.parse().unwrap(), online.parse().unwrap());
+        Error::VcpusDidNotFollow {
+            domid: 0,
+            vcpus: requested.difference(&online).union(&online.difference(&requested)),
+            requested,
+            online,
+            waited_ms: 60_000,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn vcpus_that_stay_offline_name_the_guest_userspace_as_the_likely_cause() {
+        let text = not_followed("0-3", "0-1");
+        assert_eq!(
+            text.split(". ").next().unwrap(),
+            "domain 0: after 60000 ms, vCPUs 2-3 had not followed the request (requested online: 0-3; online per Xen: 0-1)"
+        );
+        assert!(text.contains("the guest's userspace did not online a vCPU its kernel marked present"), "{text}");
+        assert!(!text.contains("  "), "no runs of spaces: {text:?}");
+        // vCPUs that stay online past an offline request: not that cause.
+        let text = not_followed("0", "0-1");
+        assert!(!text.contains("userspace") && !text.contains("  "), "{text:?}");
+    }
+
+    #[test]
+    fn errors_built_from_an_errno_keep_it() {
+        let e = Errno::new(libc::EBUSY);
+        let cases = [
+            Error::Busy { domid: 1, vcpu: 0, errno: e },
+            Error::MaxVcpusOnSelf { domid: 0, errno: e },
+            Error::NoUsableCpu { domid: 1, vcpu: 0, map: CpuMap::new(), online: CpuMap::new(), errno: e },
+            Error::DomainGone { domid: 1, op: Op::VcpuInfo, errno: Some(e) },
+            Error::Hypercall { op: Op::VcpuInfo, domid: None, vcpu: None, errno: e },
+            Error::Process { pid: 1, op: "sched_setaffinity", errno: e },
+            Error::RolledBack {
+                failed: Box::new(Error::Busy { domid: 1, vcpu: 0, errno: e }),
+                restored: CpuMap::new(),
+                restore_failures: Vec::new(),
+            },
+        ];
+        for error in cases {
+            assert_eq!(error.errno(), Some(e), "{error}");
+        }
+        let xs =
+            XsError::Timeout { op: crate::xenstore::XsOp::Read, path: None, after: std::time::Duration::from_secs(2) };
+        assert_eq!(
+            Error::xenstore_unavailable("/run/xenstored/socket", &xs).errno(),
+            Some(Errno::new(libc::ETIMEDOUT))
+        );
+    }
+}
