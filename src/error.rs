@@ -234,10 +234,7 @@ pub enum Error {
         errno: Errno,
     },
     /// A multi-vCPU operation failed part-way; the vCPUs already changed were restored.
-    #[error(
-        "{failed}; the vCPUs changed before it ({restored}) were restored{}",
-        restore_note(.restore_failures)
-    )]
+    #[error("{failed}; {}", rolled_back_note(.restored, .restore_failures))]
     RolledBack {
         /// The failure that stopped the operation.
         failed: Box<Error>,
@@ -471,6 +468,16 @@ fn interrupted_note(restored: &CpuMap, failures: &[(u32, Error)]) -> String {
         format!("the vCPUs it had changed ({restored}) were restored")
     };
     format!("{done}{}", restore_note(failures))
+}
+
+/// What a rollback did: the vCPUs restored, or that nothing had been changed (the
+/// failure came before the first change), and every restore that failed.
+fn rolled_back_note(restored: &CpuMap, failures: &[(u32, Error)]) -> String {
+    match (restored.is_empty(), failures.is_empty()) {
+        (true, true) => "nothing had been changed".to_string(),
+        (true, false) => format!("no vCPU could be restored{}", restore_note(failures)),
+        (false, _) => format!("the vCPUs changed before it ({restored}) were restored{}", restore_note(failures)),
+    }
 }
 
 fn restore_note(failures: &[(u32, Error)]) -> String {
