@@ -1,5 +1,5 @@
 //! Faults on real Xen, in the lab's dom0 (tests/lab/lab.sh test): a guest destroyed while
-//! a command works on it, a domain id reused between lookup and write, a second writer of
+//! a command works on it, a guest re-created between lookup and write, a second writer of
 //! the availability keys, an unprivileged caller, and a stopped xenstored.
 //!
 //! The destructive tests use throwaway guests (copies of /lab/labguest.cfg under another
@@ -113,16 +113,16 @@ struct Throwaway {
 }
 
 impl Throwaway {
-    /// Creates the guest, with `domid = N` in its config when `domid` is given.
-    fn create(name: &str, domid: Option<u32>) -> Throwaway {
+    /// Creates the guest.
+    fn create(name: &str) -> Throwaway {
         lab();
         let guest = Throwaway { name: name.to_string(), cfg: format!("/tmp/{name}.cfg") };
-        guest.start(domid);
+        guest.start();
         guest
     }
 
-    /// The config: labguest's under our name, plus `domid = N` when given.
-    fn config(&self, domid: Option<u32>) -> String {
+    /// The config: labguest's under our name.
+    fn config(&self) -> String {
         let base = std::fs::read_to_string("/lab/labguest.cfg").expect("/lab/labguest.cfg");
         let mut cfg = String::new();
         let mut named = false;
@@ -140,17 +140,14 @@ impl Throwaway {
             }
         }
         assert!(named, "/lab/labguest.cfg has no name line: {base}");
-        if let Some(id) = domid {
-            cfg.push_str(&format!("domid = {id}\n"));
-        }
         cfg
     }
 
-    fn start(&self, domid: Option<u32>) {
-        std::fs::write(&self.cfg, self.config(domid)).unwrap();
+    fn start(&self) {
+        std::fs::write(&self.cfg, self.config()).unwrap();
         let t = Instant::now();
         must("xl", &["create", "-p", &self.cfg]);
-        note(&format!("xl create -p {} ({domid:?}): {:.1} s", self.name, t.elapsed().as_secs_f64()));
+        note(&format!("xl create -p {}: {:.1} s", self.name, t.elapsed().as_secs_f64()));
     }
 
     fn domid(&self) -> u32 {
@@ -164,10 +161,10 @@ impl Throwaway {
         note(&format!("xl destroy {}: {:.1} s", self.name, t.elapsed().as_secs_f64()));
     }
 
-    /// Destroys the guest and creates it again from the same config (plus `domid`).
-    fn recreate(&self, domid: Option<u32>) {
+    /// Destroys the guest and creates it again from the same config.
+    fn recreate(&self) {
         self.destroy();
-        self.start(domid);
+        self.start();
     }
 }
 
@@ -223,7 +220,7 @@ fn cpu_keys(store: &dyn XenStore, domid: u32) -> Option<BTreeMap<String, String>
 #[test]
 #[ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)"]
 fn set_wait_ends_with_domain_gone_when_the_guest_is_destroyed() {
-    let guest = Throwaway::create("fault-wait", None);
+    let guest = Throwaway::create("fault-wait");
     let id = guest.domid();
     // Paused, the guest never brings vCPUs 1-2 up: the CLI waits until the destroy.
     let args = ["set", "fault-wait", "3", "--wait", "60"];
@@ -308,7 +305,7 @@ fn check_racing_run(args: &[&str], out: &Output, counts: &mut BTreeMap<i32, u32>
 #[test]
 #[ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)"]
 fn pin_and_bench_fail_cleanly_when_the_guest_is_destroyed_under_them() {
-    let guest = Throwaway::create("fault-pin", None);
+    let guest = Throwaway::create("fault-pin");
     let id = guest.domid();
     let bench_args = ["bench", "pin", "fault-pin", "--iterations", "10000000"];
     let mut bench = Command::new(bin())
@@ -385,74 +382,47 @@ fn pin_and_bench_fail_cleanly_when_the_guest_is_destroyed_under_them() {
     assert!(text(&out.stderr).contains(&format!("no domain with id {id}")), "{}", text(&out.stderr));
 }
 
-// ---- 2. the domain id reused between lookup and write ------------------------------------------
-
-fn is_replaced(err: &Error, id: u32) -> bool {
-    match err {
-        Error::DomainReplaced { domid, .. } => *domid == id,
-        // pin() reports the failed step inside RolledBack: nothing had been changed.
-        Error::RolledBack { failed, restored, restore_failures } => {
-            restored.is_empty() && restore_failures.is_empty() && is_replaced(failed, id)
-        }
-        _ => false,
-    }
-}
+// ---- 2. the guest re-created between lookup and write ------------------------------------------
 
 fn is_gone(err: &Error, id: u32) -> bool {
     match err {
         Error::DomainGone { domid, .. } => *domid == id,
+        // pin() reports the failed step inside RolledBack: nothing had been changed.
         Error::RolledBack { failed, restored, .. } => restored.is_empty() && is_gone(failed, id),
         _ => false,
     }
 }
 
-/// A handle made for one guest, kept while the guest is destroyed and another created under
-/// the same id (`domid =` in the xl config), writes nothing to the newcomer: its
-/// availability keys and affinity are unchanged, and every write fails with
-/// `DomainReplaced`. Re-created under a new id instead, the handle's domain is gone:
-/// `DomainGone`, and nothing is written under either id.
+/// A handle made for a guest, kept while the guest is destroyed and created again under
+/// the same name (a new id), finds its domain gone: every write fails with `DomainGone`,
+/// nothing is written under the old id (no xenstore directory appears) and the new guest's
+/// availability keys and affinity are unchanged.
+///
+/// Re-creation under the *same* id cannot be produced here: xl 4.17 ignores `domid = N`
+/// in a guest config (tried in the lab: the guest got the next id), so that case is
+/// covered by the simulator (apply_sim's `a_domain_replaced_under_its_id_is_never_written_to`).
 #[test]
 #[ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)"]
-fn a_handle_never_writes_to_a_domain_recreated_under_its_id() {
+fn a_handle_on_a_recreated_guest_fails_with_domain_gone_and_writes_nothing() {
     let host = Host::open().unwrap();
     let store = XsClient::open().unwrap();
-    let guest = Throwaway::create("fault-reuse", None);
+    let guest = Throwaway::create("fault-reuse");
     let id = guest.domid();
     let old = host.domain(id).unwrap();
-    guest.recreate(Some(id));
-    assert_eq!(guest.domid(), id, "xl did not honour `domid = {id}` in the config");
-    let newcomer = host.domain(id).unwrap();
-    assert_ne!(newcomer.info().uuid, old.info().uuid, "the re-created guest has a new handle");
-    let keys_before = cpu_keys(&store, id).expect("the newcomer's xenstore directory");
-    assert_eq!(keys_before.len(), 4, "{keys_before:?}");
-    let affinity_before = affinities(&host, id);
-
+    guest.recreate();
+    let new_id = guest.domid();
+    assert_ne!(new_id, id, "re-created, the guest got its old id again");
+    let keys_new = cpu_keys(&store, new_id).expect("the new guest's xenstore directory");
+    assert_eq!(keys_new.len(), 4, "{keys_new:?}");
+    let affinity_new = affinities(&host, new_id);
     let one: CpuMap = "1".parse().unwrap();
     let err = old.set_vcpu_count(&store, 3).unwrap_err();
-    assert!(is_replaced(&err, id), "set_vcpu_count: {err}");
-    assert!(err.to_string().contains("nothing was written"), "{err}");
-    let err = old.set_vcpus_online(&store, &"3".parse().unwrap(), true).unwrap_err();
-    assert!(is_replaced(&err, id), "set_vcpus_online: {err}");
-    let err = old.pin(&CpuMap::all(4), &AffinityRequest::hard(&one)).unwrap_err();
-    assert!(is_replaced(&err, id), "pin: {err}");
-    let err = old.wait_for_vcpus(&"0-2".parse().unwrap(), Duration::from_secs(1)).unwrap_err();
-    assert!(is_replaced(&err, id), "wait_for_vcpus: {err}");
-    assert_eq!(cpu_keys(&store, id).as_ref(), Some(&keys_before), "the newcomer's availability keys changed");
-    assert_eq!(affinities(&host, id), affinity_before, "the newcomer's affinity changed");
-
-    // Re-created under a new id: the handle on the second guest finds its domain gone.
-    guest.recreate(None);
-    let new_id = guest.domid();
-    assert_ne!(new_id, id, "re-created without domid=, the guest got its old id again");
-    let keys_new = cpu_keys(&store, new_id).expect("the new guest's xenstore directory");
-    let affinity_new = affinities(&host, new_id);
-    let err = newcomer.set_vcpu_count(&store, 3).unwrap_err();
     assert!(is_gone(&err, id), "set_vcpu_count: {err}");
-    let err = newcomer.set_vcpus_online(&store, &"3".parse().unwrap(), true).unwrap_err();
+    let err = old.set_vcpus_online(&store, &"3".parse().unwrap(), true).unwrap_err();
     assert!(is_gone(&err, id), "set_vcpus_online: {err}");
-    let err = newcomer.pin(&CpuMap::all(4), &AffinityRequest::hard(&one)).unwrap_err();
+    let err = old.pin(&CpuMap::all(4), &AffinityRequest::hard(&one)).unwrap_err();
     assert!(is_gone(&err, id), "pin: {err}");
-    let err = newcomer.wait_for_vcpus(&"0-2".parse().unwrap(), Duration::from_secs(1)).unwrap_err();
+    let err = old.wait_for_vcpus(&"0-2".parse().unwrap(), Duration::from_secs(1)).unwrap_err();
     assert!(is_gone(&err, id), "wait_for_vcpus: {err}");
     assert_eq!(cpu_keys(&store, id), None, "something was written under the vanished id {id}");
     assert_eq!(cpu_keys(&store, new_id).as_ref(), Some(&keys_new), "the new guest's keys changed");
@@ -486,7 +456,7 @@ fn classify(values: &[String]) -> Pattern {
 
 /// Another process rewrites all four availability keys to pattern A in a tight loop (each
 /// `xenstore-write` of several keys is one transaction), while `xenvcpu set <guest> 4`
-/// (pattern B) runs 50 times. Every run ends within its bound, with exit 0 or 1 (the
+/// (pattern B) runs 25 times. Every run ends within its bound, with exit 0 or 1 (the
 /// bounded retry, one line); after every run a one-transaction snapshot of the keys is A
 /// (the writer won later) or B, never a mix of both.
 ///
@@ -500,8 +470,8 @@ fn classify(values: &[String]) -> Pattern {
 #[test]
 #[ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)"]
 fn set_racing_another_writer_leaves_one_whole_pattern() {
-    const RUNS: u32 = 50;
-    let guest = Throwaway::create("fault-race", None);
+    const RUNS: u32 = 25;
+    let guest = Throwaway::create("fault-race");
     let id = guest.domid();
     let keys: Vec<String> = (0..4).map(|v| availability_path(id, v)).collect();
     let writer_script = format!(
