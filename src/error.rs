@@ -257,10 +257,7 @@ pub enum Error {
         errno: Errno,
     },
     /// A multi-vCPU operation failed part-way; the vCPUs already changed were restored.
-    #[error(
-        "{failed}; the vCPUs changed before it ({restored}) were restored{}",
-        restore_note(.restore_failures)
-    )]
+    #[error("{failed}; {}", rolled_back_note(.restored, .restore_failures))]
     RolledBack {
         /// The failure that stopped the operation.
         failed: Box<Error>,
@@ -394,7 +391,7 @@ pub enum Error {
         restore_failures: Vec<(u32, Error)>,
     },
     /// The operation was interrupted by a signal; what it had changed was restored.
-    #[error("interrupted by {signal}; {}", interrupted_note(.restored, .restore_failures))]
+    #[error("interrupted by {signal}; {}", rolled_back_note(.restored, .restore_failures))]
     Interrupted {
         /// The signal (`SIGINT`, `SIGTERM`).
         signal: &'static str,
@@ -487,17 +484,18 @@ fn follow_hint(requested: &CpuMap, online: &CpuMap) -> &'static str {
     }
 }
 
-fn interrupted_note(restored: &CpuMap, failures: &[(u32, Error)]) -> String {
-    let done = if restored.is_empty() {
-        "nothing had been changed".to_string()
-    } else {
-        format!("the vCPUs it had changed ({restored}) were restored")
-    };
-    format!("{done}{}", restore_note(failures))
-}
-
 fn refused(errno: Option<Errno>) -> String {
     errno.map_or_else(String::new, |e| format!(" (Xen refused the first call: {e})"))
+}
+
+/// What a rollback did: the vCPUs restored, or that nothing had been changed (the
+/// failure came before the first change), and every restore that failed.
+fn rolled_back_note(restored: &CpuMap, failures: &[(u32, Error)]) -> String {
+    match (restored.is_empty(), failures.is_empty()) {
+        (true, true) => "nothing had been changed".to_string(),
+        (true, false) => format!("no vCPU could be restored{}", restore_note(failures)),
+        (false, _) => format!("the vCPUs changed before it ({restored}) were restored{}", restore_note(failures)),
+    }
 }
 
 fn restore_note(failures: &[(u32, Error)]) -> String {

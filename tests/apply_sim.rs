@@ -153,6 +153,8 @@ fn a_domain_replaced_under_its_id_is_never_written_to() {
         matches!(&err, Error::RolledBack { failed, .. } if matches!(**failed, Error::DomainReplaced { domid: 1, .. })),
         "{err}"
     );
+    // Refused before the first change: the message says so, not "() were restored".
+    assert!(err.to_string().ends_with("nothing was written to it; nothing had been changed"), "{err}");
     let err = dom.set_vcpu_count(&sim.store, 3).unwrap_err();
     assert!(matches!(err, Error::DomainReplaced { domid: 1, .. }), "{err}");
     assert!(err.to_string().contains("nothing was written"), "{err}");

@@ -222,9 +222,8 @@ impl Env {
                 let host = Host::open()?;
                 let endpoints = crate::xenstore::default_endpoints();
                 let tried = endpoints.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
-                match XsClient::open_any(&endpoints) {
-                    Ok(mut client) => {
-                        client.set_timeout(timeout);
+                match XsClient::open_any_timeout(&endpoints, timeout) {
+                    Ok(client) => {
                         let endpoint = client.endpoint().display().to_string();
                         (host, Ok(Box::new(client) as Box<dyn XenStore>), endpoint)
                     }
@@ -273,6 +272,12 @@ impl Env {
                 }
                 Err(_) => None,
             },
+            // Not even connected (xenstored not running, or accepting nothing): said once.
+            Err(e) if !self.store_down.get() => {
+                self.store_down.set(true);
+                eprintln!("xenvcpu: warning: domain names unavailable, showing ids: {}", self.unavailable(e));
+                None
+            }
             _ => None,
         };
         let name = name.or_else(|| (domid == 0).then(|| "Domain-0".to_string()));

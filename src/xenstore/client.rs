@@ -49,6 +49,67 @@ pub fn default_endpoints() -> Vec<PathBuf> {
     endpoints
 }
 
+/// How often a connect to a socket whose listen queue is full is retried.
+const CONNECT_RETRY: Duration = Duration::from_millis(20);
+
+/// Connects to the Unix socket at `path`, giving up after `timeout`.
+///
+/// `UnixStream::connect` blocks while the listener's queue is full, which is the case as
+/// soon as a few clients have connected to a stopped or wedged xenstored (it listens
+/// with a backlog of 1 and accepts nothing). A non-blocking connect fails with `EAGAIN`
+/// instead; it is retried until `timeout`, then reported as
+/// [`io::ErrorKind::TimedOut`].
+fn connect_socket(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::{FromRawFd, OwnedFd};
+
+    // SAFETY: sockaddr_un is plain C data; all-zero is a valid (empty) address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long or with a NUL byte"));
+    }
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a socket we just created and own; OwnedFd closes it on every path.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let deadline = Instant::now() + timeout;
+    loop {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: `addr` is a valid sockaddr_un of which `len` bytes are used.
+        let rc = unsafe { libc::connect(fd.as_raw_fd(), std::ptr::addr_of!(addr).cast(), len) };
+        if rc == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) if Instant::now() < deadline => thread::sleep(CONNECT_RETRY),
+            Some(libc::EAGAIN) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the socket accepted no connection within {timeout:?} (its listen queue is full: \
+                         xenstored is stopped or wedged)"
+                    ),
+                ))
+            }
+            _ => return Err(err),
+        }
+    }
+    let stream = UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
 /// The connection: a socket, or the xenbus device file (same framing).
 #[derive(Debug)]
 enum Conn {
@@ -184,11 +245,35 @@ impl XsClient {
     /// # Errors
     /// [`XsError::Connect`] listing every endpoint tried with its error.
     pub fn open_any(endpoints: &[PathBuf]) -> Result<Self, XsError> {
+        Self::open_any_timeout(endpoints, DEFAULT_TIMEOUT)
+    }
+
+    /// Connects to the first of `endpoints` that accepts, waiting at most `timeout` for a
+    /// socket to accept the connection, and sets `timeout` as the reply timeout (see
+    /// [`set_timeout`](Self::set_timeout)).
+    ///
+    /// A socket that exists but accepts nothing within `timeout` (xenstored stopped or
+    /// wedged: its listen queue is full, where a plain `connect` would block for ever)
+    /// ends the search with [`io::ErrorKind::TimedOut`]: the endpoints after it lead to
+    /// the same daemon.
+    ///
+    /// # Errors
+    /// [`XsError::Connect`] listing every endpoint tried with its error.
+    pub fn open_any_timeout(endpoints: &[PathBuf], timeout: Duration) -> Result<Self, XsError> {
         let mut attempts = Vec::new();
         for path in endpoints {
-            match Self::connect(path) {
-                Ok(client) => return Ok(client),
-                Err(error) => attempts.push(ConnectAttempt { path: path.clone(), error }),
+            match Self::connect(path, timeout) {
+                Ok(mut client) => {
+                    client.set_timeout(timeout);
+                    return Ok(client);
+                }
+                Err(error) => {
+                    let stop = error.kind() == io::ErrorKind::TimedOut;
+                    attempts.push(ConnectAttempt { path: path.clone(), error });
+                    if stop {
+                        break;
+                    }
+                }
             }
         }
         Err(XsError::Connect { attempts })
@@ -201,13 +286,14 @@ impl XsClient {
     /// [`XsError::Connect`] with that one endpoint and its error.
     pub fn open_path(path: impl AsRef<Path>) -> Result<Self, XsError> {
         let path = path.as_ref();
-        Self::connect(path)
+        Self::connect(path, DEFAULT_TIMEOUT)
             .map_err(|error| XsError::Connect { attempts: vec![ConnectAttempt { path: path.to_owned(), error }] })
     }
 
-    fn connect(path: &Path) -> io::Result<Self> {
+    /// Connects to one endpoint; a socket must accept within `timeout`.
+    fn connect(path: &Path, timeout: Duration) -> io::Result<Self> {
         let conn = if fs::metadata(path)?.file_type().is_socket() {
-            let stream = UnixStream::connect(path)?;
+            let stream = connect_socket(path, timeout)?;
             stream.set_write_timeout(Some(DEFAULT_TIMEOUT))?;
             Conn::Socket(stream)
         } else {
