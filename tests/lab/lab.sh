@@ -228,7 +228,23 @@ build_cargo() {
         mapfile -t TEST_EXES < <(cargo_executables "$json" | awk -F/ '{ print $NF "\t" $0 }' |
             sort | cut -f 2-) # by name: the same order every run
     fi
+    [[ $MODE != test ]] || list_expected
     say "build: done (xenvcpu + ${#TEST_EXES[@]} test binaries)"
+}
+
+# list_expected: $WORK/expected/<binary>, the lab tests each binary contains (the tests
+# #[ignore]d on the host, from `--list --ignored` run here), and selfcheck's checks.
+# report_test fails the run when any of them did not report.
+list_expected() {
+    local exe name
+    mkdir -p "$WORK/expected"
+    for exe in "${TEST_EXES[@]}"; do
+        name=${exe##*/}
+        "$exe" --list --ignored >"$WORK/expected/$name.list" 2>"$WORK/expected/$name.err" ||
+            die "build: $name --list --ignored failed: $(cat "$WORK/expected/$name.err")"
+        sed -n 's/: test$//p' "$WORK/expected/$name.list" | sort >"$WORK/expected/$name"
+    done
+    sed -n 's/^check \([A-Za-z0-9_]*\) .*/selfcheck::\1/p' "$LAB_SRC/selfcheck.sh" | sort >"$WORK/expected/selfcheck"
 }
 
 # ----------------------------------------------------------------------------- initramfs
@@ -509,24 +525,35 @@ report_run() {
 }
 
 report_test() {
-    local fail name rc passed=0 failed=0 p f result ok=1
+    local fail name rc passed=0 failed=0 p f result ok=1 expected=0 seen=0 want got missing
     fail=$(lab_failure)
     for name in selfcheck "${TEST_EXES[@]##*/}"; do
+        want=$(wc -l <"$WORK/expected/$name")
+        expected=$((expected + want))
         rc=${RC[$name]:-}
         if [[ -z $rc ]]; then
-            echo "$name: did not run"
-            failed=$((failed + 1))
+            echo "$name: did not run (expected $want lab tests)"
+            failed=$((failed + (want > 0 ? want : 1)))
             continue
         fi
         result=$(grep -E '^test result: ' "$WORK/out/$name.out" | tail -n 1 || true)
         if [[ $result =~ ([0-9]+)\ passed\;\ ([0-9]+)\ failed ]]; then
             p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
         else
-            p=0 f=0
+            p=0 f=1 # no summary: crashed, or not a test binary's output at all
         fi
-        ((rc == 0 || f > 0)) || f=1 # crashed before/without its summary
+        ((rc == 0 || f > 0)) || f=1 # failed without saying so
+        # Every lab test the binary contains must have reported ok or FAILED.
+        sed -n 's/^test \([^ ]*\) \.\.\. \(ok\|FAILED\)$/\1/p' "$WORK/out/$name.out" | sort -u >"$WORK/expected/$name.seen"
+        got=$(wc -l <"$WORK/expected/$name.seen")
+        seen=$((seen + got))
+        missing=$(comm -23 "$WORK/expected/$name" "$WORK/expected/$name.seen")
+        if [[ -n $missing ]]; then
+            echo "$name: expected tests did not report: ${missing//$'\n'/ }"
+            f=$((f + $(wc -l <<<"$missing")))
+        fi
         passed=$((passed + p)) failed=$((failed + f))
-        echo "$name: ${result:-no test result line (exit $rc)}"
+        echo "$name: ${result:-no test result line (exit $rc)} [expected $want, seen $got]"
         if ((f > 0)); then
             ok=0
             { echo "---- output of $name ----"; cat "$WORK/out/$name.out"; echo "----"; } >&2
@@ -534,6 +561,8 @@ report_test() {
     done
     stage_times
     [[ -z $fail ]] || show_failure "$fail"
+    echo "lab: expected $expected lab tests, $seen reported"
+    ((seen == expected)) || ok=0
     echo "lab: $passed passed, $failed failed"
     [[ -z $fail ]] || return 125
     ((ok && failed == 0))
