@@ -286,3 +286,20 @@ fn cpumap_conversions_match_byte_translation() {
         assert_eq!(CpuMap::from_words(&words), map);
     }
 }
+
+/// Found by the `cpumap_translate` fuzz target: `cpu_usable` computed `maplen * 8`, which
+/// overflows (a panic in debug builds) for a `maplen` past `usize::MAX / 8`. Such a map
+/// cannot fit in any array, so the answer is `false`, not a panic.
+#[test]
+fn cpu_usable_with_a_huge_maplen_is_false_not_an_overflow() {
+    let maps = [0xffu8; 16];
+    for maplen in [usize::MAX / 8 + 1, usize::MAX / 4, usize::MAX] {
+        for (vcpu, cpu) in [(0, 0), (0, 7), (1, 0), (usize::MAX, usize::MAX)] {
+            assert!(!cpumap::cpu_usable(&maps, maplen, vcpu, cpu), "maplen {maplen}, vCPU {vcpu}, CPU {cpu}");
+        }
+    }
+    // The ordinary cases still hold.
+    assert!(cpumap::cpu_usable(&maps, 2, 7, 15));
+    assert!(!cpumap::cpu_usable(&maps, 2, 7, 16));
+    assert!(!cpumap::cpu_usable(&maps, 2, 8, 0));
+}

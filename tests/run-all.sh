@@ -6,7 +6,8 @@
 #
 # It installs what it needs with apt (root, or sudo): libxen-dev and libxenmisc4.17, so
 # the layout tests compare against the real Xen headers and the loader finds a real
-# libxenctrl; the lab installs its own tools (qemu, busybox, cpio) and Debian packages.
+# libxenctrl, and g++ (libfuzzer-sys compiles libFuzzer for the fuzz step); the lab
+# installs its own tools (qemu, busybox, cpio) and Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 install_packages() {
     local missing=()
-    for pkg in libxen-dev libxenmisc4.17; do
+    for pkg in libxen-dev libxenmisc4.17 g++; do
         [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return
@@ -41,6 +42,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 step "cargo bench --no-run"
 cargo bench --workspace --no-run
+
+step "fuzz: each target ~25 s"
+bash tests/fuzz/run.sh 25
 
 if [ "${XENVCPU_SKIP_LAB:-0}" = 1 ]; then
     step "SKIPPED: the Xen lab (XENVCPU_SKIP_LAB=1): nothing that needs Xen was tested"

@@ -59,7 +59,8 @@ pub fn cpu_used(map: &[u8], cpu: usize) -> bool {
 /// Whether `cpu` is set in the map of `vcpu` inside a `cpumaps` array of `maplen`-byte
 /// maps (libvirt's `VIR_CPU_USABLE`); `false` when either lies beyond the array.
 pub fn cpu_usable(cpumaps: &[u8], maplen: usize, vcpu: usize, cpu: usize) -> bool {
-    cpu < maplen * 8 && cpumap_range(maplen, vcpu).is_some_and(|r| cpumaps.get(r).is_some_and(|m| cpu_used(m, cpu)))
+    // `cpu / 8 < maplen`, not `cpu < maplen * 8`: the product overflows for a huge `maplen`.
+    cpu / 8 < maplen && cpumap_range(maplen, vcpu).is_some_and(|r| cpumaps.get(r).is_some_and(|m| cpu_used(m, cpu)))
 }
 
 fn cpumap_range(maplen: usize, vcpu: usize) -> Option<std::ops::Range<usize>> {

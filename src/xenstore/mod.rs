@@ -67,6 +67,8 @@ mod wire;
 pub use client::{default_endpoints, XsClient, DEFAULT_TIMEOUT};
 pub use error::{ConnectAttempt, XsErrno, XsError, XsOp};
 pub use sim::{Mutation, MutationKind, SimStats, SimStore};
+#[doc(hidden)]
+pub use wire::fuzzing as wire_fuzzing;
 pub use wire::PAYLOAD_MAX;
 
 /// A transaction id as carried in the `tx_id` header field; [`TxId::NONE`] (0) means "no

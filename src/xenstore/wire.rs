@@ -368,6 +368,100 @@ pub(crate) fn parse_directory_part(payload: &[u8]) -> Result<DirectoryPart, Pars
     Ok(DirectoryPart { generation, names: parse_list(list)?, bytes: list.len(), complete })
 }
 
+/// The decoders of this module for the fuzz targets (`tests/fuzz`) and nothing else: not
+/// part of the crate's API, and free to change with the wire code.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::io::{self, Read};
+
+    use super::XsErrno;
+
+    /// One decoded frame: the header's type, request id and transaction id, and the payload
+    /// (whose length is the header's length field).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Frame {
+        /// Message type.
+        pub ty: u32,
+        /// Request id.
+        pub req_id: u32,
+        /// Transaction id.
+        pub tx_id: u32,
+        /// Payload.
+        pub payload: Vec<u8>,
+    }
+
+    /// Reads one frame as the client does.
+    ///
+    /// # Errors
+    /// As the client's reader: `UnexpectedEof` for a short frame, `InvalidData` for a
+    /// payload over [`super::PAYLOAD_MAX`].
+    pub fn read_frame(reader: &mut impl Read) -> io::Result<Frame> {
+        let msg = super::read_message(reader)?;
+        Ok(Frame { ty: msg.header.ty, req_id: msg.header.req_id, tx_id: msg.header.tx_id, payload: msg.payload })
+    }
+
+    /// Frames a message (header then payload), as requests and test servers do.
+    pub fn encode_frame(frame: &Frame) -> Vec<u8> {
+        super::encode_message(frame.ty, frame.req_id, frame.tx_id, &frame.payload)
+    }
+
+    /// The `XS_ERROR` reply parser.
+    ///
+    /// # Errors
+    /// A malformed payload, with the reason.
+    pub fn parse_error(payload: &[u8]) -> Result<XsErrno, String> {
+        super::parse_error(payload)
+    }
+
+    /// The `OK` reply parser.
+    ///
+    /// # Errors
+    /// Anything but `OK`.
+    pub fn parse_ok(payload: &[u8]) -> Result<(), String> {
+        super::parse_ok(payload)
+    }
+
+    /// The single-string reply parser.
+    ///
+    /// # Errors
+    /// A NUL inside, or not UTF-8.
+    pub fn parse_string(payload: &[u8]) -> Result<String, String> {
+        super::parse_string(payload)
+    }
+
+    /// The `XS_TRANSACTION_START` reply parser.
+    ///
+    /// # Errors
+    /// Not a non-zero decimal `u32`.
+    pub fn parse_tx_id(payload: &[u8]) -> Result<u32, String> {
+        super::parse_tx_id(payload)
+    }
+
+    /// The `XS_DIRECTORY` reply parser.
+    ///
+    /// # Errors
+    /// Not NUL-terminated, or a name not UTF-8.
+    pub fn parse_list(payload: &[u8]) -> Result<Vec<String>, String> {
+        super::parse_list(payload)
+    }
+
+    /// The `XS_WATCH_EVENT` payload parser: `(path, token)`.
+    ///
+    /// # Errors
+    /// A malformed event.
+    pub fn parse_watch_event(payload: &[u8]) -> Result<(String, String), String> {
+        super::parse_watch_event(payload)
+    }
+
+    /// The `XS_DIRECTORY_PART` reply parser: `(generation, names, bytes, complete)`.
+    ///
+    /// # Errors
+    /// A malformed slice.
+    pub fn parse_directory_part(payload: &[u8]) -> Result<(String, Vec<String>, usize, bool), String> {
+        super::parse_directory_part(payload).map(|p| (p.generation, p.names, p.bytes, p.complete))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

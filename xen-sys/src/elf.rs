@@ -30,11 +30,14 @@ fn usize_at(data: &[u8], at: usize) -> Option<usize> {
 /// One section header: (type, file offset, size, link).
 fn section(data: &[u8], shoff: usize, index: usize) -> Option<(u32, usize, usize, usize)> {
     let base = shoff.checked_add(index.checked_mul(SHDR_SIZE)?)?;
+    // Checked: `shoff` comes from the file, and a wrapped offset would read the wrong bytes
+    // (or panic in a debug build).
+    let field = |offset: usize| base.checked_add(offset);
     Some((
-        u32_at(data, base + 4)?,
-        usize_at(data, base + 24)?,
-        usize_at(data, base + 32)?,
-        usize::try_from(u32_at(data, base + 40)?).ok()?,
+        u32_at(data, field(4)?)?,
+        usize_at(data, field(24)?)?,
+        usize_at(data, field(32)?)?,
+        usize::try_from(u32_at(data, field(40)?)?).ok()?,
     ))
 }
 
@@ -103,6 +106,57 @@ mod tests {
         for len in [6, 64, 1000] {
             assert_eq!(soname(&data[..len]), None, "truncated to {len}");
         }
+    }
+
+    /// A minimal image built here (the shape of the fuzz seed `minimal.so`): header, a
+    /// DYNAMIC section with `DT_SONAME` and `DT_NULL`, its string table, three section
+    /// headers. Its soname is found; moving `e_shoff` one byte off loses it.
+    #[test]
+    fn reads_the_soname_of_a_minimal_image_built_here() {
+        let strtab = b"\0libxenvcpu-seed.so.1\0";
+        let (dyn_off, str_off, shoff) = (64usize, 96usize, 120usize);
+        let mut data = vec![0u8; shoff + 3 * SHDR_SIZE];
+        data[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        data[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
+        data[0x3a..0x3c].copy_from_slice(&(SHDR_SIZE as u16).to_le_bytes());
+        data[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
+        data[dyn_off..dyn_off + 8].copy_from_slice(&DT_SONAME.to_le_bytes());
+        data[dyn_off + 8..dyn_off + 16].copy_from_slice(&1u64.to_le_bytes());
+        data[str_off..str_off + strtab.len()].copy_from_slice(strtab);
+        let mut header = |index: usize, ty: u32, off: usize, size: usize, link: u32| {
+            let base = shoff + index * SHDR_SIZE;
+            data[base + 4..base + 8].copy_from_slice(&ty.to_le_bytes());
+            data[base + 24..base + 32].copy_from_slice(&(off as u64).to_le_bytes());
+            data[base + 32..base + 40].copy_from_slice(&(size as u64).to_le_bytes());
+            data[base + 40..base + 44].copy_from_slice(&link.to_le_bytes());
+        };
+        header(1, SHT_DYNAMIC, dyn_off, 2 * DYN_SIZE, 2);
+        header(2, 3, str_off, strtab.len(), 0);
+        assert_eq!(soname(&data).as_deref(), Some("libxenvcpu-seed.so.1"));
+        data[0x28] += 1;
+        assert_eq!(soname(&data), None);
+    }
+
+    /// Found by the `elf_soname` fuzz target: a section header offset near `usize::MAX`
+    /// made `base + 4` overflow (a panic in debug builds; in release, a read of the bytes
+    /// at the wrapped offset).
+    #[test]
+    fn section_header_offset_near_the_end_of_the_address_space_gives_none() {
+        let mut data = vec![0u8; 80];
+        data[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        data[0x28..0x30].copy_from_slice(&(u64::MAX - 2).to_le_bytes()); // e_shoff
+        data[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
+        data[0x3c..0x3e].copy_from_slice(&1u16.to_le_bytes()); // e_shnum
+        assert_eq!(soname(&data), None);
+        // The input the fuzzer found.
+        let found: &[u8] = &[
+            0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0xcc, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x41, 0x00, 0x65, 0x6e, 0x76, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x32, 0x32, 0x00,
+        ];
+        assert_eq!(soname(found), None);
     }
 
     #[cfg(has_libxenctrl)]

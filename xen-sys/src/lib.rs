@@ -71,6 +71,14 @@ mod loader;
 mod log;
 
 pub use abi::*;
+
+/// The `DT_SONAME` of a 64-bit little-endian ELF shared object given as bytes, `None` when
+/// `data` is anything else or has none. Exposed for the fuzz targets (`tests/fuzz`) only;
+/// not part of the crate's API.
+#[doc(hidden)]
+pub fn elf_soname(data: &[u8]) -> Option<String> {
+    elf::soname(data)
+}
 pub use errno::Errno;
 pub use helpers::{cpumap_size, getinfo_one};
 pub use interface::{interface_mismatch, privcmd_present, Interface, OpenError, PRIVCMD_PATHS};
