@@ -43,8 +43,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 step "cargo bench --no-run"
 cargo bench --workspace --no-run
 
-step "fuzz: each target ~25 s"
-bash tests/fuzz/run.sh 25
+step "fuzz: each target 20 s"
+bash tests/fuzz/run.sh 20
 
 if [ "${XENVCPU_SKIP_LAB:-0}" = 1 ]; then
     step "SKIPPED: the Xen lab (XENVCPU_SKIP_LAB=1): nothing that needs Xen was tested"
