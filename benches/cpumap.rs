@@ -4,7 +4,7 @@
 //! `copy_from_slice` of the destination's byte count (the limit: memcpy), a naive per-bit
 //! loop (the libxl_bitmap / virBitmap way) and the old libvirt byte-shift loop, on random,
 //! all-ones and sparse maps; plus the 256 vCPUs x 256 CPUs `cpumaps` array. At the end it
-//! prints the table of ratios to memcpy and writes an SVG plot (see README.md):
+//! prints the table of ratios to memcpy and writes an SVG plot (see benches/README.md).
 //!
 //! Ours is measured in pairs with memcpy (`support/paired.rs`): blocks of 256 calls of
 //! each alternate within one window, and the ratio in the table is the median over the
