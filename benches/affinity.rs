@@ -168,12 +168,22 @@ fn report() {
         }
     }
     if let (Some(api), Some(raw)) = (api, raw) {
-        println!("  update: api {:.1} µs, raw libxenctrl {:.1} µs: api/raw = {:.3}", api / 1e3, raw / 1e3, api / raw);
+        println!(
+            "  update, unpaired medians: api {:.1} µs, raw libxenctrl {:.1} µs: api/raw = {:.3}",
+            api / 1e3,
+            raw / 1e3,
+            api / raw
+        );
     }
     if let (Some(api), Some(xl)) = (api, xl) {
         println!("  update: xl vcpu-pin process {:.1} ms: xl/api = {:.0}", xl / 1e6, xl / api);
     }
     if let (Some(a), Some(r)) = (list_api, list_raw) {
-        println!("  list of all vCPUs: api {:.1} µs, raw calls {:.1} µs: api/raw = {:.3}", a / 1e3, r / 1e3, a / r);
+        println!(
+            "  list of all vCPUs, unpaired medians: api {:.1} µs, raw calls {:.1} µs: api/raw = {:.3}",
+            a / 1e3,
+            r / 1e3,
+            a / r
+        );
     }
 }
