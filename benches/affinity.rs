@@ -9,11 +9,15 @@
 //!   `xc_vcpu_getinfo` + `xc_vcpu_getaffinity` calls it makes, raw.
 //!
 //! api and raw (for updates and for the list) are measured in pairs (`support/paired.rs`):
-//! every iteration makes both calls and times both, so drift of the emulated machine hits
-//! both alike, and the headline ratio (a)/(b) is read from the pairs of one window. Every
-//! update alternates between two hard maps. At the end it prints the paired ratios, and
-//! (a)/(b), (c)/(a) and list api/raw from criterion's medians of this run. Times under QEMU's
-//! software emulation are only meaningful as ratios. Outside Xen it says so and exits.
+//! blocks of the two alternate and both are timed, so drift of the emulated machine hits
+//! both alike, and the headline ratio (a)/(b) is the median over the pairs of blocks of all
+//! of criterion's samples. An update block is two calls, hard affinity all CPUs then CPU 0
+//! (chosen by the call's place in its block, which both sides share), so each side's block
+//! makes the same two changes from the same starting map. At the end it prints the paired
+//! ratios with the number of pairs, and (c)/(a) from criterion's medians of this run. Times
+//! under QEMU's software emulation are only meaningful as ratios. Without privcmd, the lab
+//! guest or a working libxenctrl it fails (exit 1): it has nothing to measure there, and a
+//! plain `cargo bench` on a host without Xen fails with it (benches/README.md).
 
 #![allow(missing_docs)]
 
@@ -31,35 +35,47 @@ use xenvcpu::{AffinityRequest, Effective, Host};
 mod criterion_data;
 #[path = "support/paired.rs"]
 mod paired;
+#[path = "support/pairing.rs"]
+mod pairing;
 
 use paired::paired;
 
-fn guest() -> Option<u32> {
-    std::env::var("XENVCPU_LAB_GUEST_DOMID").ok()?.parse().ok()
+/// Calls per block of an update pair: all CPUs, then CPU 0.
+const UPDATE_BLOCK: u64 = 2;
+
+/// Says why the bench cannot run and exits 1: a bench that measured nothing must not pass.
+fn fail(why: impl std::fmt::Display) -> ! {
+    eprintln!("affinity bench: {why}");
+    eprintln!("affinity bench: it needs real Xen and the lab guest: run tests/lab/lab.sh bench");
+    std::process::exit(1);
 }
 
 fn main() {
-    let Some(domid) = guest().filter(|_| xen_sys::privcmd_present()) else {
-        println!("affinity bench: needs real Xen and the lab guest: run tests/lab/lab.sh bench");
-        return;
+    criterion_data::mark_start();
+    let domid: u32 = match std::env::var("XENVCPU_LAB_GUEST_DOMID") {
+        Ok(v) => v.parse().unwrap_or_else(|_| fail(format!("XENVCPU_LAB_GUEST_DOMID={v:?} is not a domain id"))),
+        Err(_) => fail("XENVCPU_LAB_GUEST_DOMID is not set (no lab guest)"),
     };
+    if !xen_sys::privcmd_present() {
+        fail("no /dev/xen/privcmd (not in a Xen dom0)");
+    }
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
         .sample_size(20)
         .configure_from_args();
-    let host = Host::open().expect("open Xen");
-    let dom = host.domain(domid).expect("the lab guest");
-    let saved = dom.vcpu_info(0).expect("vCPU 0");
+    let host = Host::open().unwrap_or_else(|e| fail(format!("cannot open Xen: {e}")));
+    let dom = host.domain(domid).unwrap_or_else(|e| fail(format!("no guest domain {domid}: {e}")));
+    let saved = dom.vcpu_info(0).unwrap_or_else(|e| fail(format!("guest {domid} vCPU 0: {e}")));
+    // The k-th call of an update block sets maps[k % 2], on both sides of a pair.
     let maps = [CpuMap::all(host.nr_cpus()), CpuMap::from_iter([0])];
 
-    let iface = Interface::open().expect("open libxenctrl");
+    let iface = Interface::open().unwrap_or_else(|e| fail(format!("cannot open libxenctrl: {e}")));
     let lib = iface.lib();
     let size = host.cpumap_size();
     let raw_maps: Vec<Vec<u8>> = maps.iter().map(|m| m.to_libvirt_bytes(size).unwrap()).collect();
     let mut eff = Effective { hard: Some(CpuMap::with_capacity(host.nr_cpus())), soft: None };
     let mut buf = vec![0u8; size];
-    let mut i = 0usize;
     let mut api_update = |i: usize| dom.set_affinity_into(0, &AffinityRequest::hard(&maps[i % 2]), &mut eff).unwrap();
     let mut raw_update = |i: usize| {
         buf.copy_from_slice(&raw_maps[i % 2]);
@@ -78,15 +94,22 @@ fn main() {
         assert_eq!(ret, 0);
     };
 
-    // api and raw are measured in pairs: each iteration makes both calls and times only its
-    // own, so slow drift of the emulated machine affects both alike.
+    // api and raw are measured in pairs of blocks of two updates (all CPUs, then CPU 0):
+    // both sides make the same two changes, and slow drift of the emulated machine affects
+    // both alike. `raw` is the same pairing the other way round, for criterion's own
+    // median of the raw path.
     let mut group = c.benchmark_group("update");
     group.measurement_time(Duration::from_secs(8));
-    group.bench_function("api", |b| paired(b, "update/api", 1, &mut (), |_, i| api_update(i), |_, i| raw_update(i)));
-    group.bench_function("raw", |b| paired(b, "update/raw", 1, &mut (), |_, i| raw_update(i), |_, i| api_update(i)));
+    group.bench_function("api", |b| {
+        paired(b, "update/api", UPDATE_BLOCK, &mut (), |_, k| api_update(k), |_, k| raw_update(k))
+    });
+    group.bench_function("raw", |b| {
+        paired(b, "update/raw", UPDATE_BLOCK, &mut (), |_, k| raw_update(k), |_, k| api_update(k))
+    });
 
     group.sample_size(10).measurement_time(Duration::from_secs(5));
     let lists = ["all".to_string(), "0".to_string()];
+    let mut i = 0usize;
     group.bench_function("xl", |b| {
         b.iter(|| {
             i += 1;
@@ -131,24 +154,36 @@ fn report() {
     let (list_api, list_raw) = (get("list", "api"), get("list", "raw"));
     println!("\naffinity bench (medians of this run, under QEMU TCG: compare ratios only):");
     for (label, what) in [("update/api", "update api/raw"), ("list/api", "list api/raw")] {
-        if let Some(p) = paired::stats(label, 1) {
+        if let Some(p) = paired::stats(label) {
             println!(
-                "  {what}, paired: median of per-pair ratios {:.3}; medians {:.1} / {:.1} µs = {:.3} ({} pairs)",
+                "  {what}, paired: median of per-pair ratios {:.3}; medians {:.1} / {:.1} µs per call = {:.3} \
+                 ({} pairs of blocks of {} calls, criterion's samples)",
                 p.ratio,
                 p.own_ns / 1e3,
                 p.baseline_ns / 1e3,
                 p.own_ns / p.baseline_ns,
-                p.blocks
+                p.pairs,
+                p.block,
             );
         }
     }
     if let (Some(api), Some(raw)) = (api, raw) {
-        println!("  update: api {:.1} µs, raw libxenctrl {:.1} µs: api/raw = {:.3}", api / 1e3, raw / 1e3, api / raw);
+        println!(
+            "  update, unpaired medians: api {:.1} µs, raw libxenctrl {:.1} µs: api/raw = {:.3}",
+            api / 1e3,
+            raw / 1e3,
+            api / raw
+        );
     }
     if let (Some(api), Some(xl)) = (api, xl) {
         println!("  update: xl vcpu-pin process {:.1} ms: xl/api = {:.0}", xl / 1e6, xl / api);
     }
     if let (Some(a), Some(r)) = (list_api, list_raw) {
-        println!("  list of all vCPUs: api {:.1} µs, raw calls {:.1} µs: api/raw = {:.3}", a / 1e3, r / 1e3, a / r);
+        println!(
+            "  list of all vCPUs, unpaired medians: api {:.1} µs, raw calls {:.1} µs: api/raw = {:.3}",
+            a / 1e3,
+            r / 1e3,
+            a / r
+        );
     }
 }

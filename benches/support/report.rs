@@ -1,14 +1,20 @@
-//! Turns criterion's estimates of this run into the ratio table and the SVG plot.
+//! Turns this run's measurements into the ratio table and the SVG plot.
 //!
-//! Reads `<target>/criterion/<group>/<function>/<param>/new/estimates.json` (the median),
-//! prints a Markdown table of ratios to memcpy measured in the same run, and writes it
-//! with the plot to `<target>/criterion/cpumap-report.{md,svg}`.
+//! Ours / memcpy comes from the pairs recorded in this process (`paired.rs`); memcpy's,
+//! the naive loop's and the shift loop's medians from criterion's
+//! `<target>/criterion/<group>/<function>/<param>/new/estimates.json`, only where this
+//! process wrote it (`criterion_data.rs`: a filtered run leaves the others' files from an
+//! earlier run, which show as `–`). It prints a Markdown table of ratios to memcpy and
+//! writes it with the plot to `<target>/criterion/cpumap-report.{md,svg}`.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use std::hint::black_box;
+
 use super::criterion_data::{criterion_dir, median_ns};
 use super::paired;
+use super::pairing;
 
 const OPS: [&str; 4] = ["zero_extend", "truncate", "bytes_to_words", "words_to_bytes"];
 
@@ -21,10 +27,33 @@ fn ratio_range(dir: &Path, group: &str, prefix: &str, patterns: &[&str], param: 
     show_range(&ratios)
 }
 
-/// The paired ratios of ours to memcpy (`support/paired.rs`) over the patterns.
-fn paired_range(patterns: &[&str], label: impl Fn(&str) -> String) -> String {
-    let ratios: Vec<f64> = patterns.iter().filter_map(|p| paired::stats(&label(p), 1)).map(|s| s.ratio).collect();
-    show_range(&ratios)
+/// The paired ratios of ours to memcpy (`support/paired.rs`) over the patterns, and the
+/// range of the number of pairs of blocks each rests on.
+fn paired_range(patterns: &[&str], label: impl Fn(&str) -> String) -> (String, String) {
+    let stats: Vec<pairing::Paired> = patterns.iter().filter_map(|p| paired::stats(&label(p))).collect();
+    let ratios: Vec<f64> = stats.iter().map(|s| s.ratio).collect();
+    let pairs = stats.iter().map(|s| s.pairs);
+    let pairs = match pairs.clone().min().zip(pairs.max()) {
+        None => "–".into(),
+        Some((lo, hi)) if lo == hi => format!("{lo}"),
+        Some((lo, hi)) => format!("{lo}–{hi}"),
+    };
+    (show_range(&ratios), pairs)
+}
+
+/// The harness's own time per call with `block` calls per block: the paired loop around
+/// closures that do nothing but hand their buffer to `black_box`, median over 2000 pairs.
+fn harness_ns(block: u64) -> f64 {
+    let mut buf = [0u8; 64];
+    let mut nothing = |b: &mut [u8; 64], _: usize| {
+        black_box(b);
+    };
+    let mut nothing_too = |b: &mut [u8; 64], _: usize| {
+        black_box(b);
+    };
+    let mut pairs = Vec::new();
+    pairing::run_blocks(2000 * block, block, &mut buf, &mut nothing, &mut nothing_too, &mut pairs);
+    pairing::stats(&pairs, block).map_or(f64::NAN, |s| s.own_ns)
 }
 
 fn show_range(ratios: &[f64]) -> String {
@@ -36,19 +65,20 @@ fn show_range(ratios: &[f64]) -> String {
 }
 
 /// Prints the ratio table of this run and writes it with the plot next to criterion's data.
-pub fn write(sizes: &[usize], patterns: &[&str]) {
+/// `block` is the paired measurement's block size, for the harness's own cost.
+pub fn write(sizes: &[usize], patterns: &[&str], block: u64) {
     let dir = criterion_dir();
     let mut md = String::new();
-    md.push_str("| translation | CPUs | memcpy | ours / memcpy | naive / memcpy | shift loop / memcpy |\n");
-    md.push_str("|---|---:|---:|---:|---:|---:|\n");
+    md.push_str("| translation | CPUs | memcpy | ours / memcpy | pairs | naive / memcpy | shift loop / memcpy |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
     for op in OPS {
         for n in sizes {
             let param = n.to_string();
             let Some(base) = median_ns(&dir, op, "memcpy", &param) else { continue };
+            let (ours, pairs) = paired_range(patterns, |p| format!("{op}/{p}/{n}"));
             let _ = writeln!(
                 md,
-                "| {op} | {n} | {base:.1} ns | {} | {} | {} |",
-                paired_range(patterns, |p| format!("{op}/{p}/{n}")),
+                "| {op} | {n} | {base:.1} ns | {ours} | {pairs} | {} | {} |",
                 ratio_range(&dir, op, "naive", patterns, &param, base),
                 ratio_range(&dir, op, "shift", patterns, &param, base),
             );
@@ -61,17 +91,25 @@ pub fn write(sizes: &[usize], patterns: &[&str]) {
             ("Xen→libvirt, 252-CPU host (masked)", "xen_to_libvirt_masked"),
         ];
         for (dir_name, param) in rows {
+            let (ours, pairs) = paired_range(patterns, |p| format!("array/{p}/{param}"));
             let _ = writeln!(
                 md,
-                "| array 256×256 {dir_name} (bulk) | 256 | {base:.1} ns | {} | {} | per map: {} |",
-                paired_range(patterns, |p| format!("array/{p}/{param}")),
+                "| array 256×256 {dir_name} (bulk) | 256 | {base:.1} ns | {ours} | {pairs} | {} | per map: {} |",
                 ratio_range(&dir, "array_256x256", "naive", patterns, param, base),
                 ratio_range(&dir, "array_256x256", "per_map", patterns, param, base),
             );
         }
     }
+    let (one, many) = (harness_ns(1), harness_ns(block));
+    let array = median_ns(&dir, "array_256x256", "memcpy", "both");
+    let _ = writeln!(
+        md,
+        "\nHarness per call (empty closures): {one:.2} ns with blocks of 1, {many:.2} ns with blocks of {block}{}",
+        array.map_or(String::new(), |a| format!(" ({:.1}% of the array's memcpy, {a:.1} ns)", 100.0 * many / a)),
+    );
     println!("\nRatios to memcpy of the destination's bytes in this run (range over random/ones/sparse);");
-    println!("ours: median of paired blocks; naive and shift loop: their median over memcpy's:\n");
+    println!("ours: median over the pairs of blocks of {block} calls of criterion's samples (pairs: per pattern);");
+    println!("naive and shift loop: their median over memcpy's:\n");
     println!("{md}");
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join("cpumap-report.md"), &md);
