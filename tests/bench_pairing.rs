@@ -110,7 +110,7 @@ fn criterion_warm_up_is_told_apart() {
         assert_eq!(sample_start(&iters), warm as usize, "linear, d = {d}: {iters:?}");
     }
     let flat = |warm: u32, d: u64, n: usize| -> Vec<u64> {
-        (0..warm).map(|j| 1u64 << j).chain(std::iter::repeat(d).take(n)).collect()
+        (0..warm).map(|j| 1u64 << j).chain(std::iter::repeat_n(d, n)).collect()
     };
     assert_eq!(sample_start(&flat(6, 100, 10)), 6);
     // d the next power of two: the first sample could be warm-up; it is counted as such.

@@ -254,3 +254,41 @@ fn every_subcommand_has_help() {
     assert!(ok(&["state", "--help"]).contains("--ignore-host"));
     assert!(ok(&["--version"]).starts_with("xenvcpu "));
 }
+
+// ---- completions and man page ----------------------------------------------------------------
+
+#[test]
+fn completions_are_generated_for_bash_zsh_and_fish() {
+    for (shell, marker) in
+        [("bash", "complete -F _xenvcpu"), ("zsh", "#compdef xenvcpu"), ("fish", "complete -c xenvcpu")]
+    {
+        let script = ok(&["completions", shell]);
+        assert!(script.contains(marker), "{shell}: {marker:?} missing");
+        for sub in ["list", "pin", "emulatorpin", "bench", "ignore-host", "iterations"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    // Neither needs Xen: it works on a host without it.
+    assert!(run_env(&["completions", "bash"], None).status.success());
+    let out = run(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'tcsh'"));
+}
+
+#[test]
+fn the_man_page_is_generated_for_the_command_and_each_subcommand() {
+    let page = ok(&["man"]);
+    assert!(page.contains(".TH xenvcpu 1"), "{page}");
+    assert!(page.contains(".SH NAME") && page.contains(".SH SYNOPSIS"), "{page}");
+    for sub in ["info", "list", "pin", "set", "state", "maps", "apply", "emulatorpin", "bench"] {
+        assert!(page.contains(sub), "man page lacks {sub}");
+        let sub_page = ok(&["man", sub]);
+        assert!(
+            sub_page.contains(&format!(".TH xenvcpu\\-{sub} 1")) || sub_page.contains(&format!(".TH xenvcpu-{sub} 1")),
+            "{sub_page}"
+        );
+    }
+    assert!(ok(&["man", "set"]).contains("ignore\\-host"));
+    assert!(run_env(&["man"], None).status.success(), "no Xen needed");
+    fails(&["man", "frob"], 2, "no subcommand \"frob\"");
+}

@@ -43,6 +43,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 step "cargo bench --no-run"
 cargo bench --workspace --no-run
 
+step "cargo publish --workspace --dry-run (both crates package and build from their packages)"
+cargo publish --workspace --dry-run --allow-dirty --quiet
+
 step "fuzz: each target 20 s"
 bash tests/fuzz/run.sh 20
 

@@ -122,6 +122,18 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a shell completion script (generated from this command's definition).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, in roff (`xenvcpu man | man -l -`), of the command or of one
+    /// subcommand.
+    Man {
+        /// A subcommand (default: the command itself).
+        subcommand: Option<String>,
+    },
 }
 
 /// The benchmarks of `xenvcpu bench`.

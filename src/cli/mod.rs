@@ -160,6 +160,12 @@ where
 }
 
 fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
+    // These need neither Xen nor xenstore.
+    match &command {
+        Command::Completions { shell } => return completions(*shell),
+        Command::Man { subcommand } => return man(subcommand.as_deref()),
+        _ => {}
+    }
     let owned;
     let backend = crate::secure_env_var("XENVCPU_BACKEND").map(|v| v.to_string_lossy().into_owned());
     let platform = match (platform, backend.as_deref()) {
@@ -194,8 +200,38 @@ fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
         Command::Bench(BenchCommand::Pin { domain, vcpus, iterations, json }) => {
             bench_pin(&env, &domain, vcpus.as_deref(), iterations, json)
         }
+        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     };
     result.map_err(|e| env.classify(e))
+}
+
+/// `xenvcpu completions SHELL`: the completion script, from the clap definition.
+fn completions(shell: clap_complete::Shell) -> CliResult {
+    let mut cmd = <Args as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "xenvcpu", &mut std::io::stdout());
+    Ok(())
+}
+
+/// `xenvcpu man [SUBCOMMAND]`: the man page in roff, from the clap definition.
+fn man(subcommand: Option<&str>) -> CliResult {
+    let top = <Args as clap::CommandFactory>::command();
+    let cmd = match subcommand {
+        None => top,
+        Some(name) => {
+            let names: Vec<String> = top.get_subcommands().map(|c| c.get_name().to_string()).collect();
+            let sub = top.find_subcommand(name).cloned().ok_or_else(|| {
+                Error::InvalidArgument(format!("no subcommand {name:?}: one of {}", names.join(", ")))
+            })?;
+            sub.display_name(format!("xenvcpu-{name}")).version(env!("CARGO_PKG_VERSION"))
+        }
+    };
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .render(&mut page)
+        .map_err(|e| Error::InvalidArgument(format!("rendering the man page: {e}")))?;
+    use std::io::Write;
+    std::io::stdout().write_all(&page).map_err(|e| Error::InvalidArgument(format!("writing the man page: {e}")))?;
+    Ok(())
 }
 
 /// What a command works with: the host and xenstore (when reachable), with the endpoint

@@ -279,7 +279,7 @@ fn vendor_headers_match_rust_layouts() {
             spec.item(format!("const {name}"), &name, u64::from(value));
         }
     }
-    let vendor = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vendor-headers");
+    let vendor = Path::new(env!("CARGO_MANIFEST_DIR")).join("vendor-headers");
     let source = program("#include \"xenvcpu_xenctrl.h\"", &spec.c);
     let include = format!("-I{}", vendor.display());
     let c = compile_and_run("vendor", &source, &[&include, "-Wextra", "-pedantic"]);
