@@ -21,6 +21,7 @@ mod host;
 pub mod hypervisor;
 pub mod placement;
 pub mod process;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod xenstore;
 

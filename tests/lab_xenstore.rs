@@ -14,9 +14,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use xenvcpu::xenstore::{conformance, transact, Transaction, TxId, XenStore, XsClient};
+use xenvcpu::xenstore::{transact, Transaction, TxId, XenStore, XsClient};
 
 mod xenstore_checks;
+
+use xenstore_checks::conformance;
 
 const NONE: TxId = TxId::NONE;
 

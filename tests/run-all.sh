@@ -34,6 +34,9 @@ cargo fmt --all --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo build -p xenvcpu --no-default-features (the library alone: no clap, serde or simulator)"
+cargo build -p xenvcpu --no-default-features
+
 step "cargo test --workspace (host tests; lab tests show as ignored here and run in the lab)"
 cargo test --workspace
 

@@ -7,11 +7,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use xenvcpu::xenstore::{
-    conformance, transact, Mutation, MutationKind, SimStats, SimStore, Transaction, TxId, WatchEvent, XenStore,
-    XsErrno, XsError, XsOp,
+    transact, Mutation, MutationKind, SimStats, SimStore, Transaction, TxId, WatchEvent, XenStore, XsErrno, XsError,
+    XsOp,
 };
 
 mod xenstore_checks;
+
+use xenstore_checks::conformance;
 
 const NONE: TxId = TxId::NONE;
 

@@ -9,9 +9,11 @@
 //! Xen's layout (CPU `i` = bit `i % 8` of byte `i / 8`): the caller owns the buffers, so the
 //! hot path needs no allocation.
 
+#[cfg(feature = "sim")]
 mod sim;
 mod xenctrl;
 
+#[cfg(feature = "sim")]
 pub use sim::{SimConfig, SimDomain, SimHost, SimSnapshot};
 pub use xen_sys::Errno;
 pub(crate) use xenctrl::describe_release;

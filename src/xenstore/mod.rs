@@ -16,8 +16,9 @@
 //! - [`Transaction`] and [`transact`] are the generic helpers on top: a guard that aborts
 //!   on drop, and a retry loop for `EAGAIN` at commit (what libxl does when it writes
 //!   `cpu/<n>/availability`).
-//! - [`conformance`] holds the behaviour checks both backends must pass: the host tests
-//!   run them on [`SimStore`], the lab runs them on a real xenstored.
+//! - The behaviour checks both backends must pass live with the tests
+//!   (`tests/xenstore_checks/`): the host tests run them on [`SimStore`], the lab runs
+//!   them on a real xenstored.
 //!
 //! # Rules both backends enforce before a request is sent
 //! - Paths are absolute (`/…`); watches may also name a special path (`@releaseDomain`,
@@ -59,13 +60,14 @@ use std::fmt;
 use std::time::Duration;
 
 mod client;
-pub mod conformance;
 mod error;
+#[cfg(feature = "sim")]
 mod sim;
 mod wire;
 
 pub use client::{default_endpoints, XsClient, DEFAULT_TIMEOUT};
 pub use error::{ConnectAttempt, XsErrno, XsError, XsOp};
+#[cfg(feature = "sim")]
 pub use sim::{Mutation, MutationKind, SimStats, SimStore};
 #[doc(hidden)]
 pub use wire::fuzzing as wire_fuzzing;

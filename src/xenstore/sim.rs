@@ -133,7 +133,7 @@ struct Shared {
 ///
 /// The model follows the C xenstored of Xen 4.17 (`tools/xenstore/xenstored_core.c`,
 /// `xenstored_transaction.c`, `xenstored_watch.c`), and the lab checks it against the real
-/// daemon (see [`conformance`](super::conformance); every check there passed on
+/// daemon (see the conformance checks in `tests/xenstore_checks/`; every check there passed on
 /// Xen 4.17's xenstored in the lab):
 /// - Nodes have a value and an ordered child list (new children are appended). A write
 ///   creates missing parents with empty values; `mkdir` of an existing node changes

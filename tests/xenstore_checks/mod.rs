@@ -1,6 +1,8 @@
-//! The xenstore conformance checks (`xenvcpu::xenstore::conformance::CHECKS`), one test each,
+//! The xenstore conformance checks ([`conformance::CHECKS`]), one test each,
 //! listed once for both places that run them: the simulated store (tests/xenstore_sim.rs) and
 //! the real xenstored in the lab (tests/lab_xenstore.rs).
+
+pub mod conformance;
 
 /// One `#[test]` per check, calling `$conform(name)`, plus a test that the list covers
 /// `CHECKS` exactly: `xenstore_checks!(conform)` or `xenstore_checks!(conform, ignore = "…")`.
@@ -40,10 +42,11 @@ macro_rules! xenstore_checks {
         #[test]
         fn every_conformance_check_has_a_test() {
             let listed = [$(stringify!($name)),*];
-            for check in xenvcpu::xenstore::conformance::CHECKS {
+            for check in $crate::xenstore_checks::conformance::CHECKS {
                 assert!(listed.contains(&check.name), "no test for {}", check.name);
+                assert!(!check.about.is_empty(), "{} says what it checks", check.name);
             }
-            assert_eq!(listed.len(), xenvcpu::xenstore::conformance::CHECKS.len());
+            assert_eq!(listed.len(), $crate::xenstore_checks::conformance::CHECKS.len());
         }
     };
     (@one $conform:path, [$($attr:meta)?], $name:ident) => {

@@ -1,9 +1,9 @@
 //! Behaviour checks every [`XenStore`] backend must pass: one suite, two backends.
 //!
 //! Each check describes one piece of xenstored's behaviour. The host tests
-//! (`tests/xenstore_sim.rs`) run every check on [`SimStore`](super::SimStore); the lab
-//! tests (`tests/lab_xenstore.rs`) run the same checks on [`XsClient`](super::XsClient)
-//! against the real xenstored of a Xen dom0. When they disagree, xenstored is right and
+//! (`tests/xenstore_sim.rs`) run every check on `SimStore`; the lab tests
+//! (`tests/lab_xenstore.rs`) run the same checks on `XsClient` against the real xenstored
+//! of a Xen dom0. When they disagree, xenstored is right and
 //! the simulation is fixed.
 //!
 //! A check gets two connections to the same store (`a` and `b`, for conflicts and watch
@@ -11,9 +11,7 @@
 //! `/xenvcpu-test/<check name>`, which [`run`] removes before and after. Checks never
 //! touch anything else, so they are safe on a live dom0.
 //!
-//! ```
-//! use xenvcpu::xenstore::{conformance, SimStore};
-//!
+//! ```text
 //! let a = SimStore::new();
 //! let b = a.connect();
 //! for check in conformance::CHECKS {
@@ -26,7 +24,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use super::{transact, Transaction, TxId, WatchEvent, XenStore, XsErrno, XsError, XsOp, PAYLOAD_MAX};
+use xenvcpu::xenstore::{transact, Transaction, TxId, WatchEvent, XenStore, XsErrno, XsError, XsOp, PAYLOAD_MAX};
 
 /// Where checks put their scratch nodes: `/xenvcpu-test/<check name>`.
 pub const SCRATCH_ROOT: &str = "/xenvcpu-test";
@@ -834,7 +832,7 @@ mod tests {
 
     #[test]
     fn unknown_check_is_a_divergence() {
-        let store = crate::xenstore::SimStore::new();
+        let store = xenvcpu::xenstore::SimStore::new();
         let e = run("nope", &store, &store).unwrap_err();
         assert_eq!(e.detail, "no such check");
     }
