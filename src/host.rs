@@ -1,15 +1,19 @@
 //! [`Host`]: an open hypervisor, its CPUs and its domains.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use crate::cpumap::{CpuListContext, CpuMap};
 use crate::error::{Error, Op, Result};
 use crate::hypervisor::{CpuTopology, DomainInfo, Hypervisor, PhysInfo, XenCtrlBackend, MAX_CPUMAP_BYTES};
+use crate::xenstore::{self, paths, XenStore, XsClient, XsError};
 use crate::Domain;
 
-/// An open hypervisor: the entry point of the library.
+/// An open hypervisor and (opened on first use) its xenstore: the entry point of the
+/// library.
 ///
-/// Cheap to clone and shared by threads; every clone uses the same handle.
+/// Cheap to clone and shared by threads; every clone uses the same handle and the same
+/// xenstore connection.
 ///
 /// ```no_run
 /// let host = xenvcpu::Host::open()?;
@@ -29,6 +33,25 @@ struct Inner {
     hv: Box<dyn Hypervisor>,
     nr_cpus: usize,
     cpumap_size: usize,
+    /// The xenstore connection, opened on first use (or given with `set_store`); a failed
+    /// open is kept, so it is not retried on every call.
+    store: OnceLock<std::result::Result<Box<dyn XenStore>, StoreFailure>>,
+    /// The reply deadline of the connection opened on first use.
+    store_timeout: Mutex<Duration>,
+}
+
+/// Why the xenstore connection could not be opened (kept to report it on every use).
+#[derive(Debug, Clone)]
+struct StoreFailure {
+    endpoint: String,
+    reason: String,
+    errno: Option<xen_sys::Errno>,
+}
+
+impl StoreFailure {
+    fn error(&self) -> Error {
+        Error::XenStoreUnavailable { endpoint: self.endpoint.clone(), reason: self.reason.clone(), errno: self.errno }
+    }
 }
 
 /// The host's CPUs: counts and the topology of every CPU id.
@@ -105,7 +128,112 @@ impl Host {
         if cpumap_size > MAX_CPUMAP_BYTES || cpumap_size < nr_cpus.div_ceil(8) {
             return Err(Error::HostTooLarge { size: cpumap_size.max(nr_cpus.div_ceil(8)), max: MAX_CPUMAP_BYTES });
         }
-        Ok(Host { inner: Arc::new(Inner { hv: Box::new(hv), nr_cpus, cpumap_size }) })
+        let inner = Inner {
+            hv: Box::new(hv),
+            nr_cpus,
+            cpumap_size,
+            store: OnceLock::new(),
+            store_timeout: Mutex::new(xenstore::DEFAULT_TIMEOUT),
+        };
+        Ok(Host { inner: Arc::new(inner) })
+    }
+
+    /// Uses `store` as this host's xenstore (instead of opening xenstored's socket or the
+    /// xenbus device on first use): for embedding, and for the simulated platform.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the host already has a store (it was used, or set).
+    pub fn set_store(&self, store: impl XenStore + 'static) -> Result<()> {
+        self.inner
+            .store
+            .set(Ok(Box::new(store)))
+            .map_err(|_| Error::InvalidArgument("this host already has its xenstore connection".into()))
+    }
+
+    /// As [`set_store`](Self::set_store), for a host just made.
+    ///
+    /// # Errors
+    /// As [`set_store`](Self::set_store).
+    pub fn with_store(self, store: impl XenStore + 'static) -> Result<Host> {
+        self.set_store(store)?;
+        Ok(self)
+    }
+
+    /// The reply deadline (and connect deadline) of the xenstore connection the host opens
+    /// on first use; [`xenstore::DEFAULT_TIMEOUT`] unless set. Has no effect once the
+    /// store is open.
+    pub fn set_store_timeout(&self, timeout: Duration) {
+        *self.inner.store_timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+    }
+
+    /// This host's xenstore: the one given with [`set_store`](Self::set_store), or a
+    /// connection to xenstored opened on first use ([`XsClient`] over
+    /// [`xenstore::default_endpoints`], with the deadline of
+    /// [`set_store_timeout`](Self::set_store_timeout)).
+    ///
+    /// # Errors
+    /// [`Error::XenStoreUnavailable`] naming the endpoints tried, when no connection could
+    /// be made (the failure is kept: later calls report it without trying again).
+    pub fn store(&self) -> Result<&dyn XenStore> {
+        let slot = self.inner.store.get_or_init(|| {
+            let timeout = *self.inner.store_timeout.lock().unwrap_or_else(|e| e.into_inner());
+            let endpoints = xenstore::default_endpoints();
+            XsClient::open_any_timeout(&endpoints, timeout).map(|c| Box::new(c) as Box<dyn XenStore>).map_err(|e| {
+                StoreFailure {
+                    endpoint: endpoints.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                    reason: e.to_string(),
+                    errno: e.raw_errno().map(xen_sys::Errno::new),
+                }
+            })
+        });
+        match slot {
+            Ok(store) => Ok(&**store),
+            Err(failure) => Err(failure.error()),
+        }
+    }
+
+    /// The error for a failed xenstore request: [`Error::XenStoreUnavailable`] naming the
+    /// endpoint when xenstored could not be reached or did not answer, else
+    /// [`Error::XenStore`].
+    pub fn store_error(&self, e: XsError) -> Error {
+        if !e.is_unavailable() {
+            return Error::XenStore(e);
+        }
+        let endpoint = match self.inner.store.get() {
+            Some(Ok(store)) => store.endpoint(),
+            Some(Err(failure)) => failure.endpoint.clone(),
+            None => "xenstore".into(),
+        };
+        Error::xenstore_unavailable(endpoint, &e)
+    }
+
+    /// A domain's name (`/local/domain/<domid>/name`), if it has one.
+    ///
+    /// # Errors
+    /// [`Error::XenStoreUnavailable`], or a failed xenstore read other than a missing
+    /// node.
+    pub fn domain_name(&self, domid: u32) -> Result<Option<String>> {
+        paths::read_name(self.store()?, domid).map_err(|e| self.store_error(e))
+    }
+
+    /// The id of the domain named `name`, found as xl does (through every
+    /// `/local/domain/<id>/name`).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchDomainName`], [`Error::XenStoreUnavailable`], or a failed xenstore
+    /// read.
+    pub fn domain_id(&self, name: &str) -> Result<u32> {
+        paths::find_name(self.store()?, name)
+            .map_err(|e| self.store_error(e))?
+            .ok_or_else(|| Error::NoSuchDomainName { name: name.to_owned() })
+    }
+
+    /// A handle on the domain named `name` (see [`domain_id`](Self::domain_id)).
+    ///
+    /// # Errors
+    /// Those of [`domain_id`](Self::domain_id) and [`domain`](Self::domain).
+    pub fn domain_by_name(&self, name: &str) -> Result<Domain> {
+        self.domain(self.domain_id(name)?)
     }
 
     /// The backend in use.

@@ -10,8 +10,6 @@
 //!
 //! Every failure is an [`Error`] a caller can match on; the library never prints.
 
-mod apply;
-mod availability;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod cpumap;
@@ -25,8 +23,9 @@ pub mod process;
 pub mod sim;
 pub mod xenstore;
 
-pub use availability::{domain_id, domain_name, AvailabilityChange, VcpuMapFlag, VcpuMaps};
-pub use domain::{AffinityRequest, Domain, Effective, LibvirtVcpuInfo, VcpuInfo, VcpuState};
+pub use domain::{
+    AffinityRequest, AvailabilityChange, Domain, Effective, LibvirtVcpuInfo, VcpuInfo, VcpuMapFlag, VcpuMaps, VcpuState,
+};
 pub use error::{Error, MapKind, NoEmulatorReason, Op, Result, Uuid};
 pub use host::{Host, HostInfo};
 /// libxenctrl's messages and xenvcpu's warnings are never printed by the library: install a

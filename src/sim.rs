@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::hypervisor::{SimConfig, SimDomain, SimHost};
-use crate::xenstore::{SimStore, TxId, XenStore};
+use crate::xenstore::{paths, SimStore, TxId, XenStore};
 use crate::Host;
 
 /// A simulated host, its store, and one agent thread per PV guest playing the guest kernel.
@@ -68,19 +68,19 @@ impl SimPlatform {
         for g in guests {
             let d = &g.domain;
             hv.add_domain(d.clone());
-            store.write(TxId::NONE, &format!("/local/domain/{}/name", d.domid), g.name.as_bytes())?;
+            store.write(TxId::NONE, &paths::name(d.domid), g.name.as_bytes())?;
             if d.domid == 0 {
                 continue;
             }
             for v in 0..d.max_vcpus {
                 let value: &[u8] = if v < d.online { b"online" } else { b"offline" };
-                store.write(TxId::NONE, &format!("/local/domain/{}/cpu/{v}/availability", d.domid), value)?;
+                store.write(TxId::NONE, &paths::availability(d.domid, v), value)?;
             }
             if !d.hvm {
                 agents.push(spawn_agent(hv.clone(), store.connect(), d.domid, d.max_vcpus, stop.clone())?);
             }
         }
-        let host = Host::with_backend(hv.clone())?;
+        let host = Host::with_backend(hv.clone())?.with_store(store.connect())?;
         Ok(SimPlatform { host, hv, store, stop, agents })
     }
 }
@@ -103,14 +103,14 @@ fn spawn_agent(
     max_vcpus: u32,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>> {
-    let dir = format!("/local/domain/{domid}/cpu");
+    let dir = paths::cpu_dir(domid);
     store.watch(&dir, "guest-kernel")?;
     Ok(std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             match store.next_event(Duration::from_millis(20)) {
                 Ok(Some(_)) => {
                     for v in 1..max_vcpus {
-                        let path = format!("{dir}/{v}/availability");
+                        let path = paths::availability(domid, v);
                         if let Ok(value) = store.read(TxId::NONE, &path) {
                             hv.set_vcpu_online(domid, v, value == b"online");
                         }

@@ -67,15 +67,15 @@ fn hotplugged_vcpus_are_pinned_by_policy_and_unplug_drops_the_vcpupin() {
     dom.apply_placement(&placement.resolve(&info, None).unwrap()).unwrap();
 
     // vCPUs 2 and 3 come online: 2 inherits <vcpu cpuset>, 3 has its vcpupin.
-    dom.set_vcpu_count_placed(&sim.store, 4, &mut live, &info, None).unwrap();
+    dom.set_vcpu_count_placed(4, &mut live, &info, None).unwrap();
     dom.wait_for_vcpus(&cpus("0-3"), Duration::from_secs(5)).unwrap();
     assert_eq!(hard_maps(&sim, 1), [cpus("0-1"), cpus("3"), cpus("0-1"), cpus("2")]);
 
     // vCPU 3 goes offline and comes back: its vcpupin is gone, it inherits the cpuset.
-    dom.set_vcpus_online_placed(&sim.store, &cpus("3"), false, &mut live, &info, None).unwrap();
+    dom.set_vcpus_online_placed(&cpus("3"), false, &mut live, &info, None).unwrap();
     dom.wait_for_vcpus(&cpus("0-2"), Duration::from_secs(5)).unwrap();
     assert!(!live.placement().vcpupins.contains_key(&3));
-    dom.set_vcpus_online_placed(&sim.store, &cpus("3"), true, &mut live, &info, None).unwrap();
+    dom.set_vcpus_online_placed(&cpus("3"), true, &mut live, &info, None).unwrap();
     dom.wait_for_vcpus(&cpus("0-3"), Duration::from_secs(5)).unwrap();
     assert_eq!(hard_maps(&sim, 1)[3], cpus("0-1"));
     assert_ne!(dom.vcpu_info(3).unwrap().state, VcpuState::Offline);
@@ -90,7 +90,7 @@ fn a_failed_availability_write_undoes_the_pins_and_keeps_the_live_placement() {
     let dom = sim.host.domain(1).unwrap();
     let before = hard_maps(&sim, 1);
     sim.store.inject_conflicts(1000);
-    let err = dom.set_vcpu_count_placed(&sim.store, 4, &mut live, &info, None).unwrap_err();
+    let err = dom.set_vcpu_count_placed(4, &mut live, &info, None).unwrap_err();
     sim.store.inject_conflicts(0);
     match &err {
         Error::RolledBack { failed, restored, restore_failures } => {
@@ -119,7 +119,7 @@ fn a_failed_restore_after_a_failed_write_is_reported_not_dropped() {
         if let Some(n) = fail_at {
             sim.hv.fail_nth_call(n, libc::EIO);
         }
-        let err = dom.set_vcpu_count_placed(&sim.store, 4, &mut live, &info, None).unwrap_err();
+        let err = dom.set_vcpu_count_placed(4, &mut live, &info, None).unwrap_err();
         (err, sim.hv.calls() - start, hard_maps(&sim, 1))
     };
     let (_, calls, _) = failing_write(None);
@@ -155,7 +155,7 @@ fn a_domain_replaced_under_its_id_is_never_written_to() {
     );
     // Refused before the first change: the message says so, not "() were restored".
     assert!(err.to_string().ends_with("nothing was written to it; nothing had been changed"), "{err}");
-    let err = dom.set_vcpu_count(&sim.store, 3).unwrap_err();
+    let err = dom.set_vcpu_count(3).unwrap_err();
     assert!(matches!(err, Error::DomainReplaced { domid: 1, .. }), "{err}");
     assert!(err.to_string().contains("nothing was written"), "{err}");
     let err = dom.wait_for_vcpus(&cpus("0-1"), Duration::from_secs(1)).unwrap_err();
@@ -165,7 +165,7 @@ fn a_domain_replaced_under_its_id_is_never_written_to() {
     assert_eq!(sim.store.tree("/local/domain/1"), before_store, "no availability was written");
     // Destroyed for good: gone, with no errno from a hypercall (a check found it).
     sim.hv.remove_domain(1);
-    let err = dom.set_vcpu_count(&sim.store, 3).unwrap_err();
+    let err = dom.set_vcpu_count(3).unwrap_err();
     assert!(matches!(err, Error::DomainGone { domid: 1, errno: None, .. }), "{err}");
 }
 
@@ -205,7 +205,7 @@ fn the_emulator_is_pinned_with_sched_setaffinity() {
     let sim = SimPlatform::lab_like().unwrap();
     let hvm = sim.host.domain(2).unwrap();
     // No device-model pid recorded yet: the message says what is missing, not "PV".
-    let err = hvm.pin_emulator(&sim.store, &cpus("0")).unwrap_err();
+    let err = hvm.pin_emulator(&cpus("0")).unwrap_err();
     assert!(matches!(err, Error::NoEmulator { domid: 2, reason: NoEmulatorReason::NoPidRecorded }), "{err}");
     assert!(err.to_string().contains("stub domain") && !err.to_string().contains("PV"), "{err}");
     // A process that is not a device model (a stale or reused pid) is refused, untouched.
@@ -213,25 +213,25 @@ fn the_emulator_is_pinned_with_sched_setaffinity() {
     let before = cpus_allowed_list(stranger.0.id());
     let path = "/local/domain/2/image/device-model-pid";
     sim.store.write(TxId::NONE, path, stranger.0.id().to_string().as_bytes()).unwrap();
-    let err = hvm.pin_emulator(&sim.store, &cpus("0")).unwrap_err();
+    let err = hvm.pin_emulator(&cpus("0")).unwrap_err();
     assert!(matches!(err, Error::NotDeviceModel { domid: 2, .. }), "{err}");
     assert_eq!(cpus_allowed_list(stranger.0.id()), before, "nothing pinned");
     // The device model of another domain is refused too.
     let other = Sleeper::start(Command::new("sh").args(["-c", "sleep 30; :", "qemu", "-xen-domid", "5"]));
     sim.store.write(TxId::NONE, path, other.0.id().to_string().as_bytes()).unwrap();
-    let err = hvm.pin_emulator(&sim.store, &cpus("0")).unwrap_err();
+    let err = hvm.pin_emulator(&cpus("0")).unwrap_err();
     assert!(err.to_string().contains("-xen-domid 5"), "{err}");
     // A process started as libxl starts QEMU for domain 2.
     let child = Sleeper::start(Command::new("sh").args(["-c", "sleep 30; :", "qemu", "-xen-domid", "2"]));
     let pid = child.0.id();
     sim.store.write(TxId::NONE, path, pid.to_string().as_bytes()).unwrap();
-    assert_eq!(hvm.emulator_pid(&sim.store).unwrap(), Some(pid));
-    assert_eq!(hvm.pin_emulator(&sim.store, &cpus("0")).unwrap(), (pid, cpus("0")));
+    assert_eq!(hvm.emulator_pid().unwrap(), Some(pid));
+    assert_eq!(hvm.pin_emulator(&cpus("0")).unwrap(), (pid, cpus("0")));
     assert_eq!(xenvcpu::process::process_affinity(pid).unwrap(), cpus("0"));
     assert_eq!(cpus_allowed_list(pid), cpus("0"), "as /proc shows it");
 
     let pv = sim.host.domain(1).unwrap();
-    let err = pv.pin_emulator(&sim.store, &cpus("0")).unwrap_err();
+    let err = pv.pin_emulator(&cpus("0")).unwrap_err();
     assert!(matches!(err, Error::NoEmulator { domid: 1, reason: NoEmulatorReason::Pv }), "{err}");
     assert!(err.to_string().contains("PV domain"), "{err}");
     assert!(matches!(xenvcpu::process::pin_process(pid, &CpuMap::new()), Err(Error::EmptyProcessMap { .. })));
@@ -247,9 +247,9 @@ fn placed_changes_are_checked_before_anything_is_pinned() {
     let hvm = sim.host.domain(2).unwrap();
     let before = hard_maps(&sim, 2);
     let calls = sim.hv.calls();
-    let err = hvm.set_vcpus_online_placed(&sim.store, &cpus("1"), true, &mut live, &info, None).unwrap_err();
+    let err = hvm.set_vcpus_online_placed(&cpus("1"), true, &mut live, &info, None).unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
-    let err = hvm.set_vcpu_count_placed(&sim.store, 2, &mut live, &info, None).unwrap_err();
+    let err = hvm.set_vcpu_count_placed(2, &mut live, &info, None).unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     assert_eq!(sim.hv.calls(), calls, "no hypercall was made");
     assert_eq!(hard_maps(&sim, 2), before);

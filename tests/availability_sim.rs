@@ -15,10 +15,10 @@ fn hvm_guests_are_refused_and_nothing_is_written() {
     let sim = f.sim.as_ref().unwrap();
     let hvm = f.host.domain(2).unwrap();
     sim.store.take_mutations();
-    let err = hvm.set_vcpu_count(&*f.store, 1).unwrap_err();
+    let err = hvm.set_vcpu_count(1).unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     assert!(err.to_string().contains("HVM"), "{err}");
-    assert!(matches!(hvm.set_vcpus_online(&*f.store, &CpuMap::from_iter([1]), false), Err(Error::Unsupported(_))));
+    assert!(matches!(hvm.set_vcpus_online(&CpuMap::from_iter([1]), false), Err(Error::Unsupported(_))));
     assert!(sim.store.take_mutations().is_empty(), "nothing was written");
 }
 
@@ -28,9 +28,9 @@ fn conflicting_writers_make_the_transaction_retry() {
     let sim = f.sim.as_ref().unwrap();
     let dom = f.host.domain(1).unwrap();
     sim.store.inject_conflicts(3);
-    let change = dom.set_vcpu_count(&*f.store, 3).unwrap();
+    let change = dom.set_vcpu_count(3).unwrap();
     assert!(change.written);
-    assert_eq!(dom.requested_vcpus(&*f.store).unwrap(), Some("0-2".parse().unwrap()));
+    assert_eq!(dom.requested_vcpus().unwrap(), Some("0-2".parse().unwrap()));
     dom.wait_for_vcpus(&"0-2".parse().unwrap(), std::time::Duration::from_secs(5)).unwrap();
 }
 
@@ -40,8 +40,8 @@ fn endless_conflicts_give_up_and_leave_no_mix() {
     let sim = f.sim.as_ref().unwrap();
     let dom = f.host.domain(1).unwrap();
     sim.store.inject_conflicts(1000);
-    let err = dom.set_vcpu_count(&*f.store, 4).unwrap_err();
+    let err = dom.set_vcpu_count(4).unwrap_err();
     assert!(err.to_string().contains("attempts"), "{err}");
     sim.store.inject_conflicts(0);
-    assert_eq!(dom.requested_vcpus(&*f.store).unwrap(), Some("0-1".parse().unwrap()), "unchanged");
+    assert_eq!(dom.requested_vcpus().unwrap(), Some("0-1".parse().unwrap()), "unchanged");
 }

@@ -59,7 +59,7 @@ fn every_thread_of_the_device_model_is_pinned() {
     let online = xenvcpu::process::online_cpus().unwrap();
     let last = CpuMap::from_iter([online.last().unwrap()]);
     for target in [last, online.clone()] {
-        let (got_pid, affinity) = hvm.pin_emulator(&sim.store, &target).unwrap();
+        let (got_pid, affinity) = hvm.pin_emulator(&target).unwrap();
         assert_eq!((got_pid, &affinity), (pid, &target));
         for (tid, map) in thread_affinities(pid) {
             assert_eq!(map, target, "thread {tid} of {pid}");
@@ -68,10 +68,7 @@ fn every_thread_of_the_device_model_is_pinned() {
     // The same pid as another domain's device model is refused, and nothing moves.
     let dom1 = sim.host.domain(1).unwrap();
     sim.store.write(TxId::NONE, "/local/domain/1/image/device-model-pid", pid.to_string().as_bytes()).unwrap();
-    assert!(matches!(
-        dom1.pin_emulator(&sim.store, &CpuMap::from_iter([0])),
-        Err(xenvcpu::Error::NotDeviceModel { domid: 1, .. })
-    ));
+    assert!(matches!(dom1.pin_emulator(&CpuMap::from_iter([0])), Err(xenvcpu::Error::NotDeviceModel { domid: 1, .. })));
     assert!(thread_affinities(pid).iter().all(|(_, m)| *m == online));
 }
 

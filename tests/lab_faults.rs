@@ -416,9 +416,9 @@ fn a_handle_on_a_recreated_guest_fails_with_domain_gone_and_writes_nothing() {
     assert_eq!(keys_new.len(), 4, "{keys_new:?}");
     let affinity_new = affinities(&host, new_id);
     let one: CpuMap = "1".parse().unwrap();
-    let err = old.set_vcpu_count(&store, 3).unwrap_err();
+    let err = old.set_vcpu_count(3).unwrap_err();
     assert!(is_gone(&err, id), "set_vcpu_count: {err}");
-    let err = old.set_vcpus_online(&store, &"3".parse().unwrap(), true).unwrap_err();
+    let err = old.set_vcpus_online(&"3".parse().unwrap(), true).unwrap_err();
     assert!(is_gone(&err, id), "set_vcpus_online: {err}");
     let err = old.pin(&CpuMap::all(4), &AffinityRequest::hard(&one)).unwrap_err();
     assert!(is_gone(&err, id), "pin: {err}");

@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::placement::{LivePlacement, Placement};
-use xenvcpu::xenstore::XsClient;
 use xenvcpu::{AffinityRequest, Host};
 
 const XML: &str = "<vcpu placement='static' cpuset='0-1' current='2'>4</vcpu>\
                    <cputune><vcpupin vcpu='1' cpuset='3'/></cputune>";
 
-fn lab() -> (Host, XsClient, u32) {
+fn lab() -> (Host, u32) {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
     let guest = std::env::var("XENVCPU_LAB_GUEST_DOMID").expect("the lab guest").parse().unwrap();
-    (Host::open().unwrap(), XsClient::open().unwrap(), guest)
+    let host = Host::open().unwrap();
+    host.store().expect("the lab's xenstored");
+    (host, guest)
 }
 
 fn cpus(list: &str) -> CpuMap {
@@ -25,12 +26,12 @@ fn cpus(list: &str) -> CpuMap {
 #[test]
 #[ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)"]
 fn placement_applies_to_the_guest_and_to_a_vcpu_brought_online() {
-    let (host, store, guest) = lab();
+    let (host, guest) = lab();
     let dom = host.domain(guest).unwrap();
     let info = host.info().unwrap();
     let placement = Placement::from_xml(XML).unwrap();
     let resolved = placement.resolve(&info, None).unwrap();
-    dom.set_vcpu_count(&store, 2).unwrap();
+    dom.set_vcpu_count(2).unwrap();
     dom.wait_for_vcpus(&cpus("0-1"), Duration::from_secs(90)).unwrap();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         dom.apply_placement(&resolved).unwrap();
@@ -38,13 +39,13 @@ fn placement_applies_to_the_guest_and_to_a_vcpu_brought_online() {
         assert_eq!(dom.vcpu_info(1).unwrap().hard, cpus("3"));
 
         let mut live = LivePlacement::with_online(placement.clone(), &cpus("0-1")).unwrap();
-        dom.set_vcpu_count_placed(&store, 3, &mut live, &info, None).unwrap();
+        dom.set_vcpu_count_placed(3, &mut live, &info, None).unwrap();
         dom.wait_for_vcpus(&cpus("0-2"), Duration::from_secs(90)).unwrap();
         let v2 = dom.vcpu_info(2).unwrap();
         assert_eq!(v2.hard, cpus("0-1"), "vCPU 2 came online pinned per <vcpu cpuset>");
         assert!(v2.cpu.is_some_and(|c| c <= 1), "{v2:?}");
     }));
-    dom.set_vcpu_count(&store, 2).unwrap();
+    dom.set_vcpu_count(2).unwrap();
     dom.wait_for_vcpus(&cpus("0-1"), Duration::from_secs(90)).unwrap();
     let all = CpuMap::all(host.nr_cpus());
     dom.pin(&CpuMap::all(4), &AffinityRequest::hard(&all)).unwrap();
@@ -54,7 +55,7 @@ fn placement_applies_to_the_guest_and_to_a_vcpu_brought_online() {
 #[test]
 #[ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)"]
 fn a_real_process_is_pinned_the_way_the_emulator_is() {
-    let (host, store, guest) = lab();
+    let (host, guest) = lab();
     let mut child = Command::new("sleep").arg("60").spawn().unwrap();
     let pid = child.id();
     let result = xenvcpu::process::pin_process(pid, &cpus("1"));
@@ -66,5 +67,5 @@ fn a_real_process_is_pinned_the_way_the_emulator_is() {
     assert_eq!(allowed, "1");
     // The PV guest has no device model: a typed error, not a silent success.
     let dom = host.domain(guest).unwrap();
-    assert!(matches!(dom.pin_emulator(&store, &cpus("0")), Err(xenvcpu::Error::NoEmulator { .. })));
+    assert!(matches!(dom.pin_emulator(&cpus("0")), Err(xenvcpu::Error::NoEmulator { .. })));
 }

@@ -24,7 +24,6 @@ pub use args::{Args, BenchCommand, Command, MAX_ITERATIONS, MAX_WAIT};
 use crate::cpumap::CpuMap;
 use crate::placement::Placement;
 use crate::sim::SimPlatform;
-use crate::xenstore::{XenStore, XsClient, XsError};
 use crate::{
     AffinityRequest, AvailabilityChange, Domain, Effective, Error, Host, HostInfo, VcpuInfo, VcpuMaps, VcpuState,
 };
@@ -234,12 +233,10 @@ fn man(subcommand: Option<&str>) -> CliResult {
     Ok(())
 }
 
-/// What a command works with: the host and xenstore (when reachable), with the endpoint
-/// used, and the domain names already read.
+/// What a command works with: the host (with its xenstore, opened on first use) and the
+/// domain names already read.
 struct Env {
     host: Host,
-    store: Result<Box<dyn XenStore>, XsError>,
-    endpoint: String,
     /// Names read so far, by domid (`None`: the domain has no name).
     names: std::cell::RefCell<HashMap<u32, Option<String>>>,
     /// Set once xenstore failed to answer: later lookups are not tried again.
@@ -247,46 +244,29 @@ struct Env {
 }
 
 impl Env {
-    /// Opens the given simulated platform, or the real hypervisor and xenstore with
-    /// `timeout` for every xenstore reply.
+    /// The given simulated platform, or the real hypervisor with `timeout` for connecting
+    /// to xenstore and for every reply.
     fn open(platform: Option<&SimPlatform>, timeout: Duration) -> CliResult<Env> {
-        let (host, store, endpoint) = match platform {
-            Some(sim) => {
-                (sim.host.clone(), Ok(Box::new(sim.store.connect()) as Box<dyn XenStore>), "the simulated store".into())
-            }
+        let host = match platform {
+            Some(sim) => sim.host.clone(),
             None => {
                 let host = Host::open()?;
-                let endpoints = crate::xenstore::default_endpoints();
-                let tried = endpoints.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
-                match XsClient::open_any_timeout(&endpoints, timeout) {
-                    Ok(client) => {
-                        let endpoint = client.endpoint().display().to_string();
-                        (host, Ok(Box::new(client) as Box<dyn XenStore>), endpoint)
-                    }
-                    Err(e) => (host, Err(e), tried),
-                }
+                host.set_store_timeout(timeout);
+                host
             }
         };
-        Ok(Env { host, store, endpoint, names: Default::default(), store_down: Default::default() })
+        Ok(Env::new(host))
     }
 
-    /// The store, or why it cannot be reached.
-    fn store(&self) -> CliResult<&dyn XenStore> {
-        match &self.store {
-            Ok(store) => Ok(&**store),
-            Err(e) => Err(self.unavailable(e)),
-        }
-    }
-
-    fn unavailable(&self, e: &XsError) -> CliError {
-        Error::xenstore_unavailable(&self.endpoint, e).into()
+    fn new(host: Host) -> Env {
+        Env { host, names: Default::default(), store_down: Default::default() }
     }
 
     /// Turns a failure that says xenstore is unreachable or silent into
     /// [`Error::XenStoreUnavailable`] naming the endpoint.
     fn classify(&self, e: CliError) -> CliError {
         match e.error {
-            Error::XenStore(xs) if xs.is_unavailable() => self.unavailable(&xs),
+            Error::XenStore(xs) => self.host.store_error(xs).into(),
             error => CliError { error },
         }
     }
@@ -298,23 +278,18 @@ impl Env {
         if let Some(name) = self.names.borrow().get(&domid) {
             return name.clone();
         }
-        let name = match &self.store {
-            Ok(store) if !self.store_down.get() => match crate::domain_name(&**store, domid) {
+        let name = if self.store_down.get() {
+            None
+        } else {
+            match self.host.domain_name(domid) {
                 Ok(name) => name,
-                Err(Error::XenStore(e)) if e.is_unavailable() => {
+                Err(e @ Error::XenStoreUnavailable { .. }) => {
                     self.store_down.set(true);
-                    eprintln!("xenvcpu: warning: domain names unavailable, showing ids: {}", self.unavailable(&e));
+                    eprintln!("xenvcpu: warning: domain names unavailable, showing ids: {e}");
                     None
                 }
                 Err(_) => None,
-            },
-            // Not even connected (xenstored not running, or accepting nothing): said once.
-            Err(e) if !self.store_down.get() => {
-                self.store_down.set(true);
-                eprintln!("xenvcpu: warning: domain names unavailable, showing ids: {}", self.unavailable(e));
-                None
             }
-            _ => None,
         };
         let name = name.or_else(|| (domid == 0).then(|| "Domain-0".to_string()));
         self.names.borrow_mut().insert(domid, name.clone());
@@ -326,7 +301,7 @@ impl Env {
         let id = match spec.parse::<u32>() {
             Ok(id) => id,
             Err(_) if spec == "Domain-0" => 0,
-            Err(_) => crate::domain_id(self.store()?, spec).map_err(|e| self.classify(e.into()))?,
+            Err(_) => self.host.domain_id(spec)?,
         };
         Ok(self.host.domain(id)?)
     }
@@ -736,7 +711,7 @@ fn set(env: &Env, domain: &str, count: u32, ignore_host: bool, wait: Option<Dura
     let dom = env.domain(domain)?;
     dom.check_count(count)?;
     check_overcommit(env, &dom, count as usize, ignore_host)?;
-    let change = dom.set_vcpu_count(env.store()?, count)?;
+    let change = dom.set_vcpu_count(count)?;
     report_change(&dom, &change, wait)
 }
 
@@ -745,15 +720,14 @@ fn state(env: &Env, domain: &str, vcpus: &str, on: bool, ignore_host: bool, wait
     let dom = env.domain(domain)?;
     let vcpus = parse_vcpus(&dom, vcpus)?;
     dom.check_state_change(&vcpus, on)?;
-    let store = env.store()?;
     if on {
-        let now = match dom.requested_vcpus(store)? {
+        let now = match dom.requested_vcpus()? {
             Some(requested) => requested,
             None => dom.online_vcpus()?,
         };
         check_overcommit(env, &dom, now.union(&vcpus).count(), ignore_host)?;
     }
-    let change = dom.set_vcpus_online(store, &vcpus, on)?;
+    let change = dom.set_vcpus_online(&vcpus, on)?;
     report_change(&dom, &change, wait)
 }
 
@@ -770,7 +744,7 @@ struct MapsJson {
 /// `xenvcpu maps DOMAIN [--json]`.
 fn maps(env: &Env, domain: &str, json: bool) -> CliResult {
     let dom = env.domain(domain)?;
-    let m: VcpuMaps = dom.vcpu_maps(env.store()?)?;
+    let m: VcpuMaps = dom.vcpu_maps()?;
     let out = MapsJson {
         domid: dom.id(),
         possible: m.possible.to_string(),
@@ -822,7 +796,7 @@ fn emulatorpin(env: &Env, domain: &str, cpus: &str) -> CliResult {
     let online = crate::process::online_cpus()?;
     let nr = online.last().map_or(0, |l| l + 1);
     let map = crate::cpumap::CpuListContext::new().host_cpus(nr).parse(cpus)?;
-    let (pid, affinity) = dom.pin_emulator(env.store()?, &map)?;
+    let (pid, affinity) = dom.pin_emulator(&map)?;
     println!("domain {}: emulator (pid {pid}, every thread) pinned to dom0 CPUs {affinity}", dom.id());
     Ok(())
 }
@@ -830,6 +804,13 @@ fn emulatorpin(env: &Env, domain: &str, cpus: &str) -> CliResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hypervisor::SimHost;
+    use crate::xenstore::XsClient;
+
+    /// A simulated lab-shaped host with no store yet.
+    fn sim_host() -> Host {
+        Host::with_backend(SimHost::lab_like()).unwrap()
+    }
 
     const TIMEOUT: Duration = Duration::from_millis(300);
 
@@ -852,17 +833,15 @@ mod tests {
             Silent { dir, _listener: listener }
         }
 
-        /// A command environment over the simulated host with this store.
-        fn env(&self, sim: &SimPlatform) -> Env {
+        /// A command environment over a simulated host with this store.
+        fn env(&self) -> Env {
             let mut client = XsClient::open_path(self.dir.join("socket")).unwrap();
             client.set_timeout(TIMEOUT);
-            Env {
-                host: sim.host.clone(),
-                store: Ok(Box::new(client)),
-                endpoint: self.dir.join("socket").display().to_string(),
-                names: Default::default(),
-                store_down: Default::default(),
-            }
+            Env::new(sim_host().with_store(client).unwrap())
+        }
+
+        fn endpoint(&self) -> String {
+            self.dir.join("socket").display().to_string()
         }
     }
 
@@ -874,9 +853,8 @@ mod tests {
 
     #[test]
     fn list_with_a_silent_xenstore_finishes_at_once_showing_ids() {
-        let sim = SimPlatform::lab_like().unwrap();
         let silent = Silent::new();
-        let env = silent.env(&sim);
+        let env = silent.env();
         let start = Instant::now();
         list(&env, &[], false).unwrap();
         // One timeout (for the first name), not one per domain (3) or per vCPU row (10):
@@ -889,32 +867,27 @@ mod tests {
 
     #[test]
     fn a_silent_xenstore_is_exit_4_naming_the_socket() {
-        let sim = SimPlatform::lab_like().unwrap();
         let silent = Silent::new();
-        let env = silent.env(&sim);
+        let env = silent.env();
         for result in [set(&env, "1", 2, false, None), maps(&env, "1", false), set(&env, "labguest", 2, false, None)] {
             let e = env.classify(result.unwrap_err());
             assert_eq!(e.exit_code(), EXIT_XENSTORE, "{e}");
-            assert!(e.to_string().contains(&env.endpoint), "{e}");
+            assert!(e.to_string().contains(&silent.endpoint()), "{e}");
             assert_eq!(e.error().errno().map(|e| e.raw()), Some(libc::ETIMEDOUT), "{e}");
         }
     }
 
     #[test]
     fn an_absent_xenstore_is_exit_4_naming_every_endpoint_tried() {
-        let sim = SimPlatform::lab_like().unwrap();
-        let missing = std::env::temp_dir().join("xenvcpu-no-such-socket");
-        let e = XsClient::open_any(std::slice::from_ref(&missing)).unwrap_err();
-        let env = Env {
-            host: sim.host.clone(),
-            store: Err(e),
-            endpoint: missing.display().to_string(),
-            names: Default::default(),
-            store_down: Default::default(),
-        };
+        // A host whose first use of xenstore finds no endpoint at all (this test host has
+        // no xenstored).
+        let host = sim_host();
+        let store = host.store().map(drop);
+        assert!(matches!(store, Err(Error::XenStoreUnavailable { .. })), "{store:?}");
+        let env = Env::new(host);
         let e = set(&env, "1", 2, false, None).unwrap_err();
         assert_eq!(e.exit_code(), EXIT_XENSTORE, "{e}");
-        assert!(e.to_string().contains("xenvcpu-no-such-socket"), "{e}");
+        assert!(e.to_string().contains("/run/xenstored/socket") && e.to_string().contains("/dev/xen/xenbus"), "{e}");
         assert_eq!(e.error().errno().map(|e| e.raw()), Some(libc::ENOENT), "{e}");
     }
 }

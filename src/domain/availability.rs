@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::cpumap::{self, CpuMap};
 use crate::error::{Error, Result};
-use crate::xenstore::{transact, Transaction, TxId, XenStore};
+use crate::xenstore::{paths, transact, Transaction, TxId, XenStore};
 use crate::Domain;
 
 /// How often a conflicting transaction is retried before giving up.
@@ -93,14 +93,6 @@ pub struct AvailabilityChange {
     pub written: bool,
 }
 
-fn cpu_dir(domid: u32) -> String {
-    format!("/local/domain/{domid}/cpu")
-}
-
-fn availability_path(domid: u32, vcpu: u32) -> String {
-    format!("/local/domain/{domid}/cpu/{vcpu}/availability")
-}
-
 impl Domain {
     /// The checks of [`Domain::set_vcpu_count`], made before anything is changed.
     pub(crate) fn check_count(&self, count: u32) -> Result<()> {
@@ -143,9 +135,17 @@ impl Domain {
     /// availability nodes at all.
     ///
     /// # Errors
-    /// A failed xenstore read other than a missing node.
-    pub fn requested_vcpus(&self, store: &dyn XenStore) -> Result<Option<CpuMap>> {
-        read_requested(store, TxId::NONE, self.id(), self.max_vcpus())
+    /// [`Error::XenStoreUnavailable`], or a failed xenstore read other than a missing node.
+    pub fn requested_vcpus(&self) -> Result<Option<CpuMap>> {
+        read_requested(self.host().store()?, TxId::NONE, self.id(), self.max_vcpus()).map_err(|e| self.xs(e))
+    }
+
+    /// A xenstore failure as the error to report (see [`crate::Host::store_error`]).
+    fn xs(&self, e: Error) -> Error {
+        match e {
+            Error::XenStore(e) => self.host().store_error(e),
+            e => e,
+        }
     }
 
     /// The vCPU maps by flag: possible, online (per Xen), requested (per xenstore),
@@ -153,10 +153,10 @@ impl Domain {
     ///
     /// # Errors
     /// A failed hypercall or xenstore read.
-    pub fn vcpu_maps(&self, store: &dyn XenStore) -> Result<VcpuMaps> {
+    pub fn vcpu_maps(&self) -> Result<VcpuMaps> {
         let possible = CpuMap::all(self.max_vcpus() as usize);
         let online = self.online_vcpus()?;
-        let requested = self.requested_vcpus(store)?;
+        let requested = self.requested_vcpus()?;
         let onlinable = possible.difference(&online);
         let mut offlinable = online.clone();
         offlinable.remove(0);
@@ -171,10 +171,10 @@ impl Domain {
     /// [`Error::VcpuCountOutOfRange`] for 0 or more than [`Domain::max_vcpus`],
     /// [`Error::Unsupported`] for HVM guests (both before anything is written), or a
     /// xenstore failure (nothing partial is left: the transaction is aborted).
-    pub fn set_vcpu_count(&self, store: &dyn XenStore, count: u32) -> Result<AvailabilityChange> {
+    pub fn set_vcpu_count(&self, count: u32) -> Result<AvailabilityChange> {
         self.check_count(count)?;
         let want = CpuMap::all(count as usize);
-        self.write_requested(store, |_| Ok(want.clone()))
+        self.write_requested(|_| Ok(want.clone()))
     }
 
     /// Brings the chosen vCPUs online or takes them offline (per-vCPU hotplug, libvirt's
@@ -185,10 +185,10 @@ impl Domain {
     /// [`Error::VcpuOutOfRange`], [`Error::Vcpu0Offline`], [`Error::InvalidArgument`] (no
     /// vCPU given), [`Error::Unsupported`] for HVM guests — all before anything is written
     /// — or a xenstore failure.
-    pub fn set_vcpus_online(&self, store: &dyn XenStore, vcpus: &CpuMap, online: bool) -> Result<AvailabilityChange> {
+    pub fn set_vcpus_online(&self, vcpus: &CpuMap, online: bool) -> Result<AvailabilityChange> {
         self.check_state_change(vcpus, online)?;
         let online_now = self.online_vcpus()?;
-        self.write_requested(store, |current| {
+        self.write_requested(|current| {
             // Without availability nodes, start from what Xen says is online.
             let base = current.cloned().unwrap_or_else(|| online_now.clone());
             Ok(if online { base.union(vcpus) } else { base.difference(vcpus) })
@@ -197,11 +197,8 @@ impl Domain {
 
     /// Reads the current request and writes `next(current)` for every vCPU, in one
     /// transaction retried on conflict.
-    fn write_requested(
-        &self,
-        store: &dyn XenStore,
-        next: impl Fn(Option<&CpuMap>) -> Result<CpuMap>,
-    ) -> Result<AvailabilityChange> {
+    fn write_requested(&self, next: impl Fn(Option<&CpuMap>) -> Result<CpuMap>) -> Result<AvailabilityChange> {
+        let store = self.host().store()?;
         let (domid, max) = (self.id(), self.max_vcpus());
         // A domain-level error is the closure's value: it writes nothing, so committing the
         // (empty) transaction is harmless.
@@ -217,7 +214,7 @@ impl Domain {
             };
             let mut complete = before.is_some();
             for v in 0..max {
-                complete = complete && tx.exists(&availability_path(domid, v))?;
+                complete = complete && tx.exists(&paths::availability(domid, v))?;
             }
             if complete && before.as_ref() == Some(&after) {
                 return Ok(Ok(AvailabilityChange { before, after, written: false }));
@@ -229,10 +226,11 @@ impl Domain {
             }
             for v in 0..max {
                 let value = if after.contains(v as usize) { "online" } else { "offline" };
-                tx.write(&availability_path(domid, v), value)?;
+                tx.write(&paths::availability(domid, v), value)?;
             }
             Ok(Ok(AvailabilityChange { before, after, written: true }))
-        })?;
+        })
+        .map_err(|e| self.host().store_error(e))?;
         outcome
     }
 
@@ -266,12 +264,12 @@ impl Domain {
 }
 
 fn read_requested(store: &dyn XenStore, tx: TxId, domid: u32, max: u32) -> Result<Option<CpuMap>> {
-    if !store.exists(tx, &cpu_dir(domid))? {
+    if !store.exists(tx, &paths::cpu_dir(domid))? {
         return Ok(None);
     }
     let mut requested = CpuMap::new();
     for v in 0..max {
-        match store.read(tx, &availability_path(domid, v)) {
+        match store.read(tx, &paths::availability(domid, v)) {
             Ok(value) if value == b"online" => {
                 requested.insert(v as usize);
             }
@@ -281,35 +279,4 @@ fn read_requested(store: &dyn XenStore, tx: TxId, domid: u32, max: u32) -> Resul
         }
     }
     Ok(Some(requested))
-}
-
-/// The name of a domain (`/local/domain/<domid>/name`), if it has one.
-///
-/// # Errors
-/// A failed xenstore read other than a missing node.
-pub fn domain_name(store: &dyn XenStore, domid: u32) -> Result<Option<String>> {
-    match store.read_string(TxId::NONE, &format!("/local/domain/{domid}/name")) {
-        Ok(name) => Ok(Some(name)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The id of the domain named `name`, found as xl does: by reading every
-/// `/local/domain/<id>/name`.
-///
-/// # Errors
-/// [`Error::NoSuchDomainName`], or a failed xenstore read.
-pub fn domain_id(store: &dyn XenStore, name: &str) -> Result<u32> {
-    let ids = match store.directory(TxId::NONE, "/local/domain") {
-        Ok(ids) => ids,
-        Err(e) if e.is_not_found() => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
-    for id in ids.iter().filter_map(|id| id.parse::<u32>().ok()) {
-        if domain_name(store, id)?.as_deref() == Some(name) {
-            return Ok(id);
-        }
-    }
-    Err(Error::NoSuchDomainName { name: name.to_owned() })
 }

@@ -1,6 +1,11 @@
 //! [`Domain`]: the vCPUs of one domain — their state, their affinity, their maximum — and a
 //! libvirt-shaped layer over the same calls.
 
+mod availability;
+mod placement;
+
+pub use availability::{AvailabilityChange, VcpuMapFlag, VcpuMaps};
+
 use crate::cpumap::{self, CpuMap};
 use crate::error::{Error, MapKind, Op, Result};
 use crate::hypervisor::{DomainInfo, MAX_CPUMAP_BYTES};

@@ -5,7 +5,7 @@ use crate::cpumap::CpuMap;
 use crate::error::{Error, NoEmulatorReason, Result};
 use crate::placement::{LivePlacement, Resolved};
 use crate::process;
-use crate::xenstore::{TxId, XenStore};
+use crate::xenstore::{paths, TxId};
 use crate::{AffinityRequest, AvailabilityChange, Domain, Effective, HostInfo};
 
 impl Domain {
@@ -45,7 +45,6 @@ impl Domain {
     /// availability fails, the pins made for it are undone and `live` is unchanged.
     pub fn set_vcpu_count_placed(
         &self,
-        store: &dyn XenStore,
         count: u32,
         live: &mut LivePlacement,
         host: &HostInfo,
@@ -53,7 +52,7 @@ impl Domain {
     ) -> Result<AvailabilityChange> {
         self.check_count(count)?;
         let after = CpuMap::all(count as usize);
-        self.placed(store, |_| after, live, host, nodeset, |dom| dom.set_vcpu_count(store, count))
+        self.placed(|_| after, live, host, nodeset, |dom| dom.set_vcpu_count(count))
     }
 
     /// [`Domain::set_vcpus_online`] under a placement policy, as
@@ -63,7 +62,6 @@ impl Domain {
     /// As [`Domain::set_vcpu_count_placed`].
     pub fn set_vcpus_online_placed(
         &self,
-        store: &dyn XenStore,
         vcpus: &CpuMap,
         online: bool,
         live: &mut LivePlacement,
@@ -72,11 +70,11 @@ impl Domain {
     ) -> Result<AvailabilityChange> {
         self.check_state_change(vcpus, online)?;
         let next = |before: &CpuMap| if online { before.union(vcpus) } else { before.difference(vcpus) };
-        self.placed(store, next, live, host, nodeset, |dom| dom.set_vcpus_online(store, vcpus, online))
+        self.placed(next, live, host, nodeset, |dom| dom.set_vcpus_online(vcpus, online))
     }
 
-    fn requested_or_online(&self, store: &dyn XenStore) -> Result<CpuMap> {
-        match self.requested_vcpus(store)? {
+    fn requested_or_online(&self) -> Result<CpuMap> {
+        match self.requested_vcpus()? {
             Some(requested) => Ok(requested),
             None => self.online_vcpus(),
         }
@@ -86,14 +84,13 @@ impl Domain {
     /// `write`; undoes the pins if it fails. The request is checked by the caller.
     fn placed(
         &self,
-        store: &dyn XenStore,
         after: impl FnOnce(&CpuMap) -> CpuMap,
         live: &mut LivePlacement,
         host: &HostInfo,
         nodeset: Option<&CpuMap>,
         write: impl FnOnce(&Domain) -> Result<AvailabilityChange>,
     ) -> Result<AvailabilityChange> {
-        let before = self.requested_or_online(store)?;
+        let before = self.requested_or_online()?;
         let after = after(&before);
         let coming = after.difference(&before);
         let going = before.difference(&after);
@@ -121,16 +118,16 @@ impl Domain {
     ///
     /// # Errors
     /// A failed xenstore read, or a pid that is not a number.
-    pub fn emulator_pid(&self, store: &dyn XenStore) -> Result<Option<u32>> {
-        let path = format!("/local/domain/{}/image/device-model-pid", self.id());
-        match store.read_string(TxId::NONE, &path) {
+    pub fn emulator_pid(&self) -> Result<Option<u32>> {
+        let path = paths::device_model_pid(self.id());
+        match self.host().store()?.read_string(TxId::NONE, &path) {
             Ok(pid) => pid
                 .trim()
                 .parse()
                 .map(Some)
                 .map_err(|_| Error::InvalidArgument(format!("{path} holds {pid:?}, not a process id"))),
             Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.host().store_error(e)),
         }
     }
 
@@ -147,9 +144,9 @@ impl Domain {
     /// [`Error::NoEmulator`] for a PV domain, or an HVM domain without a recorded device
     /// model (stub domain, or not started yet); [`Error::NotDeviceModel`]; those of
     /// [`process::pin_threads`]; or a failed xenstore read.
-    pub fn pin_emulator(&self, store: &dyn XenStore, cpus: &CpuMap) -> Result<(u32, CpuMap)> {
+    pub fn pin_emulator(&self, cpus: &CpuMap) -> Result<(u32, CpuMap)> {
         let reason = if self.info().flags.hvm { NoEmulatorReason::NoPidRecorded } else { NoEmulatorReason::Pv };
-        let pid = self.emulator_pid(store)?.ok_or(Error::NoEmulator { domid: self.id(), reason })?;
+        let pid = self.emulator_pid()?.ok_or(Error::NoEmulator { domid: self.id(), reason })?;
         process::check_device_model(pid, self.id())?;
         let affinity = process::pin_threads(pid, cpus)?;
         Ok((pid, affinity))

@@ -605,6 +605,10 @@ impl XenStore for XsClient {
         Ok(())
     }
 
+    fn endpoint(&self) -> String {
+        self.endpoint.display().to_string()
+    }
+
     fn next_event(&self, timeout: Duration) -> Result<Option<WatchEvent>, XsError> {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.shared.lock();

@@ -61,6 +61,7 @@ use std::time::Duration;
 
 mod client;
 mod error;
+pub mod paths;
 #[cfg(feature = "sim")]
 mod sim;
 mod wire;
@@ -112,7 +113,7 @@ pub struct WatchEvent {
 ///
 /// Implementations: [`XsClient`] (the real xenstored) and [`SimStore`] (in memory). The
 /// trait is object-safe; take `&dyn XenStore` in code that works with either.
-pub trait XenStore: Send + Sync {
+pub trait XenStore: Send + Sync + fmt::Debug {
     /// `XS_READ`: the value of the node at `path` (raw bytes; no trailing NUL).
     ///
     /// # Errors
@@ -200,6 +201,12 @@ pub trait XenStore: Send + Sync {
     /// # Errors
     /// [`XsError::Disconnected`] when the connection is gone and no event is queued.
     fn next_event(&self, timeout: Duration) -> Result<Option<WatchEvent>, XsError>;
+
+    /// Where the store is, for messages: the socket or device of a connection to
+    /// xenstored.
+    fn endpoint(&self) -> String {
+        "xenstore".into()
+    }
 
     /// [`XenStore::read`] as a string.
     ///

@@ -657,6 +657,10 @@ impl XenStore for SimStore {
         })
     }
 
+    fn endpoint(&self) -> String {
+        "the simulated store".into()
+    }
+
     fn next_event(&self, timeout: Duration) -> Result<Option<WatchEvent>, XsError> {
         let deadline = Instant::now().checked_add(timeout);
         let mut db = self.lock();

@@ -6,15 +6,12 @@ use std::time::{Duration, Instant};
 
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::sim::SimPlatform;
-use xenvcpu::xenstore::{XenStore, XsClient};
 use xenvcpu::{Error, Host, VcpuMapFlag, VcpuState};
 
 /// What the tests run against.
 pub struct Fixture {
     /// The host.
     pub host: Host,
-    /// The xenstore connection.
-    pub store: Box<dyn XenStore>,
     /// The PV guest (`maxvcpus = 4`, named `labguest`).
     pub guest: u32,
     /// The guest's console log in dom0, where it prints `LABGUEST online=<cpus>`.
@@ -27,20 +24,14 @@ pub struct Fixture {
 #[allow(dead_code)] // lab_availability.rs uses the lab fixture only
 pub fn sim_fixture() -> Fixture {
     let sim = SimPlatform::lab_like().unwrap();
-    Fixture { host: sim.host.clone(), store: Box::new(sim.store.connect()), guest: 1, console: None, sim: Some(sim) }
+    Fixture { host: sim.host.clone(), guest: 1, console: None, sim: Some(sim) }
 }
 
 #[allow(dead_code)] // availability_sim.rs uses the simulated fixture only
 pub fn lab_fixture() -> Fixture {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
     let guest = std::env::var("XENVCPU_LAB_GUEST_DOMID").expect("XENVCPU_LAB_GUEST_DOMID").parse().unwrap();
-    Fixture {
-        host: Host::open().unwrap(),
-        store: Box::new(XsClient::open().unwrap()),
-        guest,
-        console: std::env::var("XENVCPU_LAB_GUEST_CONSOLE").ok(),
-        sim: None,
-    }
+    Fixture { host: Host::open().unwrap(), guest, console: std::env::var("XENVCPU_LAB_GUEST_CONSOLE").ok(), sim: None }
 }
 
 /// Generous: a real guest under TCG emulation takes seconds.
@@ -53,7 +44,7 @@ fn cpus(list: &str) -> CpuMap {
 /// Checks every map flag against Xen's per-vCPU state.
 fn check_maps(f: &Fixture, requested: &CpuMap) {
     let dom = f.host.domain(f.guest).unwrap();
-    let maps = dom.vcpu_maps(&*f.store).unwrap();
+    let maps = dom.vcpu_maps().unwrap();
     let per_vcpu: CpuMap =
         dom.vcpus().unwrap().iter().filter(|v| v.state != VcpuState::Offline).map(|v| v.vcpu as usize).collect();
     assert_eq!(maps.possible, cpus("0-3"));
@@ -87,7 +78,7 @@ fn guest_reports(f: &Fixture, want: &str) {
 
 fn restore(f: &Fixture) {
     let dom = f.host.domain(f.guest).unwrap();
-    dom.set_vcpu_count(&*f.store, 2).unwrap();
+    dom.set_vcpu_count(2).unwrap();
     dom.wait_for_vcpus(&cpus("0-1"), WAIT).unwrap();
     guest_reports(f, "0-1");
 }
@@ -103,7 +94,7 @@ fn restoring(f: &Fixture, body: impl FnOnce()) {
 pub fn set_count_to_one_then_four(f: &Fixture) {
     restoring(f, || {
         let dom = f.host.domain(f.guest).unwrap();
-        let change = dom.set_vcpu_count(&*f.store, 1).unwrap();
+        let change = dom.set_vcpu_count(1).unwrap();
         assert!(change.written);
         assert_eq!(change.after, cpus("0"));
         dom.wait_for_vcpus(&cpus("0"), WAIT).unwrap();
@@ -111,7 +102,7 @@ pub fn set_count_to_one_then_four(f: &Fixture) {
         guest_reports(f, "0");
         check_maps(f, &cpus("0"));
 
-        dom.set_vcpu_count(&*f.store, 4).unwrap();
+        dom.set_vcpu_count(4).unwrap();
         dom.wait_for_vcpus(&cpus("0-3"), WAIT).unwrap();
         guest_reports(f, "0-3");
         check_maps(f, &cpus("0-3"));
@@ -121,8 +112,8 @@ pub fn set_count_to_one_then_four(f: &Fixture) {
 pub fn sparse_online_set(f: &Fixture) {
     restoring(f, || {
         let dom = f.host.domain(f.guest).unwrap();
-        dom.set_vcpus_online(&*f.store, &cpus("2"), true).unwrap();
-        let change = dom.set_vcpus_online(&*f.store, &cpus("1,3"), false).unwrap();
+        dom.set_vcpus_online(&cpus("2"), true).unwrap();
+        let change = dom.set_vcpus_online(&cpus("1,3"), false).unwrap();
         assert_eq!(change.after, cpus("0,2"));
         dom.wait_for_vcpus(&cpus("0,2"), WAIT).unwrap();
         guest_reports(f, "0,2");
@@ -136,43 +127,43 @@ pub fn sparse_online_set(f: &Fixture) {
 pub fn the_current_count_is_a_no_op(f: &Fixture) {
     restoring(f, || {
         let dom = f.host.domain(f.guest).unwrap();
-        dom.set_vcpu_count(&*f.store, 2).unwrap();
-        let change = dom.set_vcpu_count(&*f.store, 2).unwrap();
+        dom.set_vcpu_count(2).unwrap();
+        let change = dom.set_vcpu_count(2).unwrap();
         assert!(!change.written, "nothing to write");
         assert_eq!(change.before, Some(cpus("0-1")));
-        let change = dom.set_vcpus_online(&*f.store, &cpus("1"), true).unwrap();
+        let change = dom.set_vcpus_online(&cpus("1"), true).unwrap();
         assert!(!change.written);
     });
 }
 
 pub fn bad_requests_are_refused_before_writing(f: &Fixture) {
     let dom = f.host.domain(f.guest).unwrap();
-    let before = dom.requested_vcpus(&*f.store).unwrap();
-    let err = dom.set_vcpu_count(&*f.store, 0).unwrap_err();
+    let before = dom.requested_vcpus().unwrap();
+    let err = dom.set_vcpu_count(0).unwrap_err();
     assert!(matches!(err, Error::VcpuCountOutOfRange { requested: 0, max: 4, .. }), "{err}");
-    let err = dom.set_vcpu_count(&*f.store, 5).unwrap_err();
+    let err = dom.set_vcpu_count(5).unwrap_err();
     assert!(matches!(err, Error::VcpuCountOutOfRange { requested: 5, max: 4, .. }), "{err}");
     assert!(err.to_string().contains("1 to 4"), "{err}");
-    assert!(matches!(dom.set_vcpus_online(&*f.store, &cpus("0-1"), false), Err(Error::Vcpu0Offline { .. })));
-    assert!(matches!(dom.set_vcpus_online(&*f.store, &cpus("4"), true), Err(Error::VcpuOutOfRange { vcpu: 4, .. })));
-    assert!(matches!(dom.set_vcpus_online(&*f.store, &CpuMap::new(), true), Err(Error::InvalidArgument(_))));
-    assert_eq!(dom.requested_vcpus(&*f.store).unwrap(), before, "nothing was written");
+    assert!(matches!(dom.set_vcpus_online(&cpus("0-1"), false), Err(Error::Vcpu0Offline { .. })));
+    assert!(matches!(dom.set_vcpus_online(&cpus("4"), true), Err(Error::VcpuOutOfRange { vcpu: 4, .. })));
+    assert!(matches!(dom.set_vcpus_online(&CpuMap::new(), true), Err(Error::InvalidArgument(_))));
+    assert_eq!(dom.requested_vcpus().unwrap(), before, "nothing was written");
 }
 
 pub fn dom0_has_no_availability_nodes(f: &Fixture) {
     let dom0 = f.host.domain(0).unwrap();
-    let maps = dom0.vcpu_maps(&*f.store).unwrap();
+    let maps = dom0.vcpu_maps().unwrap();
     assert_eq!(maps.requested, None);
     assert_eq!(maps.online, maps.possible);
     assert!(!maps.offlinable.contains(0));
 }
 
 pub fn names_resolve_both_ways(f: &Fixture) {
-    assert_eq!(xenvcpu::domain_id(&*f.store, "labguest").unwrap(), f.guest);
-    assert_eq!(xenvcpu::domain_name(&*f.store, f.guest).unwrap().as_deref(), Some("labguest"));
-    assert_eq!(xenvcpu::domain_name(&*f.store, 0).unwrap().as_deref(), Some("Domain-0"));
-    assert!(matches!(xenvcpu::domain_id(&*f.store, "no-such-guest"), Err(Error::NoSuchDomainName { .. })));
-    assert_eq!(xenvcpu::domain_name(&*f.store, 31000).unwrap(), None);
+    assert_eq!(f.host.domain_id("labguest").unwrap(), f.guest);
+    assert_eq!(f.host.domain_name(f.guest).unwrap().as_deref(), Some("labguest"));
+    assert_eq!(f.host.domain_name(0).unwrap().as_deref(), Some("Domain-0"));
+    assert!(matches!(f.host.domain_id("no-such-guest"), Err(Error::NoSuchDomainName { .. })));
+    assert_eq!(f.host.domain_name(31000).unwrap(), None);
 }
 
 pub fn waiting_for_a_state_the_guest_never_reaches_names_the_vcpus(f: &Fixture) {
