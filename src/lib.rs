@@ -2,7 +2,9 @@
 //!
 //! Layers, top to bottom (see README.md):
 //! - [`Host`] and [`Domain`]: what users call — vCPU info, affinity (pin), the vCPU
-//!   maximum, and a libvirt-shaped layer (`pin_vcpu`, `get_vcpus`).
+//!   maximum, vCPU availability through the host's xenstore, placement, and the
+//!   libvirt-shaped calls under [`Domain::libvirt`] (`pin_vcpu`, `get_vcpus`).
+//! - [`process`]: the CPU affinity of dom0 processes (the device model).
 //! - [`hypervisor`]: the hypercall-level operations behind the [`hypervisor::Hypervisor`]
 //!   trait, with the real libxenctrl backend and a simulated host.
 //! - [`xenstore`]: the xenstore client and a simulated store.
@@ -24,7 +26,8 @@ pub mod sim;
 pub mod xenstore;
 
 pub use domain::{
-    AffinityRequest, AvailabilityChange, Domain, Effective, LibvirtVcpuInfo, VcpuInfo, VcpuMapFlag, VcpuMaps, VcpuState,
+    AffinityRequest, AvailabilityChange, Domain, Effective, Libvirt, LibvirtVcpuInfo, VcpuInfo, VcpuMapFlag, VcpuMaps,
+    VcpuState,
 };
 pub use error::{Error, MapKind, NoEmulatorReason, Op, Result, Uuid};
 pub use host::{Host, HostInfo};

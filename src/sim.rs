@@ -39,23 +39,13 @@ impl SimPlatform {
     /// real lab); domain 1 `labguest`, PV, `maxvcpus = 4`, `vcpus = 2`; domain 2
     /// `hvmguest`, HVM, 2 vCPUs.
     pub fn lab_like() -> Result<SimPlatform> {
-        SimPlatform::new(
-            SimConfig::default(),
-            &[
-                SimGuest {
-                    domain: SimDomain { domid: 0, max_vcpus: 4, online: 4, hvm: false },
-                    name: "Domain-0".into(),
-                },
-                SimGuest {
-                    domain: SimDomain { domid: 1, max_vcpus: 4, online: 2, hvm: false },
-                    name: "labguest".into(),
-                },
-                SimGuest {
-                    domain: SimDomain { domid: 2, max_vcpus: 2, online: 2, hvm: true },
-                    name: "hvmguest".into(),
-                },
-            ],
-        )
+        let names = ["Domain-0", "labguest", "hvmguest"];
+        let guests: Vec<SimGuest> = SimHost::LAB_DOMAINS
+            .into_iter()
+            .zip(names)
+            .map(|(domain, name)| SimGuest { domain, name: name.into() })
+            .collect();
+        SimPlatform::new(SimConfig::default(), &guests)
     }
 
     /// A host of the given shape with these domains. Every domain but dom0 gets libxl's

@@ -125,12 +125,21 @@ impl SimHost {
         Self { state: Mutex::new(State { config, domains: BTreeMap::new(), calls: 0, fail_at: None, created: 0 }) }
     }
 
-    /// The lab's shape: 4 CPUs, dom0 with 4 vCPUs, and domain 1 (a PV guest with
-    /// `maxvcpus = 4`, `vcpus = 2`).
+    /// The domains of the lab's shape: dom0 (4 vCPUs), domain 1 (a PV guest with
+    /// `maxvcpus = 4`, `vcpus = 2`) and domain 2 (an HVM guest with 2 vCPUs).
+    pub const LAB_DOMAINS: [SimDomain; 3] = [
+        SimDomain { domid: 0, max_vcpus: 4, online: 4, hvm: false },
+        SimDomain { domid: 1, max_vcpus: 4, online: 2, hvm: false },
+        SimDomain { domid: 2, max_vcpus: 2, online: 2, hvm: true },
+    ];
+
+    /// The lab's shape: 4 CPUs and [`SimHost::LAB_DOMAINS`] (the same host as
+    /// [`crate::sim::SimPlatform::lab_like`], without its store and guest agents).
     pub fn lab_like() -> Self {
         let host = Self::new(SimConfig::default());
-        host.add_domain(SimDomain { domid: 0, max_vcpus: 4, online: 4, hvm: false });
-        host.add_domain(SimDomain { domid: 1, max_vcpus: 4, online: 2, hvm: false });
+        for d in Self::LAB_DOMAINS {
+            host.add_domain(d);
+        }
         host
     }
 

@@ -278,7 +278,7 @@ pub fn cpu_beyond_the_host_is_refused_and_named(f: &Fixture) {
     assert_eq!(dom0.vcpu_info(0).unwrap().hard, before, "nothing was applied");
     // The libvirt shape refuses the same map rather than dropping the CPU.
     let bytes = map.to_libvirt_bytes(f.nr_cpus.div_ceil(8) + 1).unwrap();
-    assert!(matches!(dom0.pin_vcpu(0, &bytes), Err(Error::CpuMap(_))));
+    assert!(matches!(dom0.libvirt().pin_vcpu(0, &bytes), Err(Error::CpuMap(_))));
     assert_eq!(dom0.vcpu_info(0).unwrap().hard, before);
 }
 
@@ -374,7 +374,7 @@ pub fn libvirt_get_vcpus(f: &Fixture) {
     let maplen = xenvcpu::cpumap::cpu_maplen(f.nr_cpus) + 2;
     let n = f.dom0_vcpus as usize;
     let mut maps = vec![0xeeu8; (n + 3) * maplen];
-    let infos = dom0.get_vcpus(n + 3, Some(&mut maps), maplen).unwrap();
+    let infos = dom0.libvirt().get_vcpus(n + 3, Some(&mut maps), maplen).unwrap();
     assert_eq!(infos.len(), n, "returns the number filled, not maxinfo");
     let vcpus = dom0.vcpus().unwrap();
     for (info, v) in infos.iter().zip(&vcpus) {
@@ -387,11 +387,11 @@ pub fn libvirt_get_vcpus(f: &Fixture) {
         assert_eq!(CpuMap::from_libvirt_bytes(map), v.hard);
     }
     assert!(maps[n * maplen..].iter().all(|&b| b == 0xee), "slots past n are untouched");
-    let short = dom0.get_vcpus(2, None, 0).unwrap();
+    let short = dom0.libvirt().get_vcpus(2, None, 0).unwrap();
     assert_eq!(short.len(), 2);
     if let Some(g) = f.guest {
         let guest = f.host.domain(g).unwrap();
-        for info in guest.get_vcpus(4, None, 0).unwrap() {
+        for info in guest.libvirt().get_vcpus(4, None, 0).unwrap() {
             let offline = guest.vcpu_info(info.number).unwrap().state == VcpuState::Offline;
             assert_eq!(info.state == 0, offline);
             assert_eq!(info.cpu == -1, offline);
@@ -405,7 +405,7 @@ pub fn libvirt_pin_vcpu_round_trip(f: &Fixture) {
         let mut map = vec![0u8; 8];
         xenvcpu::cpumap::use_cpu(&mut map, 0);
         xenvcpu::cpumap::use_cpu(&mut map, 2);
-        dom0.pin_vcpu(1, &map).unwrap();
+        dom0.libvirt().pin_vcpu(1, &map).unwrap();
         assert_eq!(dom0.vcpu_info(1).unwrap().hard, cpus("0,2"));
     });
 }
