@@ -38,7 +38,7 @@ impl Libvirt<'_> {
     ///
     /// # Errors
     /// [`Error::CpuMap`] when the map sets CPUs the host lacks (refused, not dropped), and
-    /// the errors of [`set_affinity`](Self::set_affinity).
+    /// the errors of [`set_affinity`](Domain::set_affinity).
     pub fn pin_vcpu(&self, vcpu: u32, cpumap: &[u8]) -> Result<()> {
         let map = with_maps(self.dom.host().cpumap_size(), |xen, _| {
             cpumap::libvirt_to_xen(cpumap, xen, self.dom.host().nr_cpus())?;
@@ -55,7 +55,7 @@ impl Libvirt<'_> {
     ///
     /// # Errors
     /// [`Error::CpuMap`] when `cpumaps` is shorter than `n * maplen` or a map does not fit
-    /// `maplen`, and the errors of [`vcpus`](Self::vcpus). On error `cpumaps` is zeroed.
+    /// `maplen`, and the errors of [`vcpus`](Domain::vcpus). On error `cpumaps` is zeroed.
     pub fn get_vcpus(&self, maxinfo: usize, cpumaps: Option<&mut [u8]>, maplen: usize) -> Result<Vec<LibvirtVcpuInfo>> {
         let n = maxinfo.min(self.dom.max_vcpus() as usize);
         let mut cpumaps = cpumaps;
