@@ -12,7 +12,10 @@
 //!   triggered from dom0 in the lab: these rules follow `vcpu_affinity_domctl()` and
 //!   `vcpu_set_hard_affinity()` in upstream `xen/common/sched/core.c`);
 //! - `max_vcpus`: only the creation-time value is accepted, never for the calling domain;
-//! - getdomaininfo for an absent id yields nothing (the real call would list the next).
+//! - getdomaininfo for an absent id yields nothing (the real call would list the next);
+//! - host CPUs taken offline ([`SimHost::set_cpu_online`], as `xen-hptool` in the lab):
+//!   reported by `cputopoinfo` without core and socket but with their node, refused and
+//!   handled as Xen 4.17's CPU hotplug does (checked by the conformance suite in the lab).
 //!
 //! It is never chosen automatically: tests and tools construct it explicitly.
 
