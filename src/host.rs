@@ -59,8 +59,9 @@ impl StoreFailure {
 pub struct HostInfo {
     /// The facts from `xc_physinfo`.
     pub phys: PhysInfo,
-    /// Topology of CPU ids `0..=max_cpu_id`, `None` fields for offline CPUs. Sized by
-    /// `max_cpu_id + 1`, never by the online count.
+    /// Topology of CPU ids `0..=max_cpu_id`, as Xen reports it: an offline CPU has no core
+    /// and no socket but may keep its node (see [`CpuTopology`]); ids past the last one
+    /// Xen reports are all `None`. Sized by `max_cpu_id + 1`, never by the online count.
     pub cpus: Vec<CpuTopology>,
 }
 
@@ -70,22 +71,31 @@ impl HostInfo {
         self.cpus.len()
     }
 
-    /// The CPUs that are online.
+    /// The CPUs that are online (those with a core id: see [`CpuTopology::is_online`]).
     pub fn online_cpus(&self) -> CpuMap {
-        self.cpus.iter().enumerate().filter(|(_, t)| t.is_online()).map(|(cpu, _)| cpu).collect()
+        self.online().map(|(cpu, _)| cpu).collect()
+    }
+
+    /// The online CPUs with their topology.
+    fn online(&self) -> impl Iterator<Item = (usize, &CpuTopology)> {
+        self.cpus.iter().enumerate().filter(|(_, t)| t.is_online())
     }
 
     /// The number of distinct sockets with an online CPU.
     pub fn nr_sockets(&self) -> usize {
-        let sockets: std::collections::BTreeSet<u32> = self.cpus.iter().filter_map(|t| t.socket).collect();
+        let sockets: std::collections::BTreeSet<u32> = self.online().filter_map(|(_, t)| t.socket).collect();
         sockets.len()
     }
 
     /// The online CPUs of each NUMA node, indexed by node id (for `node:N` cpu-lists).
+    ///
+    /// Only online CPUs: Xen 4.17 keeps reporting the node of a CPU taken offline (seen in
+    /// the lab with `xen-hptool cpu-offline`), and a `node:N` list must not name it. A
+    /// node whose CPUs are all offline is an empty map (node ids stay indexes).
     pub fn node_cpus(&self) -> Vec<CpuMap> {
         let nodes = self.cpus.iter().filter_map(|t| t.node).max().map_or(0, |n| n as usize + 1);
         let mut out = vec![CpuMap::new(); nodes];
-        for (cpu, t) in self.cpus.iter().enumerate() {
+        for (cpu, t) in self.online() {
             if let Some(node) = t.node {
                 out[node as usize].insert(cpu);
             }
@@ -260,7 +270,8 @@ impl Host {
         let phys = hv.physinfo().map_err(|e| host_error(hv, Op::PhysInfo, e))?;
         let mut cpus = Vec::with_capacity(self.nr_cpus());
         hv.cpu_topology(&mut cpus).map_err(|e| host_error(hv, Op::CpuTopology, e))?;
-        // Xen reports up to the highest online CPU: CPUs past it exist but are offline.
+        // Xen 4.17 reports every CPU up to the last present one (offline ones included);
+        // ids past it, up to max_cpu_id, are not present: nothing is known of them.
         cpus.resize(self.nr_cpus(), CpuTopology::default());
         Ok(HostInfo { phys, cpus })
     }

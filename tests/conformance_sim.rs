@@ -104,6 +104,36 @@ fn effective_hard_drops_offline_cpus_and_all_offline_is_refused() {
     }
 }
 
+/// The simulator's CPU hotplug refuses what Xen 4.17's `cpu_down()` / `cpu_up()` refuse:
+/// CPU 0 or an id past the host (`EINVAL`), a CPU already in that state (`EEXIST`), and
+/// going offline while a vCPU has a temporary pin override (`EADDRINUSE`,
+/// `cpu_disable_scheduler_check()`); a vCPU that ran on the CPU moves into its hard map.
+#[test]
+fn cpu_hotplug_refuses_what_xen_refuses_and_moves_vcpus_off_the_cpu() {
+    let f = sim_fixture();
+    let sim = f.sim.as_ref().unwrap();
+    let errno = |r: Result<(), xenvcpu::hypervisor::Errno>| r.unwrap_err().raw();
+    assert_eq!(errno(sim.set_cpu_online(0, false)), libc::EINVAL);
+    assert_eq!(errno(sim.set_cpu_online(4, false)), libc::EINVAL);
+    assert_eq!(errno(sim.set_cpu_online(4, true)), libc::EINVAL);
+    assert_eq!(errno(sim.set_cpu_online(3, true)), libc::EEXIST, "already online");
+    sim.set_pin_override(0, 1, true);
+    assert_eq!(errno(sim.set_cpu_online(3, false)), libc::EADDRINUSE);
+    assert_eq!(f.host.info().unwrap().online_cpus(), CpuMap::all(4), "nothing changed");
+    sim.set_pin_override(0, 1, false);
+    let dom0 = f.host.domain(0).unwrap();
+    dom0.set_affinity(2, &AffinityRequest::hard(&"2-3".parse().unwrap())).unwrap();
+    let on3 = (0..4).find(|&v| dom0.vcpu_info(v).unwrap().cpu == Some(3));
+    sim.set_cpu_online(3, false).unwrap();
+    assert_eq!(errno(sim.set_cpu_online(3, false)), libc::EEXIST, "already offline");
+    for v in dom0.vcpus().unwrap() {
+        assert_ne!(v.cpu, Some(3), "vCPU {} still on the offline CPU", v.vcpu);
+        assert!(v.hard.contains(v.cpu.unwrap() as usize), "vCPU {} runs inside its hard map", v.vcpu);
+    }
+    assert!(on3.is_some(), "some vCPU ran on CPU 3 before, so the move was checked");
+    sim.set_cpu_online(3, true).unwrap();
+}
+
 #[test]
 fn domain_that_goes_away_mid_listing_is_a_typed_error() {
     let f = sim_fixture();

@@ -92,6 +92,88 @@ fn list_agrees_with_xl_vcpu_list() {
     assert!(table.contains("Domain-0") && table.contains("labguest"), "{table}");
 }
 
+/// Runs `xen-hptool OP CPU` (`cpu-offline` / `cpu-online`); the output when it failed.
+fn hptool(op: &str, cpu: usize) -> Result<(), String> {
+    let out = Command::new("xen-hptool").args([op, &cpu.to_string()]).output().expect("run xen-hptool");
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!("xen-hptool {op} {cpu}: {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Brings a host CPU back online when dropped, also when the test fails.
+struct CpuBack(usize);
+
+impl Drop for CpuBack {
+    fn drop(&mut self) {
+        match hptool("cpu-online", self.0) {
+            Err(e) if !std::thread::panicking() => panic!("{e}"),
+            Err(e) => eprintln!("{e}"),
+            Ok(()) => {}
+        }
+    }
+}
+
+/// With the last host CPU offline (`xen-hptool cpu-offline`): `info` counts 3 of 4 online
+/// and marks the CPU's row `-` (no core, no socket: Xen resets them) and `offline`, with
+/// the node Xen still reports; its JSON says the same. `list` shows maps as they were
+/// set: a map of every CPU id is still `all` (and `0-3` in JSON), a pin to 2-3 is `2-3`
+/// although Xen uses only CPU 2 (the `pin` warned about the dropped CPU).
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn info_and_list_show_an_offline_cpu() {
+    let nr: usize = std::env::var("XENVCPU_LAB_NR_CPUS").unwrap().parse().unwrap();
+    let last = nr - 1;
+    let _ = bin();
+    hptool("cpu-offline", last).unwrap();
+    let back = CpuBack(last);
+
+    let text = ok(&["info"]);
+    assert!(text.contains(&format!("CPUs online       : {} of {nr} (max CPU id {last})", nr - 1)), "{text}");
+    assert!(text.contains(&format!("online CPU list   : 0-{}", last - 1)), "{text}");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("cpu "))
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), nr, "{text}");
+    assert_eq!(rows[last], [last.to_string().as_str(), "-", "-", "0", "offline"], "{text}");
+    assert!(rows[..last].iter().all(|r| r[4] == "online" && r[1] != "-"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&["info", "--json"])).unwrap();
+    assert_eq!(json["nr_cpus_online"].as_u64(), Some(nr as u64 - 1));
+    assert_eq!(json["nr_cpu_ids"].as_u64(), Some(nr as u64));
+    assert_eq!(
+        json["cpus"][last],
+        serde_json::json!({"cpu": last, "online": false, "core": null, "socket": null, "node": 0})
+    );
+
+    let every = format!("0-{last}");
+    let pair = format!("{}-{last}", last - 1);
+    ok(&["pin", "0", "0", &every, &every]);
+    let pinned = run(&["pin", "0", "1", &pair]);
+    let stderr = String::from_utf8_lossy(&pinned.stderr);
+    let stdout = String::from_utf8_lossy(&pinned.stdout);
+    let table = ok(&["list", "0"]);
+    let json: serde_json::Value = serde_json::from_str(&ok(&["list", "0", "--json"])).unwrap();
+    ok(&["pin", "0", "1", "all", "all"]);
+    drop(back);
+    assert!(pinned.status.success(), "{stderr}");
+    assert!(stdout.contains(&format!("hard {} / soft (unchanged)", last - 1)), "effective map: {stdout}");
+    assert!(stderr.contains(&format!("dropped CPUs {last} from the hard affinity of vCPU 1")), "{stderr}");
+    let affinity = |vcpu: &str| {
+        let line = table
+            .lines()
+            .find(|l| l.split_whitespace().take(3).eq(["Domain-0", "0", vcpu]))
+            .unwrap_or_else(|| panic!("vCPU {vcpu} in {table}"));
+        line.rsplitn(4, ' ').take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(affinity("0"), "all / all", "{table}");
+    assert_eq!(affinity("1"), format!("{pair} / all"), "{table}");
+    assert_eq!((json[0]["hard"].as_str(), json[0]["soft"].as_str()), (Some(every.as_str()), Some(every.as_str())));
+    assert_eq!((json[1]["hard"].as_str(), json[1]["soft"].as_str()), (Some(pair.as_str()), Some(every.as_str())));
+}
+
 #[test]
 #[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
 fn every_command_runs() {

@@ -387,10 +387,12 @@ fn info(env: &Env, json: bool) -> CliResult {
     println!("NUMA nodes        : {}", p.nr_nodes);
     println!("CPU frequency     : {} MHz", p.cpu_khz / 1000);
     println!("cpu_topology      :");
-    println!("{:>5} {:>6} {:>6} {:>6}", "cpu", "core", "socket", "node");
+    println!("{:>5} {:>6} {:>6} {:>6}  state", "cpu", "core", "socket", "node");
     let show = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
     for (cpu, t) in info.cpus.iter().enumerate() {
-        println!("{cpu:>5} {:>6} {:>6} {:>6}", show(t.core), show(t.socket), show(t.node));
+        // An offline CPU: no core or socket (`-`); the node Xen still reports is shown.
+        let state = if t.is_online() { "online" } else { "offline" };
+        println!("{cpu:>5} {:>6} {:>6} {:>6}  {state}", show(t.core), show(t.socket), show(t.node));
     }
     Ok(())
 }

@@ -41,7 +41,15 @@ pub struct PhysInfo {
     pub cpu_khz: u32,
 }
 
-/// `xc_cputopoinfo`: where one CPU sits; all `None` when the CPU is offline or absent.
+/// `xc_cputopoinfo`: where one CPU sits (`~0` from Xen, "invalid", is `None`).
+///
+/// What Xen 4.17 reports (`XEN_SYSCTL_cputopoinfo` in `xen/common/sysctl.c`; checked in the
+/// lab with `xen-hptool cpu-offline`): one entry per CPU up to the last *present* one; an
+/// online CPU has all three ids; a CPU taken offline has no core and no socket (x86
+/// `cpu_smpboot_free()` resets them) but keeps its node; a CPU that is not present has
+/// none. Hosts that *park* offline CPUs instead (x86 with `park_offline_cpus`, e.g. Intel
+/// with machine-check support) keep the core and socket too: there an offline CPU cannot be
+/// told from the topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CpuTopology {
     /// Core id.
@@ -53,7 +61,8 @@ pub struct CpuTopology {
 }
 
 impl CpuTopology {
-    /// Whether the CPU is online (Xen reports a core for it).
+    /// Whether the CPU is online: Xen reports a core for it. (The node is no sign: Xen
+    /// keeps it for an offline CPU.)
     pub fn is_online(&self) -> bool {
         self.core.is_some()
     }
@@ -136,7 +145,8 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
     /// Wraps `xc_physinfo`.
     fn physinfo(&self) -> Result<PhysInfo, Errno>;
 
-    /// Wraps `xc_cputopoinfo`: fills `out` with one entry per CPU id `0..=max_cpu_id`.
+    /// Wraps `xc_cputopoinfo`: fills `out` with one entry per CPU id up to the last
+    /// present CPU (at most `max_cpu_id + 1` entries; see [`CpuTopology`]).
     fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno>;
 
     /// Wraps `xc_domain_getinfolist`: appends to `out` the domains with ids `>= first`,

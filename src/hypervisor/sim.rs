@@ -12,7 +12,10 @@
 //!   triggered from dom0 in the lab: these rules follow `vcpu_affinity_domctl()` and
 //!   `vcpu_set_hard_affinity()` in upstream `xen/common/sched/core.c`);
 //! - `max_vcpus`: only the creation-time value is accepted, never for the calling domain;
-//! - getdomaininfo for an absent id yields nothing (the real call would list the next).
+//! - getdomaininfo for an absent id yields nothing (the real call would list the next);
+//! - host CPUs taken offline ([`SimHost::set_cpu_online`], as `xen-hptool` in the lab):
+//!   reported by `cputopoinfo` without core and socket but with their node, refused and
+//!   handled as Xen 4.17's CPU hotplug does (checked by the conformance suite in the lab).
 //!
 //! It is never chosen automatically: tests and tools construct it explicitly.
 
@@ -190,14 +193,48 @@ impl SimHost {
         }
     }
 
-    /// Takes a host CPU offline or brings it back.
-    pub fn set_cpu_online(&self, cpu: u32, online: bool) {
+    /// Takes a host CPU offline or brings it back, as `xen-hptool cpu-offline` /
+    /// `cpu-online` (`XEN_SYSCTL_cpu_hotplug`) do on Xen 4.17 (`cpu_down()` / `cpu_up()` in
+    /// upstream `xen/common/cpu.c`, `cpu_disable_scheduler()` in `xen/common/sched/core.c`):
+    /// - a CPU id past the host, or CPU 0 going offline: `EINVAL`;
+    /// - a CPU already in the requested state: `EEXIST`;
+    /// - going offline while some vCPU has a temporary pin override: `EADDRINUSE`;
+    /// - a vCPU whose hard affinity names the CPU and no other online CPU has its affinity
+    ///   *broken*: its hard map becomes every CPU (its soft map is kept), as Xen does
+    ///   ("Breaking affinity for d0v3" in `xl dmesg`) rather than refusing;
+    /// - vCPUs that ran on the CPU move to an online CPU of their hard affinity.
+    ///
+    /// # Errors
+    /// The errno Xen returns in each case above.
+    pub fn set_cpu_online(&self, cpu: u32, online: bool) -> Result<(), Errno> {
         let mut st = self.lock();
-        if online {
-            st.config.offline.remove(cpu as usize);
-        } else {
-            st.config.offline.insert(cpu as usize);
+        let nr_cpus = st.config.nr_cpus as usize;
+        let id = cpu as usize;
+        if id >= nr_cpus || (!online && cpu == 0) {
+            return Err(EINVAL);
         }
+        if st.config.offline.contains(id) != online {
+            return Err(Errno::new(libc::EEXIST));
+        }
+        if online {
+            st.config.offline.remove(id);
+            return Ok(());
+        }
+        if st.domains.values().flat_map(|d| &d.vcpus).any(|v| v.override_pin.is_some()) {
+            return Err(Errno::new(libc::EADDRINUSE));
+        }
+        st.config.offline.insert(id);
+        let online_now = online_cpus(&st.config);
+        let all = CpuMap::all(nr_cpus);
+        for v in st.domains.values_mut().flat_map(|d| d.vcpus.iter_mut()) {
+            if v.hard.contains(id) && v.hard.intersection(&online_now).is_empty() {
+                v.hard = all.clone();
+            }
+            if v.cpu == cpu {
+                v.cpu = v.hard.intersection(&online_now).first().unwrap_or(0) as u32;
+            }
+        }
+        Ok(())
     }
 
     /// Makes the `n`-th hypercall from now (1 = the next) fail with `errno`, without
@@ -300,20 +337,26 @@ impl Hypervisor for SimHost {
         })
     }
 
+    /// Xen 4.17's answer: an entry for every CPU up to the last present one — here every
+    /// CPU, since offline CPUs stay present (`num_cpus = cpumask_last(&cpu_present_map) + 1`
+    /// in `XEN_SYSCTL_cputopoinfo`, upstream `xen/common/sysctl.c`, since 780e2d3098 in
+    /// 4.12; before it, up to the last *online* CPU). An offline CPU has no core and no
+    /// socket (x86 `cpu_smpboot_free()` in `xen/arch/x86/smpboot.c` resets
+    /// `cpu_core_id` and `phys_proc_id` when a CPU dies, offline CPUs not being parked)
+    /// but keeps its node (`cpu_to_node[]` is left alone). The lab saw exactly this on Xen
+    /// 4.17 with `xen-hptool cpu-offline`, for the last CPU (3) and a middle one (1): four
+    /// entries, the offline CPU's (core, socket, node) = (~0, ~0, 0).
     fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
         let st = self.enter()?;
         let c = &st.config;
         out.clear();
         out.extend((0..c.nr_cpus).map(|cpu| {
+            let node = Some(cpu * c.nr_nodes / c.nr_cpus);
             if c.offline.contains(cpu as usize) {
-                return CpuTopology::default();
+                return CpuTopology { core: None, socket: None, node };
             }
             let per_socket = c.threads_per_core * c.cores_per_socket;
-            CpuTopology {
-                core: Some(cpu % per_socket / c.threads_per_core),
-                socket: Some(cpu / per_socket),
-                node: Some(cpu * c.nr_nodes / c.nr_cpus),
-            }
+            CpuTopology { core: Some(cpu % per_socket / c.threads_per_core), socket: Some(cpu / per_socket), node }
         }));
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::hypervisor::{CpuTopology, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo, SimHost, XenCtrlBackend};
-use xenvcpu::{AffinityRequest, Error, Host, VcpuState};
+use xenvcpu::{AffinityRequest, Error, Host, HostInfo, VcpuState};
 
 /// A backend that counts the calls made through it, so that "no hypercall was made" is
 /// checked the same way against real Xen and the simulator.
@@ -110,6 +110,60 @@ pub fn sim_fixture() -> Fixture {
     let counter = Counting::new(sim.clone());
     let host = Host::with_backend(counter.clone()).expect("sim host");
     Fixture { host, dom0: 0, dom0_vcpus: 4, nr_cpus: 4, guest: Some(1), sim: Some(sim), counter }
+}
+
+impl Fixture {
+    /// Takes host CPU `cpu` offline (`online == false`) or brings it back: `xen-hptool
+    /// cpu-offline|cpu-online` in the lab (`XEN_SYSCTL_cpu_hotplug`), the model's
+    /// [`SimHost::set_cpu_online`] on the simulator. `Err` says what was refused.
+    pub fn set_host_cpu_online(&self, cpu: usize, online: bool) -> Result<(), String> {
+        match &self.sim {
+            Some(sim) => sim.set_cpu_online(cpu as u32, online).map_err(|e| e.to_string()),
+            None => {
+                let op = if online { "cpu-online" } else { "cpu-offline" };
+                let out = std::process::Command::new("xen-hptool")
+                    .args([op, &cpu.to_string()])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .map_err(|e| format!("xen-hptool: {e}"))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "xen-hptool {op} {cpu}: {:?}: {}{}",
+                        out.status.code(),
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Takes host CPU `cpu` offline until the guard is dropped (also when the test
+    /// panics), so the tests after it find every CPU online.
+    pub fn offline_host_cpu(&self, cpu: usize) -> OfflineCpu<'_> {
+        self.set_host_cpu_online(cpu, false).unwrap_or_else(|e| panic!("take CPU {cpu} offline: {e}"));
+        OfflineCpu { f: self, cpu }
+    }
+}
+
+/// A host CPU taken offline by [`Fixture::offline_host_cpu`]; brought back when dropped.
+pub struct OfflineCpu<'a> {
+    f: &'a Fixture,
+    cpu: usize,
+}
+
+impl Drop for OfflineCpu<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.f.set_host_cpu_online(self.cpu, true) {
+            if std::thread::panicking() {
+                eprintln!("could not bring CPU {} back online: {e}", self.cpu);
+            } else {
+                panic!("could not bring CPU {} back online: {e}", self.cpu);
+            }
+        }
+    }
 }
 
 fn env_u32(name: &str) -> Option<u32> {
@@ -410,6 +464,101 @@ pub fn libvirt_pin_vcpu_round_trip(f: &Fixture) {
     });
 }
 
+// ---- An offline host CPU ---------------------------------------------------------------
+//
+// The lab takes a CPU offline with `xen-hptool cpu-offline`, the simulator with its switch;
+// each test brings it back (a guard, also on failure): the tests after it need every CPU.
+
+/// With one CPU offline — the last one, then one in the middle — the host is still sized
+/// by `max_cpu_id + 1`, the online CPUs and every node's CPUs leave it out, and its
+/// topology entry is what Xen 4.17 reports for an offline CPU: no core, no socket, the
+/// node it had (Xen keeps `cpu_to_node[]`; seen in the lab).
+pub fn an_offline_cpu_is_left_out_of_online_and_node_cpus(f: &Fixture) {
+    let all = CpuMap::all(f.nr_cpus);
+    let before = f.host.info().unwrap();
+    assert_eq!(before.online_cpus(), all, "every CPU online to begin with");
+    // CPU 0 never goes offline (Xen: EINVAL; xen-hptool says "error 22").
+    let refused = f.set_host_cpu_online(0, false).unwrap_err();
+    assert!(refused.contains("22") || refused.contains("Invalid argument"), "{refused}");
+    assert_eq!(f.host.info().unwrap().online_cpus(), all);
+    for cpu in [f.nr_cpus - 1, 1] {
+        let offline = f.offline_host_cpu(cpu);
+        let info = f.host.info().unwrap();
+        let online = all.difference(&CpuMap::from_iter([cpu]));
+        assert_eq!(info.nr_cpus(), f.nr_cpus, "CPU {cpu} offline: still max_cpu_id + 1");
+        assert_eq!(info.phys.max_cpu_id as usize, f.nr_cpus - 1);
+        assert_eq!(info.phys.nr_cpus as usize, f.nr_cpus - 1, "physinfo counts online CPUs");
+        assert_eq!(info.online_cpus(), online, "CPU {cpu} offline");
+        let nodes = info.node_cpus();
+        assert_eq!(nodes.iter().fold(CpuMap::new(), |a, n| a.union(n)), online, "node CPUs: {nodes:?}");
+        assert_eq!(
+            info.cpus[cpu],
+            CpuTopology { core: None, socket: None, node: before.cpus[cpu].node },
+            "CPU {cpu} offline: {:?}",
+            info.cpus
+        );
+        for (other, t) in info.cpus.iter().enumerate().filter(|&(c, _)| c != cpu) {
+            assert_eq!(*t, before.cpus[other], "CPU {other} is unchanged");
+        }
+        assert_eq!(f.host.nr_cpus(), f.nr_cpus);
+        assert_eq!(f.host.cpumap_size(), f.nr_cpus.div_ceil(8), "maps keep their size");
+        drop(offline);
+        assert_eq!(f.host.info().unwrap(), HostInfo { phys: before.phys, cpus: before.cpus.clone() }, "back online");
+    }
+}
+
+/// A hard map with an offline CPU is accepted and the CPU dropped from the effective map
+/// (and named by `dropped`), while Xen keeps the map as set; a map of offline CPUs only is
+/// refused with `EINVAL`, reported as `NoUsableCpu` naming the online CPUs, and changes
+/// nothing.
+pub fn effective_hard_affinity_drops_an_offline_cpu(f: &Fixture) {
+    let last = f.nr_cpus - 1;
+    let _offline = f.offline_host_cpu(last);
+    let online = CpuMap::all(f.nr_cpus).difference(&CpuMap::from_iter([last]));
+    preserving(f, f.dom0, || {
+        let dom0 = f.host.domain(f.dom0).unwrap();
+        let want = CpuMap::from_iter([last - 1, last]);
+        let req = AffinityRequest::hard(&want);
+        let eff = dom0.set_affinity(1, &req).unwrap();
+        assert_eq!(eff.hard, Some(CpuMap::from_iter([last - 1])), "effective = requested ∩ online");
+        assert_eq!(eff.dropped(&req).0, CpuMap::from_iter([last]));
+        assert_eq!(dom0.vcpu_info(1).unwrap().hard, want, "Xen keeps the map as set");
+        let only_offline = CpuMap::from_iter([last]);
+        match dom0.set_affinity(1, &AffinityRequest::hard(&only_offline)).unwrap_err() {
+            Error::NoUsableCpu { domid, vcpu, map, online: named, errno } => {
+                assert_eq!((domid, vcpu), (f.dom0, 1));
+                assert_eq!(map, only_offline);
+                assert_eq!(named, online, "names the online CPUs");
+                assert_eq!(errno.raw(), libc::EINVAL);
+            }
+            e => panic!("{e}"),
+        }
+        assert_eq!(dom0.vcpu_info(1).unwrap().hard, want, "the refused map changed nothing");
+    });
+}
+
+/// Taking a CPU offline is not refused when a vCPU's hard affinity is that CPU alone:
+/// Xen 4.17 *breaks* the pin (`cpu_disable_scheduler()`, "Breaking affinity for dXvY"):
+/// the hard map becomes every CPU and stays so when the CPU comes back; the soft map and
+/// a hard map that still has an online CPU are kept.
+pub fn offlining_a_cpu_breaks_a_hard_pin_to_it_alone(f: &Fixture) {
+    let last = f.nr_cpus - 1;
+    preserving(f, f.dom0, || {
+        let dom0 = f.host.domain(f.dom0).unwrap();
+        let (alone, with_other, soft) =
+            (CpuMap::from_iter([last]), CpuMap::from_iter([last - 1, last]), CpuMap::from_iter([last]));
+        dom0.set_affinity(2, &AffinityRequest::both(&alone, &soft)).unwrap();
+        dom0.set_affinity(3, &AffinityRequest::hard(&with_other)).unwrap();
+        let offline = f.offline_host_cpu(last);
+        let v2 = dom0.vcpu_info(2).unwrap();
+        assert_eq!(v2.hard, CpuMap::all(f.nr_cpus), "the pin to CPU {last} alone was broken");
+        assert_eq!(v2.soft, soft, "the soft map is kept");
+        assert_eq!(dom0.vcpu_info(3).unwrap().hard, with_other, "a map with an online CPU is kept");
+        drop(offline);
+        assert_eq!(dom0.vcpu_info(2).unwrap().hard, CpuMap::all(f.nr_cpus), "not restored when the CPU is back");
+    });
+}
+
 /// The suite's tests as this file defines them: every `pub fn NAME(f: &Fixture)`, sorted.
 pub fn defined_tests() -> Vec<&'static str> {
     let mut names: Vec<&str> = include_str!("mod.rs")
@@ -443,6 +592,9 @@ macro_rules! suite {
             concurrent_pins_on_one_shared_handle,
             libvirt_get_vcpus,
             libvirt_pin_vcpu_round_trip,
+            an_offline_cpu_is_left_out_of_online_and_node_cpus,
+            effective_hard_affinity_drops_an_offline_cpu,
+            offlining_a_cpu_breaks_a_hard_pin_to_it_alone,
         );
     };
     (@tests $fixture:path, $attrs:tt, $($name:ident),* $(,)?) => {

@@ -524,6 +524,19 @@ report_run() {
     return "$rc"
 }
 
+# reported_tests FILE: the tests libtest's output in FILE says passed or failed. A test
+# may write to stderr directly (lab_faults' timings, past libtest's capture): then its
+# `test NAME ... ` line is followed by those lines, and its `ok` or `FAILED` comes alone
+# on a later line.
+reported_tests() {
+    awk '/^test [^ ]+ \.\.\. / {
+             name = $2; rest = substr($0, index($0, " ... ") + 5)
+             if (rest == "ok" || rest == "FAILED") { print name; name = "" }
+             next
+         }
+         name != "" && ($0 == "ok" || $0 == "FAILED") { print name; name = "" }' "$1"
+}
+
 report_test() {
     local fail name rc passed=0 failed=0 p f result ok=1 expected=0 seen=0 want got missing
     fail=$(lab_failure)
@@ -544,12 +557,7 @@ report_test() {
         fi
         ((rc == 0 || f > 0)) || f=1 # failed without saying so
         # Every lab test the binary contains must have reported ok or FAILED.
-        # libtest writes "test NAME ... ok"; a test whose children write to the same file
-        # puts their lines between the name and its status, which then stands alone.
-        awk '/^test [^ ]+ \.\.\. / { cur = $2; st = substr($0, length("test " cur " ... ") + 1) }
-             !/^test [^ ]+ \.\.\. / { st = $0 }
-             cur != "" && (st == "ok" || st == "FAILED") { print cur; cur = "" }' \
-            "$WORK/out/$name.out" | sort -u >"$WORK/expected/$name.seen"
+        reported_tests "$WORK/out/$name.out" | sort -u >"$WORK/expected/$name.seen"
         got=$(wc -l <"$WORK/expected/$name.seen")
         seen=$((seen + got))
         missing=$(comm -23 "$WORK/expected/$name" "$WORK/expected/$name.seen")
