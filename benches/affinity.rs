@@ -29,7 +29,7 @@ use std::time::Duration;
 use criterion::Criterion;
 use xen_sys::{Interface, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT};
 use xenvcpu::cpumap::CpuMap;
-use xenvcpu::{AffinityRequest, Effective, Host};
+use xenvcpu::{AffinityRequest, DomId, Effective, Host, VcpuId};
 
 #[path = "support/criterion_data.rs"]
 mod criterion_data;
@@ -65,8 +65,8 @@ fn main() {
         .sample_size(20)
         .configure_from_args();
     let host = Host::open().unwrap_or_else(|e| fail(format!("cannot open Xen: {e}")));
-    let dom = host.domain(domid).unwrap_or_else(|e| fail(format!("no guest domain {domid}: {e}")));
-    let saved = dom.vcpu_info(0).unwrap_or_else(|e| fail(format!("guest {domid} vCPU 0: {e}")));
+    let dom = host.domain(DomId(domid)).unwrap_or_else(|e| fail(format!("no guest domain {domid}: {e}")));
+    let saved = dom.vcpu_info(VcpuId(0)).unwrap_or_else(|e| fail(format!("guest {domid} vCPU 0: {e}")));
     // The k-th call of an update block sets maps[k % 2], on both sides of a pair.
     let maps = [CpuMap::all(host.nr_cpus()), CpuMap::from_iter([0])];
 
@@ -76,7 +76,8 @@ fn main() {
     let raw_maps: Vec<Vec<u8>> = maps.iter().map(|m| m.to_libvirt_bytes(size).unwrap()).collect();
     let mut eff = Effective { hard: Some(CpuMap::with_capacity(host.nr_cpus())), soft: None };
     let mut buf = vec![0u8; size];
-    let mut api_update = |i: usize| dom.set_affinity_into(0, &AffinityRequest::hard(&maps[i % 2]), &mut eff).unwrap();
+    let mut api_update =
+        |i: usize| dom.set_affinity_into(VcpuId(0), &AffinityRequest::hard(&maps[i % 2]), &mut eff).unwrap();
     let mut raw_update = |i: usize| {
         buf.copy_from_slice(&raw_maps[i % 2]);
         // SAFETY: the handle is open; `buf` is exactly xc_get_cpumap_size() bytes, the
@@ -142,7 +143,7 @@ fn main() {
     group.bench_function("raw", |b| paired(b, "list/raw", 1, &mut (), |_, _| raw_list(), |_, _| api_list()));
     group.finish();
 
-    dom.set_affinity(0, &AffinityRequest::both(&saved.hard, &saved.soft).forced()).expect("restore");
+    dom.set_affinity(VcpuId(0), &AffinityRequest::both(&saved.hard, &saved.soft).forced()).expect("restore");
     c.final_summary();
     report();
 }

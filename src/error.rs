@@ -3,6 +3,7 @@
 use xen_sys::{Errno, LoadError};
 
 use crate::cpumap::{CpuListError, CpuMap, CpuMapError};
+use crate::ids::{DomId, VcpuId, VcpuSet};
 use crate::xenstore::XsError;
 
 /// The result type of xenvcpu.
@@ -112,9 +113,9 @@ pub enum Error {
         /// The operation.
         op: Op,
         /// The domain, if the call names one.
-        domid: Option<u32>,
+        domid: Option<DomId>,
         /// The vCPU, if the call names one.
-        vcpu: Option<u32>,
+        vcpu: Option<VcpuId>,
         /// What Xen said.
         #[source]
         errno: Errno,
@@ -123,7 +124,7 @@ pub enum Error {
     #[error("no domain with id {domid}")]
     NoSuchDomain {
         /// The domain id asked for.
-        domid: u32,
+        domid: DomId,
     },
     /// No domain has this name.
     #[error("no domain named {name:?}")]
@@ -135,7 +136,7 @@ pub enum Error {
     #[error("domain {domid} went away during {op}")]
     DomainGone {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// What was being done.
         op: Op,
         /// What Xen said (`ESRCH`), when a hypercall told us; `None` when a check between
@@ -150,7 +151,7 @@ pub enum Error {
     )]
     DomainReplaced {
         /// The domain id.
-        domid: u32,
+        domid: DomId,
         /// What was about to be done.
         during: &'static str,
         /// The uuid of the domain the handle was made for.
@@ -162,25 +163,25 @@ pub enum Error {
     #[error("domain {domid} has no vCPU {vcpu}: its vCPUs are 0-{max_vcpu_id}")]
     VcpuOutOfRange {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// The vCPU asked for.
-        vcpu: u32,
+        vcpu: VcpuId,
         /// The domain's highest vCPU id.
-        max_vcpu_id: u32,
+        max_vcpu_id: VcpuId,
     },
     /// The domain has no vCPUs at all (it is being built or torn down).
     #[error("domain {domid} has no vCPUs")]
     NoVcpus {
         /// The domain.
-        domid: u32,
+        domid: DomId,
     },
     /// An affinity map with no CPU in it.
     #[error("the {kind} affinity map for vCPU {vcpu} of domain {domid} is empty: give at least one CPU")]
     EmptyMap {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// The vCPU.
-        vcpu: u32,
+        vcpu: VcpuId,
         /// Which map.
         kind: MapKind,
     },
@@ -212,9 +213,9 @@ pub enum Error {
     )]
     NoUsableCpu {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// The vCPU.
-        vcpu: u32,
+        vcpu: VcpuId,
         /// The requested map.
         map: CpuMap,
         /// The host's online CPUs.
@@ -229,9 +230,9 @@ pub enum Error {
     )]
     Busy {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// The vCPU.
-        vcpu: u32,
+        vcpu: VcpuId,
         /// What Xen said (`EBUSY`).
         errno: Errno,
     },
@@ -242,7 +243,7 @@ pub enum Error {
     )]
     MaxVcpusFixed {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// Its maximum.
         current: u32,
         /// The maximum asked for.
@@ -252,7 +253,7 @@ pub enum Error {
     #[error("Xen refuses XEN_DOMCTL_max_vcpus for the calling domain itself (domain {domid}): EINVAL")]
     MaxVcpusOnSelf {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// What Xen said (`EINVAL`).
         errno: Errno,
     },
@@ -262,9 +263,9 @@ pub enum Error {
         /// The failure that stopped the operation.
         failed: Box<Error>,
         /// The vCPUs restored to their previous affinity.
-        restored: CpuMap,
+        restored: VcpuSet,
         /// vCPUs whose restore failed too (listed so nothing is hidden).
-        restore_failures: Vec<(u32, Error)>,
+        restore_failures: Vec<(VcpuId, Error)>,
     },
     /// Any other failed hypercall.
     #[error("{op} failed for {}: {errno}", target(*.domid, *.vcpu))]
@@ -272,9 +273,9 @@ pub enum Error {
         /// The operation.
         op: Op,
         /// The domain, if the call names one.
-        domid: Option<u32>,
+        domid: Option<DomId>,
         /// The vCPU, if the call names one.
-        vcpu: Option<u32>,
+        vcpu: Option<VcpuId>,
         /// What Xen said.
         #[source]
         errno: Errno,
@@ -300,7 +301,7 @@ pub enum Error {
     #[error("domain {domid} can have 1 to {max} vCPUs online; {requested} was asked for")]
     VcpuCountOutOfRange {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// The count asked for.
         requested: u32,
         /// The domain's maximum (`max_vcpu_id + 1`).
@@ -310,7 +311,7 @@ pub enum Error {
     #[error("vCPU 0 of domain {domid} cannot be taken offline")]
     Vcpu0Offline {
         /// The domain.
-        domid: u32,
+        domid: DomId,
     },
     /// The guest did not bring its vCPUs to the requested state in time.
     #[error(
@@ -320,13 +321,13 @@ pub enum Error {
     )]
     VcpusDidNotFollow {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// The vCPUs whose state differs from the request.
-        vcpus: CpuMap,
+        vcpus: VcpuSet,
         /// The vCPUs requested online.
-        requested: CpuMap,
+        requested: VcpuSet,
         /// The vCPUs online per Xen when the wait ended.
-        online: CpuMap,
+        online: VcpuSet,
         /// How long we waited.
         waited_ms: u64,
     },
@@ -338,7 +339,7 @@ pub enum Error {
     #[error("domain {domid} has no device model in dom0 to pin: {reason}")]
     NoEmulator {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// Why.
         reason: NoEmulatorReason,
     },
@@ -350,7 +351,7 @@ pub enum Error {
     )]
     NotDeviceModel {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// The process.
         pid: u32,
         /// What its command line says instead.
@@ -364,7 +365,7 @@ pub enum Error {
     )]
     Overcommit {
         /// The domain.
-        domid: u32,
+        domid: DomId,
         /// The vCPUs that would be online.
         requested: u32,
         /// The host's online physical CPUs.
@@ -386,9 +387,9 @@ pub enum Error {
     #[error("restoring the previous affinity failed{}", restore_note(.restore_failures).trim_start_matches("; restoring failed"))]
     RestoreFailed {
         /// The vCPUs restored.
-        restored: CpuMap,
+        restored: VcpuSet,
         /// vCPUs whose restore failed, with why.
-        restore_failures: Vec<(u32, Error)>,
+        restore_failures: Vec<(VcpuId, Error)>,
     },
     /// The operation was interrupted by a signal; what it had changed was restored.
     #[error("interrupted by {signal}; {}", rolled_back_note(.restored, .restore_failures))]
@@ -396,9 +397,9 @@ pub enum Error {
         /// The signal (`SIGINT`, `SIGTERM`).
         signal: &'static str,
         /// The vCPUs restored to their previous affinity.
-        restored: CpuMap,
+        restored: VcpuSet,
         /// vCPUs whose restore failed.
-        restore_failures: Vec<(u32, Error)>,
+        restore_failures: Vec<(VcpuId, Error)>,
     },
     /// A process CPU map with no CPU.
     #[error("the CPU map for process {pid} is empty: give at least one CPU")]
@@ -425,7 +426,7 @@ pub enum Error {
     InvalidArgument(String),
 }
 
-fn target(domid: Option<u32>, vcpu: Option<u32>) -> String {
+fn target(domid: Option<DomId>, vcpu: Option<VcpuId>) -> String {
     match (domid, vcpu) {
         (Some(d), Some(v)) => format!("vCPU {v} of domain {d}"),
         (Some(d), None) => format!("domain {d}"),
@@ -474,7 +475,7 @@ impl std::fmt::Display for Uuid {
 
 /// Names the usual cause when vCPUs requested online stayed offline: a Linux guest's
 /// kernel only marks a returning vCPU present; its userspace (a udev rule) must online it.
-fn follow_hint(requested: &CpuMap, online: &CpuMap) -> &'static str {
+fn follow_hint(requested: &VcpuSet, online: &VcpuSet) -> &'static str {
     if requested.difference(online).is_empty() {
         ""
     } else {
@@ -490,7 +491,7 @@ fn refused(errno: Option<Errno>) -> String {
 
 /// What a rollback did: the vCPUs restored, or that nothing had been changed (the
 /// failure came before the first change), and every restore that failed.
-fn rolled_back_note(restored: &CpuMap, failures: &[(u32, Error)]) -> String {
+fn rolled_back_note(restored: &VcpuSet, failures: &[(VcpuId, Error)]) -> String {
     match (restored.is_empty(), failures.is_empty()) {
         (true, true) => "nothing had been changed".to_string(),
         (true, false) => format!("no vCPU could be restored{}", restore_note(failures)),
@@ -498,7 +499,7 @@ fn rolled_back_note(restored: &CpuMap, failures: &[(u32, Error)]) -> String {
     }
 }
 
-fn restore_note(failures: &[(u32, Error)]) -> String {
+fn restore_note(failures: &[(VcpuId, Error)]) -> String {
     if failures.is_empty() {
         return String::new();
     }
@@ -542,9 +543,9 @@ mod tests {
     use super::*;
 
     fn not_followed(requested: &str, online: &str) -> String {
-        let (requested, online): (CpuMap, CpuMap) = (requested.parse().unwrap(), online.parse().unwrap());
+        let (requested, online): (VcpuSet, VcpuSet) = (requested.parse().unwrap(), online.parse().unwrap());
         Error::VcpusDidNotFollow {
-            domid: 0,
+            domid: DomId(0),
             vcpus: requested.difference(&online).union(&online.difference(&requested)),
             requested,
             online,
@@ -571,15 +572,21 @@ mod tests {
     fn errors_built_from_an_errno_keep_it() {
         let e = Errno::new(libc::EBUSY);
         let cases = [
-            Error::Busy { domid: 1, vcpu: 0, errno: e },
-            Error::MaxVcpusOnSelf { domid: 0, errno: e },
-            Error::NoUsableCpu { domid: 1, vcpu: 0, map: CpuMap::new(), online: CpuMap::new(), errno: e },
-            Error::DomainGone { domid: 1, op: Op::VcpuInfo, errno: Some(e) },
+            Error::Busy { domid: DomId(1), vcpu: VcpuId(0), errno: e },
+            Error::MaxVcpusOnSelf { domid: DomId(0), errno: e },
+            Error::NoUsableCpu {
+                domid: DomId(1),
+                vcpu: VcpuId(0),
+                map: CpuMap::new(),
+                online: CpuMap::new(),
+                errno: e,
+            },
+            Error::DomainGone { domid: DomId(1), op: Op::VcpuInfo, errno: Some(e) },
             Error::Hypercall { op: Op::VcpuInfo, domid: None, vcpu: None, errno: e },
             Error::Process { pid: 1, op: "sched_setaffinity", errno: e },
             Error::RolledBack {
-                failed: Box::new(Error::Busy { domid: 1, vcpu: 0, errno: e }),
-                restored: CpuMap::new(),
+                failed: Box::new(Error::Busy { domid: DomId(1), vcpu: VcpuId(0), errno: e }),
+                restored: VcpuSet::new(),
                 restore_failures: Vec::new(),
             },
         ];

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::cpumap::{CpuListContext, CpuMap};
 use crate::error::{Error, Op, Result};
 use crate::hypervisor::{CpuTopology, DomainInfo, Hypervisor, PhysInfo, XenCtrlBackend, MAX_CPUMAP_BYTES};
+use crate::ids::{DomId, VcpuId};
 use crate::xenstore::{self, paths, XenStore, XsClient, XsError};
 use crate::Domain;
 
@@ -17,7 +18,7 @@ use crate::Domain;
 ///
 /// ```no_run
 /// let host = xenvcpu::Host::open()?;
-/// let dom0 = host.domain(0)?;
+/// let dom0 = host.domain(xenvcpu::DomId::DOM0)?;
 /// for vcpu in dom0.vcpus()? {
 ///     println!("vCPU {} on CPU {:?}, hard affinity {}", vcpu.vcpu, vcpu.cpu, vcpu.hard);
 /// }
@@ -222,8 +223,8 @@ impl Host {
     /// # Errors
     /// [`Error::XenStoreUnavailable`], or a failed xenstore read other than a missing
     /// node.
-    pub fn domain_name(&self, domid: u32) -> Result<Option<String>> {
-        paths::read_name(self.store()?, domid).map_err(|e| self.store_error(e))
+    pub fn domain_name(&self, domid: DomId) -> Result<Option<String>> {
+        paths::read_name(self.store()?, domid.get()).map_err(|e| self.store_error(e))
     }
 
     /// The id of the domain named `name`, found as xl does (through every
@@ -232,9 +233,10 @@ impl Host {
     /// # Errors
     /// [`Error::NoSuchDomainName`], [`Error::XenStoreUnavailable`], or a failed xenstore
     /// read.
-    pub fn domain_id(&self, name: &str) -> Result<u32> {
+    pub fn domain_id(&self, name: &str) -> Result<DomId> {
         paths::find_name(self.store()?, name)
             .map_err(|e| self.store_error(e))?
+            .map(DomId)
             .ok_or_else(|| Error::NoSuchDomainName { name: name.to_owned() })
     }
 
@@ -308,7 +310,7 @@ impl Host {
             let before = out.len();
             hv.domain_list(first, BATCH, &mut out).map_err(|e| host_error(hv, Op::DomainInfo, e))?;
             match out.last() {
-                Some(last) if out.len() - before == BATCH as usize => first = last.domid + 1,
+                Some(last) if out.len() - before == BATCH as usize => first = last.domid.get() + 1,
                 _ => return Ok(out),
             }
         }
@@ -318,21 +320,21 @@ impl Host {
     ///
     /// # Errors
     /// [`Error::NoSuchDomain`], or a failed hypercall.
-    pub fn domain_info(&self, domid: u32) -> Result<DomainInfo> {
+    pub fn domain_info(&self, domid: DomId) -> Result<DomainInfo> {
         let hv = self.hypervisor();
-        hv.domain_info(domid).map_err(|e| host_error(hv, Op::DomainInfo, e))?.ok_or(Error::NoSuchDomain { domid })
+        hv.domain_info(domid.get()).map_err(|e| host_error(hv, Op::DomainInfo, e))?.ok_or(Error::NoSuchDomain { domid })
     }
 
     /// A handle on one domain, for its vCPUs.
     ///
     /// # Errors
     /// [`Error::NoSuchDomain`], [`Error::NoVcpus`], or a failed hypercall.
-    pub fn domain(&self, domid: u32) -> Result<Domain> {
+    pub fn domain(&self, domid: DomId) -> Result<Domain> {
         let info = self.domain_info(domid)?;
         Domain::new(self.clone(), info)
     }
 
-    pub(crate) fn error(&self, op: Op, domid: Option<u32>, vcpu: Option<u32>, errno: xen_sys::Errno) -> Error {
+    pub(crate) fn error(&self, op: Op, domid: Option<DomId>, vcpu: Option<VcpuId>, errno: xen_sys::Errno) -> Error {
         classify(self.hypervisor(), op, domid, vcpu, errno)
     }
 }
@@ -345,7 +347,7 @@ fn host_error(hv: &dyn Hypervisor, op: Op, errno: xen_sys::Errno) -> Error {
 /// decided at open ([`Host::open`], [`Host::with_backend`]), so here `EACCES` and `EPERM`
 /// mean the call itself was refused: Xen's security policy (XSM/FLASK) or a missing
 /// privilege ([`Error::Denied`]).
-fn classify(_hv: &dyn Hypervisor, op: Op, domid: Option<u32>, vcpu: Option<u32>, errno: xen_sys::Errno) -> Error {
+fn classify(_hv: &dyn Hypervisor, op: Op, domid: Option<DomId>, vcpu: Option<VcpuId>, errno: xen_sys::Errno) -> Error {
     match errno.raw() {
         libc::EACCES | libc::EPERM => Error::Denied { op, domid, vcpu, errno },
         _ => Error::Hypercall { op, domid, vcpu, errno },

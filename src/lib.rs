@@ -19,6 +19,7 @@ mod domain;
 mod error;
 mod host;
 pub mod hypervisor;
+mod ids;
 pub mod placement;
 pub mod process;
 #[cfg(feature = "sim")]
@@ -31,6 +32,7 @@ pub use domain::{
 };
 pub use error::{Error, MapKind, NoEmulatorReason, Op, Result, Uuid};
 pub use host::{Host, HostInfo};
+pub use ids::{DomId, PhysCpu, VcpuId, VcpuSet};
 /// libxenctrl's messages and xenvcpu's warnings are never printed by the library: install a
 /// hook to see them (see [`xen_sys::set_log_hook`]). `secure_env_var` reads an environment
 /// override unless the process is set-user-ID.

@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 
 use crate::cpumap::CpuMap;
 use crate::error::{Error, Result};
+use crate::ids::DomId;
 
 /// Where dom0's kernel lists its online CPUs (a cpu-list such as `0-3`).
 pub const ONLINE_CPUS_PATH: &str = "/sys/devices/system/cpu/online";
@@ -65,7 +66,7 @@ fn process_error(pid: u32, op: &'static str, e: nix::Error) -> Error {
 /// # Errors
 /// [`Error::InvalidArgument`] for pid 0, [`Error::Process`] (`ESRCH`) when no such
 /// process exists, [`Error::NotDeviceModel`] when its command line does not match.
-pub fn check_device_model(pid: u32, domid: u32) -> Result<()> {
+pub fn check_device_model(pid: u32, domid: DomId) -> Result<()> {
     pid_t(pid)?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).map_err(|e| Error::Process {
         pid,
@@ -73,7 +74,7 @@ pub fn check_device_model(pid: u32, domid: u32) -> Result<()> {
         errno: xen_sys::Errno::new(e.raw_os_error().unwrap_or(libc::EIO)),
     })?;
     match device_model_domid(&cmdline) {
-        Some(found) if found == domid => Ok(()),
+        Some(found) if found == domid.get() => Ok(()),
         Some(found) => Err(Error::NotDeviceModel { domid, pid, found: format!("it is -xen-domid {found}") }),
         None => {
             let program = cmdline.split(|&b| b == 0).next().unwrap_or_default();
@@ -207,15 +208,15 @@ mod tests {
 
     #[test]
     fn pid_zero_is_refused_not_taken_as_myself() {
-        assert!(matches!(check_device_model(0, 1), Err(Error::InvalidArgument(_))));
+        assert!(matches!(check_device_model(0, DomId(1)), Err(Error::InvalidArgument(_))));
         assert!(matches!(pin_process(0, &CpuMap::from_iter([0])), Err(Error::InvalidArgument(_))));
         assert!(matches!(process_affinity(0), Err(Error::InvalidArgument(_))));
     }
 
     #[test]
     fn this_process_is_not_a_device_model() {
-        let err = check_device_model(std::process::id(), 1).unwrap_err();
-        assert!(matches!(err, Error::NotDeviceModel { domid: 1, .. }), "{err}");
+        let err = check_device_model(std::process::id(), DomId(1)).unwrap_err();
+        assert!(matches!(err, Error::NotDeviceModel { domid: DomId(1), .. }), "{err}");
     }
 
     #[test]

@@ -9,9 +9,13 @@ use xenvcpu::cpumap::CpuMap;
 use xenvcpu::placement::{LivePlacement, Placement};
 use xenvcpu::sim::SimPlatform;
 use xenvcpu::xenstore::{TxId, XenStore};
-use xenvcpu::{Error, NoEmulatorReason, VcpuState};
+use xenvcpu::{DomId, Error, NoEmulatorReason, VcpuId, VcpuSet, VcpuState};
 
 fn cpus(list: &str) -> CpuMap {
+    list.parse().unwrap()
+}
+
+fn vcpus(list: &str) -> VcpuSet {
     list.parse().unwrap()
 }
 
@@ -19,7 +23,7 @@ const XML: &str = "<domain type='xen'><vcpu placement='static' cpuset='0-1' curr
                    <cputune><vcpupin vcpu='1' cpuset='3'/><vcpupin vcpu='3' cpuset='2'/></cputune></domain>";
 
 fn hard_maps(sim: &SimPlatform, domid: u32) -> Vec<CpuMap> {
-    sim.host.domain(domid).unwrap().vcpus().unwrap().into_iter().map(|v| v.hard).collect()
+    sim.host.domain(DomId(domid)).unwrap().vcpus().unwrap().into_iter().map(|v| v.hard).collect()
 }
 
 #[test]
@@ -27,9 +31,9 @@ fn apply_pins_every_online_vcpu_and_leaves_offline_ones() {
     let sim = SimPlatform::lab_like().unwrap();
     let info = sim.host.info().unwrap();
     let resolved = Placement::from_xml(XML).unwrap().resolve(&info, None).unwrap();
-    let dom = sim.host.domain(1).unwrap();
+    let dom = sim.host.domain(DomId(1)).unwrap();
     let done = dom.apply_placement(&resolved).unwrap();
-    assert_eq!(done.iter().map(|(v, _)| *v).collect::<Vec<_>>(), [0, 1], "the online vCPUs");
+    assert_eq!(done.iter().map(|(v, _)| *v).collect::<Vec<_>>(), [VcpuId(0), VcpuId(1)], "the online vCPUs");
     assert_eq!(hard_maps(&sim, 1), [cpus("0-1"), cpus("3"), cpus("0-3"), cpus("0-3")]);
 }
 
@@ -38,7 +42,7 @@ fn apply_rolls_back_on_failure() {
     let sim = SimPlatform::lab_like().unwrap();
     let info = sim.host.info().unwrap();
     let resolved = Placement::from_xml(XML).unwrap().resolve(&info, None).unwrap();
-    let dom = sim.host.domain(1).unwrap();
+    let dom = sim.host.domain(DomId(1)).unwrap();
     let before = hard_maps(&sim, 1);
     // online_vcpus (4 calls), the previous state of vCPUs 0 and 1 (2 calls each), then
     // per vCPU an identity check and the set: fail the second set.
@@ -47,7 +51,7 @@ fn apply_rolls_back_on_failure() {
     match &err {
         Error::RolledBack { failed, restored, restore_failures } => {
             assert_eq!(failed.errno().map(|e| e.raw()), Some(libc::EIO), "{err}");
-            assert_eq!(*restored, cpus("0"), "vCPU 0 was changed, so restored");
+            assert_eq!(*restored, vcpus("0"), "vCPU 0 was changed, so restored");
             assert!(restore_failures.is_empty(), "{err}");
         }
         e => panic!("{e}"),
@@ -62,23 +66,23 @@ fn hotplugged_vcpus_are_pinned_by_policy_and_unplug_drops_the_vcpupin() {
     let sim = SimPlatform::lab_like().unwrap();
     let info = sim.host.info().unwrap();
     let placement = Placement::from_xml(XML).unwrap();
-    let mut live = LivePlacement::with_online(placement.clone(), &cpus("0-1")).unwrap();
-    let dom = sim.host.domain(1).unwrap();
+    let mut live = LivePlacement::with_online(placement.clone(), &vcpus("0-1")).unwrap();
+    let dom = sim.host.domain(DomId(1)).unwrap();
     dom.apply_placement(&placement.resolve(&info, None).unwrap()).unwrap();
 
     // vCPUs 2 and 3 come online: 2 inherits <vcpu cpuset>, 3 has its vcpupin.
     dom.set_vcpu_count_placed(4, &mut live, &info, None).unwrap();
-    dom.wait_for_vcpus(&cpus("0-3"), Duration::from_secs(5)).unwrap();
+    dom.wait_for_vcpus(&vcpus("0-3"), Duration::from_secs(5)).unwrap();
     assert_eq!(hard_maps(&sim, 1), [cpus("0-1"), cpus("3"), cpus("0-1"), cpus("2")]);
 
     // vCPU 3 goes offline and comes back: its vcpupin is gone, it inherits the cpuset.
-    dom.set_vcpus_online_placed(&cpus("3"), false, &mut live, &info, None).unwrap();
-    dom.wait_for_vcpus(&cpus("0-2"), Duration::from_secs(5)).unwrap();
+    dom.set_vcpus_online_placed(&vcpus("3"), false, &mut live, &info, None).unwrap();
+    dom.wait_for_vcpus(&vcpus("0-2"), Duration::from_secs(5)).unwrap();
     assert!(!live.placement().vcpupins.contains_key(&3));
-    dom.set_vcpus_online_placed(&cpus("3"), true, &mut live, &info, None).unwrap();
-    dom.wait_for_vcpus(&cpus("0-3"), Duration::from_secs(5)).unwrap();
+    dom.set_vcpus_online_placed(&vcpus("3"), true, &mut live, &info, None).unwrap();
+    dom.wait_for_vcpus(&vcpus("0-3"), Duration::from_secs(5)).unwrap();
     assert_eq!(hard_maps(&sim, 1)[3], cpus("0-1"));
-    assert_ne!(dom.vcpu_info(3).unwrap().state, VcpuState::Offline);
+    assert_ne!(dom.vcpu_info(VcpuId(3)).unwrap().state, VcpuState::Offline);
 }
 
 #[test]
@@ -86,8 +90,8 @@ fn a_failed_availability_write_undoes_the_pins_and_keeps_the_live_placement() {
     let sim = SimPlatform::lab_like().unwrap();
     let info = sim.host.info().unwrap();
     let placement = Placement::from_xml(XML).unwrap();
-    let mut live = LivePlacement::with_online(placement.clone(), &cpus("0-1")).unwrap();
-    let dom = sim.host.domain(1).unwrap();
+    let mut live = LivePlacement::with_online(placement.clone(), &vcpus("0-1")).unwrap();
+    let dom = sim.host.domain(DomId(1)).unwrap();
     let before = hard_maps(&sim, 1);
     sim.store.inject_conflicts(1000);
     let err = dom.set_vcpu_count_placed(4, &mut live, &info, None).unwrap_err();
@@ -95,13 +99,13 @@ fn a_failed_availability_write_undoes_the_pins_and_keeps_the_live_placement() {
     match &err {
         Error::RolledBack { failed, restored, restore_failures } => {
             assert!(matches!(&**failed, Error::XenStore(e) if e.is_again()), "{err}");
-            assert_eq!(*restored, cpus("2-3"), "{err}");
+            assert_eq!(*restored, vcpus("2-3"), "{err}");
             assert!(restore_failures.is_empty(), "{err}");
         }
         e => panic!("{e}"),
     }
     assert_eq!(hard_maps(&sim, 1), before, "the pins for vCPUs 2-3 were undone");
-    assert_eq!(live.online(), &cpus("0-1"));
+    assert_eq!(live.online(), &vcpus("0-1"));
 }
 
 #[test]
@@ -112,8 +116,8 @@ fn a_failed_restore_after_a_failed_write_is_reported_not_dropped() {
     let failing_write = |fail_at: Option<u64>| {
         let sim = SimPlatform::lab_like().unwrap();
         let info = sim.host.info().unwrap();
-        let mut live = LivePlacement::with_online(Placement::from_xml(XML).unwrap(), &cpus("0-1")).unwrap();
-        let dom = sim.host.domain(1).unwrap();
+        let mut live = LivePlacement::with_online(Placement::from_xml(XML).unwrap(), &vcpus("0-1")).unwrap();
+        let dom = sim.host.domain(DomId(1)).unwrap();
         sim.store.inject_conflicts(1000);
         let start = sim.hv.calls();
         if let Some(n) = fail_at {
@@ -127,9 +131,9 @@ fn a_failed_restore_after_a_failed_write_is_reported_not_dropped() {
     assert_eq!(maps[2], cpus("0-1"), "vCPU 2 kept its placed pin: its restore failed");
     match &err {
         Error::RolledBack { restored, restore_failures, .. } => {
-            assert_eq!(*restored, cpus("3"), "{err}");
+            assert_eq!(*restored, vcpus("3"), "{err}");
             assert_eq!(restore_failures.len(), 1, "{err}");
-            assert_eq!(restore_failures[0].0, 2);
+            assert_eq!(restore_failures[0].0, VcpuId(2));
             assert_eq!(restore_failures[0].1.errno().map(|e| e.raw()), Some(libc::EIO));
         }
         e => panic!("{e}"),
@@ -141,24 +145,24 @@ fn a_failed_restore_after_a_failed_write_is_reported_not_dropped() {
 fn a_domain_replaced_under_its_id_is_never_written_to() {
     use xenvcpu::hypervisor::SimDomain;
     let sim = SimPlatform::lab_like().unwrap();
-    let dom = sim.host.domain(1).unwrap();
+    let dom = sim.host.domain(DomId(1)).unwrap();
     let before_store = sim.store.tree("/local/domain/1");
     // Destroyed and re-created under the same id, with the same shape.
     sim.hv.remove_domain(1);
     sim.hv.add_domain(SimDomain { domid: 1, max_vcpus: 4, online: 2, hvm: false });
     let newcomer = hard_maps(&sim, 1);
     let all = CpuMap::all(4);
-    let err = dom.pin(&cpus("0-1"), &xenvcpu::AffinityRequest::hard(&cpus("3"))).unwrap_err();
+    let err = dom.pin(&vcpus("0-1"), &xenvcpu::AffinityRequest::hard(&cpus("3"))).unwrap_err();
     assert!(
-        matches!(&err, Error::RolledBack { failed, .. } if matches!(**failed, Error::DomainReplaced { domid: 1, .. })),
+        matches!(&err, Error::RolledBack { failed, .. } if matches!(**failed, Error::DomainReplaced { domid: DomId(1), .. })),
         "{err}"
     );
     // Refused before the first change: the message says so, not "() were restored".
     assert!(err.to_string().ends_with("nothing was written to it; nothing had been changed"), "{err}");
     let err = dom.set_vcpu_count(3).unwrap_err();
-    assert!(matches!(err, Error::DomainReplaced { domid: 1, .. }), "{err}");
+    assert!(matches!(err, Error::DomainReplaced { domid: DomId(1), .. }), "{err}");
     assert!(err.to_string().contains("nothing was written"), "{err}");
-    let err = dom.wait_for_vcpus(&cpus("0-1"), Duration::from_secs(1)).unwrap_err();
+    let err = dom.wait_for_vcpus(&vcpus("0-1"), Duration::from_secs(1)).unwrap_err();
     assert!(matches!(err, Error::DomainReplaced { .. }), "{err}");
     assert_eq!(hard_maps(&sim, 1), newcomer);
     assert!(newcomer.iter().all(|m| *m == all));
@@ -166,7 +170,7 @@ fn a_domain_replaced_under_its_id_is_never_written_to() {
     // Destroyed for good: gone, with no errno from a hypercall (a check found it).
     sim.hv.remove_domain(1);
     let err = dom.set_vcpu_count(3).unwrap_err();
-    assert!(matches!(err, Error::DomainGone { domid: 1, errno: None, .. }), "{err}");
+    assert!(matches!(err, Error::DomainGone { domid: DomId(1), errno: None, .. }), "{err}");
 }
 
 struct Sleeper(Child);
@@ -203,10 +207,10 @@ fn cpus_allowed_list(pid: u32) -> CpuMap {
 #[test]
 fn the_emulator_is_pinned_with_sched_setaffinity() {
     let sim = SimPlatform::lab_like().unwrap();
-    let hvm = sim.host.domain(2).unwrap();
+    let hvm = sim.host.domain(DomId(2)).unwrap();
     // No device-model pid recorded yet: the message says what is missing, not "PV".
     let err = hvm.pin_emulator(&cpus("0")).unwrap_err();
-    assert!(matches!(err, Error::NoEmulator { domid: 2, reason: NoEmulatorReason::NoPidRecorded }), "{err}");
+    assert!(matches!(err, Error::NoEmulator { domid: DomId(2), reason: NoEmulatorReason::NoPidRecorded }), "{err}");
     assert!(err.to_string().contains("stub domain") && !err.to_string().contains("PV"), "{err}");
     // A process that is not a device model (a stale or reused pid) is refused, untouched.
     let stranger = Sleeper::start(Command::new("sleep").arg("30"));
@@ -214,7 +218,7 @@ fn the_emulator_is_pinned_with_sched_setaffinity() {
     let path = "/local/domain/2/image/device-model-pid";
     sim.store.write(TxId::NONE, path, stranger.0.id().to_string().as_bytes()).unwrap();
     let err = hvm.pin_emulator(&cpus("0")).unwrap_err();
-    assert!(matches!(err, Error::NotDeviceModel { domid: 2, .. }), "{err}");
+    assert!(matches!(err, Error::NotDeviceModel { domid: DomId(2), .. }), "{err}");
     assert_eq!(cpus_allowed_list(stranger.0.id()), before, "nothing pinned");
     // The device model of another domain is refused too.
     let other = Sleeper::start(Command::new("sh").args(["-c", "sleep 30; :", "qemu", "-xen-domid", "5"]));
@@ -230,9 +234,9 @@ fn the_emulator_is_pinned_with_sched_setaffinity() {
     assert_eq!(xenvcpu::process::process_affinity(pid).unwrap(), cpus("0"));
     assert_eq!(cpus_allowed_list(pid), cpus("0"), "as /proc shows it");
 
-    let pv = sim.host.domain(1).unwrap();
+    let pv = sim.host.domain(DomId(1)).unwrap();
     let err = pv.pin_emulator(&cpus("0")).unwrap_err();
-    assert!(matches!(err, Error::NoEmulator { domid: 1, reason: NoEmulatorReason::Pv }), "{err}");
+    assert!(matches!(err, Error::NoEmulator { domid: DomId(1), reason: NoEmulatorReason::Pv }), "{err}");
     assert!(err.to_string().contains("PV domain"), "{err}");
     assert!(matches!(xenvcpu::process::pin_process(pid, &CpuMap::new()), Err(Error::EmptyProcessMap { .. })));
     assert!(matches!(xenvcpu::process::process_affinity(u32::MAX >> 1), Err(Error::Process { .. })));
@@ -243,15 +247,15 @@ fn placed_changes_are_checked_before_anything_is_pinned() {
     let sim = SimPlatform::lab_like().unwrap();
     let info = sim.host.info().unwrap();
     let placement = Placement::builder(2).cpuset("1").build().unwrap();
-    let mut live = LivePlacement::with_online(placement, &cpus("0")).unwrap();
-    let hvm = sim.host.domain(2).unwrap();
+    let mut live = LivePlacement::with_online(placement, &vcpus("0")).unwrap();
+    let hvm = sim.host.domain(DomId(2)).unwrap();
     let before = hard_maps(&sim, 2);
     let calls = sim.hv.calls();
-    let err = hvm.set_vcpus_online_placed(&cpus("1"), true, &mut live, &info, None).unwrap_err();
+    let err = hvm.set_vcpus_online_placed(&vcpus("1"), true, &mut live, &info, None).unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     let err = hvm.set_vcpu_count_placed(2, &mut live, &info, None).unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     assert_eq!(sim.hv.calls(), calls, "no hypercall was made");
     assert_eq!(hard_maps(&sim, 2), before);
-    assert_eq!(live.online(), &cpus("0"));
+    assert_eq!(live.online(), &vcpus("0"));
 }

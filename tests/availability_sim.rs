@@ -4,8 +4,7 @@
 mod availability;
 
 use availability::sim_fixture;
-use xenvcpu::cpumap::CpuMap;
-use xenvcpu::Error;
+use xenvcpu::{DomId, Error, VcpuId, VcpuSet};
 
 availability_suite!(availability::sim_fixture);
 
@@ -13,12 +12,12 @@ availability_suite!(availability::sim_fixture);
 fn hvm_guests_are_refused_and_nothing_is_written() {
     let f = sim_fixture();
     let sim = f.sim.as_ref().unwrap();
-    let hvm = f.host.domain(2).unwrap();
+    let hvm = f.host.domain(DomId(2)).unwrap();
     sim.store.take_mutations();
     let err = hvm.set_vcpu_count(1).unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     assert!(err.to_string().contains("HVM"), "{err}");
-    assert!(matches!(hvm.set_vcpus_online(&CpuMap::from_iter([1]), false), Err(Error::Unsupported(_))));
+    assert!(matches!(hvm.set_vcpus_online(&VcpuSet::from_iter([VcpuId(1)]), false), Err(Error::Unsupported(_))));
     assert!(sim.store.take_mutations().is_empty(), "nothing was written");
 }
 
@@ -26,7 +25,7 @@ fn hvm_guests_are_refused_and_nothing_is_written() {
 fn conflicting_writers_make_the_transaction_retry() {
     let f = sim_fixture();
     let sim = f.sim.as_ref().unwrap();
-    let dom = f.host.domain(1).unwrap();
+    let dom = f.host.domain(DomId(1)).unwrap();
     sim.store.inject_conflicts(3);
     let change = dom.set_vcpu_count(3).unwrap();
     assert!(change.written);
@@ -38,7 +37,7 @@ fn conflicting_writers_make_the_transaction_retry() {
 fn endless_conflicts_give_up_and_leave_no_mix() {
     let f = sim_fixture();
     let sim = f.sim.as_ref().unwrap();
-    let dom = f.host.domain(1).unwrap();
+    let dom = f.host.domain(DomId(1)).unwrap();
     sim.store.inject_conflicts(1000);
     let err = dom.set_vcpu_count(4).unwrap_err();
     assert!(err.to_string().contains("attempts"), "{err}");

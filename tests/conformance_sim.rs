@@ -8,7 +8,7 @@ use std::sync::Arc;
 use conformance::sim_fixture;
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::hypervisor::{SimConfig, SimDomain, SimHost};
-use xenvcpu::{AffinityRequest, Error, Host};
+use xenvcpu::{AffinityRequest, DomId, Error, Host, PhysCpu, VcpuId, VcpuSet};
 
 suite!(conformance::sim_fixture);
 
@@ -16,14 +16,14 @@ suite!(conformance::sim_fixture);
 fn failure_midway_rolls_back_every_changed_vcpu() {
     let f = sim_fixture();
     let sim = f.sim.as_ref().unwrap();
-    let dom0 = f.host.domain(0).unwrap();
-    dom0.set_affinity(0, &AffinityRequest::hard(&"0".parse().unwrap())).unwrap();
+    let dom0 = f.host.domain(DomId(0)).unwrap();
+    dom0.set_affinity(VcpuId(0), &AffinityRequest::hard(&"0".parse().unwrap())).unwrap();
     let before = dom0.vcpus().unwrap();
     // pin() reads the previous state of 4 vCPUs (2 calls each), then checks the domain's
     // identity and sets vCPU 0, 1, 2 (2 calls each): fail the third set.
     sim.fail_nth_call(4 * 2 + 3 * 2, libc::EIO);
     let map: CpuMap = "2-3".parse().unwrap();
-    let err = dom0.pin(&CpuMap::all(4), &AffinityRequest::hard(&map)).unwrap_err();
+    let err = dom0.pin(&VcpuSet::all(4), &AffinityRequest::hard(&map)).unwrap_err();
     match &err {
         Error::RolledBack { failed, restored, restore_failures } => {
             assert_eq!(failed.errno().map(|e| e.raw()), Some(libc::EIO), "{err}");
@@ -42,16 +42,19 @@ fn failure_midway_rolls_back_every_changed_vcpu() {
 fn pin_override_is_busy_until_forced() {
     let f = sim_fixture();
     let sim = f.sim.as_ref().unwrap();
-    let dom0 = f.host.domain(0).unwrap();
+    let dom0 = f.host.domain(DomId(0)).unwrap();
     sim.set_pin_override(0, 1, true);
     let map: CpuMap = "3".parse().unwrap();
-    let err = dom0.set_affinity(1, &AffinityRequest::hard(&map)).unwrap_err();
-    assert!(matches!(err, Error::Busy { domid: 0, vcpu: 1, errno } if errno.raw() == libc::EBUSY), "{err}");
+    let err = dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&map)).unwrap_err();
+    assert!(
+        matches!(err, Error::Busy { domid: DomId(0), vcpu: VcpuId(1), errno } if errno.raw() == libc::EBUSY),
+        "{err}"
+    );
     assert_eq!(err.errno().map(|e| e.raw()), Some(libc::EBUSY));
     assert!(err.to_string().contains("force"), "{err}");
-    let eff = dom0.set_affinity(1, &AffinityRequest::hard(&map).forced()).unwrap();
+    let eff = dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&map).forced()).unwrap();
     assert_eq!(eff.hard, Some(map.clone()));
-    dom0.set_affinity(1, &AffinityRequest::hard(&map)).unwrap();
+    dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&map)).unwrap();
 }
 
 #[test]
@@ -59,24 +62,24 @@ fn under_a_pin_override_get_returns_the_temporary_cpu_and_einval_comes_before_eb
     let sim = Arc::new(SimHost::new(SimConfig { nr_cpus: 4, offline: "3".parse().unwrap(), ..SimConfig::default() }));
     sim.add_domain(SimDomain { domid: 0, max_vcpus: 2, online: 2, hvm: false });
     let host = Host::with_backend(sim.clone()).unwrap();
-    let dom0 = host.domain(0).unwrap();
-    dom0.set_affinity(1, &AffinityRequest::hard(&"0-2".parse().unwrap())).unwrap();
-    let cpu = dom0.vcpu_info(1).unwrap().cpu.unwrap();
+    let dom0 = host.domain(DomId(0)).unwrap();
+    dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&"0-2".parse().unwrap())).unwrap();
+    let cpu = dom0.vcpu_info(VcpuId(1)).unwrap().cpu.unwrap();
     sim.set_pin_override(0, 1, true);
-    assert_eq!(dom0.vcpu_info(1).unwrap().hard, CpuMap::from_iter([cpu as usize]), "the temporary map");
+    assert_eq!(dom0.vcpu_info(VcpuId(1)).unwrap().hard, CpuMap::from_iter([cpu.index()]), "the temporary map");
     // A hard map with no online CPU is EINVAL even under the override.
     let offline: CpuMap = "3".parse().unwrap();
-    let err = dom0.set_affinity(1, &AffinityRequest::hard(&offline)).unwrap_err();
+    let err = dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&offline)).unwrap_err();
     assert!(matches!(err, Error::NoUsableCpu { .. }), "{err}");
     // A soft-only change meets the override: EBUSY.
-    let err = dom0.set_affinity(1, &AffinityRequest::soft(&"0".parse().unwrap())).unwrap_err();
+    let err = dom0.set_affinity(VcpuId(1), &AffinityRequest::soft(&"0".parse().unwrap())).unwrap_err();
     assert!(matches!(err, Error::Busy { .. }), "{err}");
     // Force undoes the override before the set, even when the set then fails: the
     // configured map is back.
-    let err = dom0.set_affinity(1, &AffinityRequest::hard(&offline).forced()).unwrap_err();
+    let err = dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&offline).forced()).unwrap_err();
     assert!(matches!(err, Error::NoUsableCpu { .. }), "{err}");
-    assert_eq!(dom0.vcpu_info(1).unwrap().hard, "0-2".parse().unwrap());
-    dom0.set_affinity(1, &AffinityRequest::hard(&"1".parse().unwrap())).unwrap();
+    assert_eq!(dom0.vcpu_info(VcpuId(1)).unwrap().hard, "0-2".parse().unwrap());
+    dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&"1".parse().unwrap())).unwrap();
 }
 
 #[test]
@@ -88,15 +91,15 @@ fn effective_hard_drops_offline_cpus_and_all_offline_is_refused() {
     assert_eq!(info.nr_cpus(), 8);
     assert_eq!(info.online_cpus(), "0-5".parse().unwrap());
     assert_eq!(info.phys.nr_cpus, 6);
-    let dom0 = host.domain(0).unwrap();
+    let dom0 = host.domain(DomId(0)).unwrap();
     let req_map: CpuMap = "4-7".parse().unwrap();
     let req = AffinityRequest::hard(&req_map);
-    let eff = dom0.set_affinity(0, &req).unwrap();
+    let eff = dom0.set_affinity(VcpuId(0), &req).unwrap();
     assert_eq!(eff.hard, Some("4-5".parse().unwrap()));
     assert_eq!(eff.dropped(&req).0, "6-7".parse().unwrap());
-    assert_eq!(dom0.vcpu_info(0).unwrap().hard, req_map, "Xen keeps the map as set");
+    assert_eq!(dom0.vcpu_info(VcpuId(0)).unwrap().hard, req_map, "Xen keeps the map as set");
     let offline: CpuMap = "6-7".parse().unwrap();
-    match dom0.set_affinity(0, &AffinityRequest::hard(&offline)).unwrap_err() {
+    match dom0.set_affinity(VcpuId(0), &AffinityRequest::hard(&offline)).unwrap_err() {
         Error::NoUsableCpu { map, online, .. } => {
             assert_eq!((map, online), (offline, "0-5".parse().unwrap()));
         }
@@ -121,14 +124,14 @@ fn cpu_hotplug_refuses_what_xen_refuses_and_moves_vcpus_off_the_cpu() {
     assert_eq!(errno(sim.set_cpu_online(3, false)), libc::EADDRINUSE);
     assert_eq!(f.host.info().unwrap().online_cpus(), CpuMap::all(4), "nothing changed");
     sim.set_pin_override(0, 1, false);
-    let dom0 = f.host.domain(0).unwrap();
-    dom0.set_affinity(2, &AffinityRequest::hard(&"2-3".parse().unwrap())).unwrap();
-    let on3 = (0..4).find(|&v| dom0.vcpu_info(v).unwrap().cpu == Some(3));
+    let dom0 = f.host.domain(DomId(0)).unwrap();
+    dom0.set_affinity(VcpuId(2), &AffinityRequest::hard(&"2-3".parse().unwrap())).unwrap();
+    let on3 = (0..4).map(VcpuId).find(|&v| dom0.vcpu_info(v).unwrap().cpu == Some(PhysCpu(3)));
     sim.set_cpu_online(3, false).unwrap();
     assert_eq!(errno(sim.set_cpu_online(3, false)), libc::EEXIST, "already offline");
     for v in dom0.vcpus().unwrap() {
-        assert_ne!(v.cpu, Some(3), "vCPU {} still on the offline CPU", v.vcpu);
-        assert!(v.hard.contains(v.cpu.unwrap() as usize), "vCPU {} runs inside its hard map", v.vcpu);
+        assert_ne!(v.cpu, Some(PhysCpu(3)), "vCPU {} still on the offline CPU", v.vcpu);
+        assert!(v.hard.contains(v.cpu.unwrap().index()), "vCPU {} runs inside its hard map", v.vcpu);
     }
     assert!(on3.is_some(), "some vCPU ran on CPU 3 before, so the move was checked");
     sim.set_cpu_online(3, true).unwrap();
@@ -138,10 +141,10 @@ fn cpu_hotplug_refuses_what_xen_refuses_and_moves_vcpus_off_the_cpu() {
 fn domain_that_goes_away_mid_listing_is_a_typed_error() {
     let f = sim_fixture();
     let sim = f.sim.as_ref().unwrap();
-    let guest = f.host.domain(1).unwrap();
+    let guest = f.host.domain(DomId(1)).unwrap();
     sim.remove_domain(1);
-    assert!(matches!(guest.vcpus(), Err(Error::DomainGone { domid: 1, .. })));
-    assert!(matches!(f.host.domain(1), Err(Error::NoSuchDomain { domid: 1 })));
+    assert!(matches!(guest.vcpus(), Err(Error::DomainGone { domid: DomId(1), .. })));
+    assert!(matches!(f.host.domain(DomId(1)), Err(Error::NoSuchDomain { domid: DomId(1) })));
 }
 
 #[test]
@@ -172,7 +175,7 @@ fn eacces_after_open_is_a_denial_that_keeps_op_and_errno() {
     assert!(text.contains("xc_physinfo") && text.contains("XSM/FLASK"), "{text}");
     // EPERM is the same kind of refusal.
     sim.fail_nth_call(1, libc::EPERM);
-    assert!(matches!(f.host.domain_info(0), Err(Error::Denied { op: xenvcpu::Op::DomainInfo, .. })));
+    assert!(matches!(f.host.domain_info(DomId(0)), Err(Error::Denied { op: xenvcpu::Op::DomainInfo, .. })));
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::sim::SimPlatform;
 use xenvcpu::xenstore::{TxId, XenStore};
+use xenvcpu::DomId;
 
 const THREADS: usize = 4;
 
@@ -55,7 +56,7 @@ fn every_thread_of_the_device_model_is_pinned() {
     assert_eq!(thread_affinities(pid).len(), THREADS + 1, "the stand-in has its threads");
     let sim = SimPlatform::lab_like().unwrap();
     sim.store.write(TxId::NONE, "/local/domain/2/image/device-model-pid", pid.to_string().as_bytes()).unwrap();
-    let hvm = sim.host.domain(2).unwrap();
+    let hvm = sim.host.domain(DomId(2)).unwrap();
     let online = xenvcpu::process::online_cpus().unwrap();
     let last = CpuMap::from_iter([online.last().unwrap()]);
     for target in [last, online.clone()] {
@@ -66,9 +67,12 @@ fn every_thread_of_the_device_model_is_pinned() {
         }
     }
     // The same pid as another domain's device model is refused, and nothing moves.
-    let dom1 = sim.host.domain(1).unwrap();
+    let dom1 = sim.host.domain(DomId(1)).unwrap();
     sim.store.write(TxId::NONE, "/local/domain/1/image/device-model-pid", pid.to_string().as_bytes()).unwrap();
-    assert!(matches!(dom1.pin_emulator(&CpuMap::from_iter([0])), Err(xenvcpu::Error::NotDeviceModel { domid: 1, .. })));
+    assert!(matches!(
+        dom1.pin_emulator(&CpuMap::from_iter([0])),
+        Err(xenvcpu::Error::NotDeviceModel { domid: DomId(1), .. })
+    ));
     assert!(thread_affinities(pid).iter().all(|(_, m)| *m == online));
 }
 

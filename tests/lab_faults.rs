@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::xenstore::{TxId, XenStore, XsClient};
-use xenvcpu::{AffinityRequest, Error, Host};
+use xenvcpu::{AffinityRequest, DomId, Error, Host, VcpuSet};
 
 fn lab() {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
@@ -191,7 +191,7 @@ fn availability_snapshot(domid: u32) -> Vec<String> {
 
 /// Hard and soft affinity of every vCPU, by a fresh handle.
 fn affinities(host: &Host, domid: u32) -> Vec<(CpuMap, CpuMap)> {
-    host.domain(domid).unwrap().vcpus().unwrap().into_iter().map(|v| (v.hard, v.soft)).collect()
+    host.domain(DomId(domid)).unwrap().vcpus().unwrap().into_iter().map(|v| (v.hard, v.soft)).collect()
 }
 
 /// Every value under `/local/domain/<domid>/cpu`, or `None` when the domain has no
@@ -386,7 +386,7 @@ fn pin_and_bench_fail_cleanly_when_the_guest_is_destroyed_under_them() {
 
 fn is_gone(err: &Error, id: u32) -> bool {
     match err {
-        Error::DomainGone { domid, .. } => *domid == id,
+        Error::DomainGone { domid, .. } => domid.get() == id,
         // pin() reports the failed step inside RolledBack: nothing had been changed.
         Error::RolledBack { failed, restored, .. } => restored.is_empty() && is_gone(failed, id),
         _ => false,
@@ -408,7 +408,7 @@ fn a_handle_on_a_recreated_guest_fails_with_domain_gone_and_writes_nothing() {
     let store = XsClient::open().unwrap();
     let guest = Throwaway::create("fault-reuse");
     let id = guest.domid();
-    let old = host.domain(id).unwrap();
+    let old = host.domain(DomId(id)).unwrap();
     guest.recreate();
     let new_id = guest.domid();
     assert_ne!(new_id, id, "re-created, the guest got its old id again");
@@ -420,7 +420,7 @@ fn a_handle_on_a_recreated_guest_fails_with_domain_gone_and_writes_nothing() {
     assert!(is_gone(&err, id), "set_vcpu_count: {err}");
     let err = old.set_vcpus_online(&"3".parse().unwrap(), true).unwrap_err();
     assert!(is_gone(&err, id), "set_vcpus_online: {err}");
-    let err = old.pin(&CpuMap::all(4), &AffinityRequest::hard(&one)).unwrap_err();
+    let err = old.pin(&VcpuSet::all(4), &AffinityRequest::hard(&one)).unwrap_err();
     assert!(is_gone(&err, id), "pin: {err}");
     let err = old.wait_for_vcpus(&"0-2".parse().unwrap(), Duration::from_secs(1)).unwrap_err();
     assert!(is_gone(&err, id), "wait_for_vcpus: {err}");
@@ -450,7 +450,7 @@ fn absent_domain_is_none_not_the_next_domain() {
     // A destroyed domain may linger a moment as dying before Xen frees it: wait (bounded).
     let start = Instant::now();
     let ids = loop {
-        let ids: Vec<u32> = host.domains().unwrap().iter().map(|d| d.domid).collect();
+        let ids: Vec<u32> = host.domains().unwrap().iter().map(|d| d.domid.get()).collect();
         if !ids.contains(&absent) || start.elapsed() > Duration::from_secs(20) {
             break ids;
         }
@@ -469,9 +469,9 @@ fn absent_domain_is_none_not_the_next_domain() {
     // SAFETY: `xc` is open for the call.
     let one = unsafe { xen_sys::getinfo_one(xc.lib(), xc.as_ptr(), absent) }.expect("getinfolist");
     assert_eq!(one.map(|i| i.domain), None, "getinfo_one checks the returned id");
-    assert!(matches!(host.domain_info(absent), Err(Error::NoSuchDomain { domid }) if domid == absent));
-    assert!(matches!(host.domain(absent), Err(Error::NoSuchDomain { domid }) if domid == absent));
-    assert_eq!(host.domain_info(next).unwrap().domid, next, "B itself is found");
+    assert!(matches!(host.domain_info(DomId(absent)), Err(Error::NoSuchDomain { domid }) if domid == DomId(absent)));
+    assert!(matches!(host.domain(DomId(absent)), Err(Error::NoSuchDomain { domid }) if domid == DomId(absent)));
+    assert_eq!(host.domain_info(DomId(next)).unwrap().domid, DomId(next), "B itself is found");
     drop(b);
 }
 
@@ -702,7 +702,7 @@ fn a_stopped_xenstored_degrades_list_and_fails_writers_with_exit_4() {
     let guest_id: u32 = std::env::var("XENVCPU_LAB_GUEST_DOMID").unwrap().parse().unwrap();
     let host = Host::open().unwrap();
     let domains: Vec<(u32, u32)> =
-        host.domains().unwrap().into_iter().filter_map(|d| d.max_vcpu_id.map(|m| (d.domid, m + 1))).collect();
+        host.domains().unwrap().into_iter().filter_map(|d| d.max_vcpu_id.map(|m| (d.domid.get(), m + 1))).collect();
     assert!(domains.iter().any(|&(d, _)| d == guest_id), "{domains:?}");
     let pid = xenstored_pid();
     let resume = Resume(pid);

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::hypervisor::{CpuTopology, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo};
-use xenvcpu::{AffinityRequest, Effective, Host, VcpuInfo};
+use xenvcpu::{AffinityRequest, DomId, Effective, Host, VcpuId, VcpuInfo};
 
 struct Counting;
 
@@ -79,7 +79,7 @@ impl Hypervisor for Still {
         Ok(())
     }
     fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno> {
-        Ok(Some(DomainInfo { domid, max_vcpu_id: Some(7), nr_online_vcpus: 8, ..DomainInfo::default() }))
+        Ok(Some(DomainInfo { domid: DomId(domid), max_vcpu_id: Some(7), nr_online_vcpus: 8, ..DomainInfo::default() }))
     }
     fn vcpu_info(&self, _: u32, _: u32) -> Result<RawVcpuInfo, Errno> {
         Ok(RawVcpuInfo { online: true, running: true, cpu: 3, ..RawVcpuInfo::default() })
@@ -100,7 +100,7 @@ impl Hypervisor for Still {
 }
 
 /// Warms up, then counts the allocations of 100 affinity updates and vCPU reads.
-fn steady_state_allocations(host: &Host, domid: u32, vcpu: u32, maps: [CpuMap; 2]) -> u64 {
+fn steady_state_allocations(host: &Host, domid: DomId, vcpu: VcpuId, maps: [CpuMap; 2]) -> u64 {
     let dom = host.domain(domid).unwrap();
     let mut eff = Effective { hard: Some(CpuMap::with_capacity(host.nr_cpus())), soft: None };
     let mut info = VcpuInfo::empty();
@@ -117,10 +117,13 @@ fn steady_state_allocations(host: &Host, domid: u32, vcpu: u32, maps: [CpuMap; 2
 #[test]
 fn hot_calls_allocate_nothing_in_steady_state() {
     let host = Host::with_backend(Still).unwrap();
-    assert_eq!(steady_state_allocations(&host, 0, 5, ["0-3".parse().unwrap(), "200-255".parse().unwrap()]), 0);
+    assert_eq!(
+        steady_state_allocations(&host, DomId(0), VcpuId(5), ["0-3".parse().unwrap(), "200-255".parse().unwrap()]),
+        0
+    );
     // The counter does count: a convenience call that returns new maps allocates.
-    let dom = host.domain(0).unwrap();
-    assert!(allocations_in(|| drop(dom.vcpu_info(1).unwrap())) > 0);
+    let dom = host.domain(DomId(0)).unwrap();
+    assert!(allocations_in(|| drop(dom.vcpu_info(VcpuId(1)).unwrap())) > 0);
 }
 
 #[test]
@@ -128,9 +131,9 @@ fn hot_calls_allocate_nothing_in_steady_state() {
 fn hot_calls_allocate_nothing_on_real_xen() {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
     let host = Host::open().unwrap();
-    let dom0 = host.domain(0).unwrap();
-    let saved = dom0.vcpu_info(1).unwrap();
-    let n = steady_state_allocations(&host, 0, 1, ["0".parse().unwrap(), "1".parse().unwrap()]);
-    dom0.set_affinity(1, &AffinityRequest::both(&saved.hard, &saved.soft).forced()).unwrap();
+    let dom0 = host.domain(DomId(0)).unwrap();
+    let saved = dom0.vcpu_info(VcpuId(1)).unwrap();
+    let n = steady_state_allocations(&host, DomId(0), VcpuId(1), ["0".parse().unwrap(), "1".parse().unwrap()]);
+    dom0.set_affinity(VcpuId(1), &AffinityRequest::both(&saved.hard, &saved.soft).forced()).unwrap();
     assert_eq!(n, 0);
 }

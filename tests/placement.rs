@@ -10,7 +10,7 @@ use xenvcpu::placement::Source::{
     AdvisoryNodeset as Adv, AllCpus as All, Emulatorpin as Emu, VcpuCpuset as Def, Vcpupin as Pin,
 };
 use xenvcpu::placement::{LivePlacement, Placement, PlacementError, PlacementMode, Source, MAX_VCPUS};
-use xenvcpu::HostInfo;
+use xenvcpu::{HostInfo, VcpuId, VcpuSet};
 
 // ---------------------------------------------------------------------------------------
 // Hosts
@@ -74,6 +74,10 @@ fn map(list: &str) -> CpuMap {
     list.parse().unwrap_or_else(|e| panic!("{list:?}: {e}"))
 }
 
+fn vset(list: &str) -> VcpuSet {
+    list.parse().unwrap()
+}
+
 fn tok(token: &str, index: usize, offset: usize) -> TokenPos {
     TokenPos { token: token.to_owned(), index, offset }
 }
@@ -111,7 +115,7 @@ fn run(cases: Vec<Case>) {
                 let want_vcpus: Vec<(u32, CpuMap, Source)> =
                     vcpus.iter().enumerate().map(|(v, (cpus, src))| (v as u32, map(cpus), *src)).collect();
                 let got_vcpus: Vec<(u32, CpuMap, Source)> =
-                    got.vcpus.iter().map(|v| (v.vcpu, v.cpus.clone(), v.source)).collect();
+                    got.vcpus.iter().map(|v| (v.vcpu.get(), v.cpus.clone(), v.source)).collect();
                 assert_eq!(got_vcpus, want_vcpus, "{name}: vCPUs");
                 assert_eq!(got.emulator, (map(emu_cpus), emu_source), "{name}: emulator");
             }
@@ -913,8 +917,8 @@ fn realistic_domain_document() {
          emulator  0     <emulatorpin>\n"
     );
     assert_eq!(resolved.to_string(), resolved.table());
-    assert_eq!(resolved.vcpu(3).map(|v| (v.cpus.clone(), v.source)), Some((map("7"), Pin)));
-    assert_eq!(resolved.vcpu(4), None);
+    assert_eq!(resolved.vcpu(VcpuId(3)).map(|v| (v.cpus.clone(), v.source)), Some((map("7"), Pin)));
+    assert_eq!(resolved.vcpu(VcpuId(4)), None);
 
     // On the 16-CPU host node 0 is 0-5,7 (CPU 6 is offline).
     let resolved = placement.resolve(&host_c(), None).unwrap();
@@ -959,18 +963,19 @@ fn hotplug(name: &str, host: &HostInfo, nodeset: Option<&str>, placement: Placem
         match step {
             Step::Offline(vcpus, dropped) => {
                 let before = live.online().clone();
-                let got = live.on_vcpus_offline(&map(vcpus)).unwrap_or_else(|e| panic!("{name} step {i}: {e}"));
-                assert_eq!(got, map(dropped), "{name} step {i}: pins dropped");
-                assert_eq!(*live.online(), before.difference(&map(vcpus)), "{name} step {i}: online");
+                let got = live.on_vcpus_offline(&vset(vcpus)).unwrap_or_else(|e| panic!("{name} step {i}: {e}"));
+                assert_eq!(got, vset(dropped), "{name} step {i}: pins dropped");
+                assert_eq!(*live.online(), before.difference(&vset(vcpus)), "{name} step {i}: online");
             }
             Step::Online(vcpus, want) => {
                 let got = live
-                    .on_vcpus_online(&map(vcpus), host, nodeset.as_ref())
+                    .on_vcpus_online(&vset(vcpus), host, nodeset.as_ref())
                     .unwrap_or_else(|e| panic!("{name} step {i}: {e}"));
-                let got: Vec<(u32, CpuMap, Source)> = got.into_iter().map(|v| (v.vcpu, v.cpus, v.source)).collect();
+                let got: Vec<(u32, CpuMap, Source)> =
+                    got.into_iter().map(|v| (v.vcpu.get(), v.cpus, v.source)).collect();
                 let want: Vec<(u32, CpuMap, Source)> = want.iter().map(|(v, c, s)| (*v, map(c), *s)).collect();
                 assert_eq!(got, want, "{name} step {i}");
-                assert!(map(vcpus).is_subset(live.online()), "{name} step {i}: online");
+                assert!(vset(vcpus).is_subset(live.online()), "{name} step {i}: online");
             }
         }
     }
@@ -998,7 +1003,7 @@ fn hotplug_rules() {
         ],
     );
     assert_eq!(live.placement().vcpupins, pins(&[(2, "5")]));
-    assert_eq!(*live.online(), map("0-3"));
+    assert_eq!(*live.online(), vset("0-3"));
 
     hotplug(
         "hotplugged vCPUs inherit <vcpu cpuset>",
@@ -1057,42 +1062,42 @@ fn hotplug_errors_change_nothing() {
     let mut live = LivePlacement::new(config.clone()).unwrap();
     let before = live.clone();
 
-    assert_eq!(live.on_vcpus_offline(&map("1,4-5")), Err(PlacementError::VcpuOutOfRange { vcpu: 4, max_vcpus: 4 }));
+    assert_eq!(live.on_vcpus_offline(&vset("1,4-5")), Err(PlacementError::VcpuOutOfRange { vcpu: 4, max_vcpus: 4 }));
     assert_eq!(live, before);
-    let err = live.on_vcpus_online(&map("3,9"), &host_a(), None).unwrap_err();
+    let err = live.on_vcpus_online(&vset("3,9"), &host_a(), None).unwrap_err();
     assert_eq!(err, PlacementError::VcpuOutOfRange { vcpu: 9, max_vcpus: 4 });
     assert!(err.to_string().contains("vCPU 9") && err.to_string().contains("0-3"), "{err}");
     assert_eq!(live, before);
 
     // A resolution error (here the vcpupin names a CPU the small host lacks).
     let small = host(&[Some(0), Some(0)]);
-    let err = live.on_vcpus_online(&map("3"), &small, None).unwrap_err();
+    let err = live.on_vcpus_online(&vset("3"), &small, None).unwrap_err();
     assert!(matches!(err, PlacementError::Cpuset { ref element, .. } if element == "<vcpupin vcpu='3'>"), "{err}");
     assert_eq!(live, before);
 
     // Auto without a nodeset.
     let mut auto = LivePlacement::new(b(2).auto().current(1).build().unwrap()).unwrap();
-    assert_eq!(auto.on_vcpus_online(&map("1"), &host_b(), None), Err(PlacementError::AutoWithoutNodeset));
-    assert_eq!(*auto.online(), map("0"));
+    assert_eq!(auto.on_vcpus_online(&vset("1"), &host_b(), None), Err(PlacementError::AutoWithoutNodeset));
+    assert_eq!(*auto.online(), vset("0"));
 
     // Construction checks the placement and the online set.
     let mut bad = config.clone();
     bad.current = Some(0);
     assert_eq!(LivePlacement::new(bad), Err(PlacementError::InvalidCurrent { value: "0".into(), max_vcpus: 4 }));
     assert_eq!(
-        LivePlacement::with_online(config.clone(), &map("0,4")),
+        LivePlacement::with_online(config.clone(), &vset("0,4")),
         Err(PlacementError::VcpuOutOfRange { vcpu: 4, max_vcpus: 4 })
     );
-    let running = LivePlacement::with_online(config, &map("0,3")).unwrap();
-    assert_eq!(*running.online(), map("0,3"));
+    let running = LivePlacement::with_online(config, &vset("0,3")).unwrap();
+    assert_eq!(*running.online(), vset("0,3"));
 }
 
 #[test]
 fn live_placement_starts_with_current_online() {
     let all = LivePlacement::new(b(3).build().unwrap()).unwrap();
-    assert_eq!(*all.online(), map("0-2"));
+    assert_eq!(*all.online(), vset("0-2"));
     let some = LivePlacement::new(b(3).current(1).build().unwrap()).unwrap();
-    assert_eq!(*some.online(), map("0"));
+    assert_eq!(*some.online(), vset("0"));
 }
 
 #[test]

@@ -25,7 +25,8 @@ use crate::cpumap::CpuMap;
 use crate::placement::Placement;
 use crate::sim::SimPlatform;
 use crate::{
-    AffinityRequest, AvailabilityChange, Domain, Effective, Error, Host, HostInfo, VcpuInfo, VcpuMaps, VcpuState,
+    AffinityRequest, AvailabilityChange, DomId, Domain, Effective, Error, Host, HostInfo, PhysCpu, VcpuId, VcpuInfo,
+    VcpuMaps, VcpuSet, VcpuState,
 };
 
 /// Success.
@@ -238,7 +239,7 @@ fn man(subcommand: Option<&str>) -> CliResult {
 struct Env {
     host: Host,
     /// Names read so far, by domid (`None`: the domain has no name).
-    names: std::cell::RefCell<HashMap<u32, Option<String>>>,
+    names: std::cell::RefCell<HashMap<DomId, Option<String>>>,
     /// Set once xenstore failed to answer: later lookups are not tried again.
     store_down: std::cell::Cell<bool>,
 }
@@ -274,7 +275,7 @@ impl Env {
     /// A domain's name from xenstore, read once per domain (`Domain-0` for dom0 when
     /// xenstore does not answer). After xenstore failed to answer once, no more lookups
     /// are made: the caller shows ids instead.
-    fn name_of(&self, domid: u32) -> Option<String> {
+    fn name_of(&self, domid: DomId) -> Option<String> {
         if let Some(name) = self.names.borrow().get(&domid) {
             return name.clone();
         }
@@ -291,16 +292,16 @@ impl Env {
                 Err(_) => None,
             }
         };
-        let name = name.or_else(|| (domid == 0).then(|| "Domain-0".to_string()));
+        let name = name.or_else(|| (domid == DomId::DOM0).then(|| "Domain-0".to_string()));
         self.names.borrow_mut().insert(domid, name.clone());
         name
     }
 
     /// A domain by id or name (names through xenstore, as xl does).
     fn domain(&self, spec: &str) -> CliResult<Domain> {
-        let id = match spec.parse::<u32>() {
+        let id = match spec.parse::<DomId>() {
             Ok(id) => id,
-            Err(_) if spec == "Domain-0" => 0,
+            Err(_) if spec == "Domain-0" => DomId::DOM0,
             Err(_) => self.host.domain_id(spec)?,
         };
         Ok(self.host.domain(id)?)
@@ -447,9 +448,9 @@ fn list(env: &Env, domains: &[String], json: bool) -> CliResult {
             .into_iter()
             .map(|(domain, domid, v)| VcpuJson {
                 domain,
-                domid,
-                vcpu: v.vcpu,
-                cpu: v.cpu,
+                domid: domid.get(),
+                vcpu: v.vcpu.get(),
+                cpu: v.cpu.map(PhysCpu::get),
                 state: state_word(v.state),
                 time_ns: v.cpu_time_ns,
                 hard: v.hard.to_string(),
@@ -480,7 +481,7 @@ fn list(env: &Env, domains: &[String], json: bool) -> CliResult {
 }
 
 /// Notes on stderr that a domain was destroyed while the list was made.
-fn vanished(domid: u32) {
+fn vanished(domid: DomId) {
     eprintln!("xenvcpu: domain {domid} went away while listing: skipped");
 }
 
@@ -488,8 +489,8 @@ fn vanished(domid: u32) {
 
 /// Parses a vCPU argument: `all`, or a cpu-list of vCPU numbers (the library checks that
 /// the domain has them).
-fn parse_vcpus(dom: &Domain, spec: &str) -> CliResult<CpuMap> {
-    let vcpus = if spec == "all" { CpuMap::all(dom.max_vcpus() as usize) } else { spec.parse::<CpuMap>()? };
+fn parse_vcpus(dom: &Domain, spec: &str) -> CliResult<VcpuSet> {
+    let vcpus = if spec == "all" { dom.all_vcpus() } else { spec.parse::<VcpuSet>()? };
     if vcpus.is_empty() {
         return Err(Error::InvalidArgument("no vCPU given".into()).into());
     }
@@ -519,7 +520,7 @@ fn pin(env: &Env, domain: &str, vcpus: &str, hard: &str, soft: Option<&str>, for
     Ok(())
 }
 
-fn report_effective(domid: u32, vcpu: u32, req: &AffinityRequest<'_>, eff: &Effective, nr_cpus: usize) {
+fn report_effective(domid: DomId, vcpu: VcpuId, req: &AffinityRequest<'_>, eff: &Effective, nr_cpus: usize) {
     let show = |m: &Option<CpuMap>| m.as_ref().map_or("(unchanged)".to_string(), |m| map_text(m, nr_cpus));
     println!("domain {domid} vCPU {vcpu}: hard {} / soft {}", show(&eff.hard), show(&eff.soft));
     let (hard_lost, soft_lost) = eff.dropped(req);
@@ -615,7 +616,7 @@ fn bench_pin(env: &Env, domain: &str, vcpus: Option<&str>, iterations: u32, json
     let host = &env.host;
     let dom = env.domain(domain)?;
     let vcpus = parse_vcpus(&dom, vcpus.unwrap_or("all"))?;
-    let order: Vec<u32> = vcpus.iter().map(|v| v as u32).collect();
+    let order: Vec<VcpuId> = vcpus.iter().collect();
     let saved: Vec<VcpuInfo> = order.iter().map(|&v| dom.vcpu_info(v)).collect::<Result<_, _>>()?;
     let maps = [CpuMap::all(host.nr_cpus()), CpuMap::from_iter([0])];
     let mut eff = Effective { hard: Some(CpuMap::with_capacity(host.nr_cpus())), soft: None };
@@ -656,7 +657,7 @@ fn bench_pin(env: &Env, domain: &str, vcpus: Option<&str>, iterations: u32, json
     times.sort_unstable();
     let pct = |p: usize| times[(times.len() - 1) * p / 100];
     let result = BenchJson {
-        domid: dom.id(),
+        domid: dom.id().get(),
         vcpus: vcpus.to_string(),
         iterations,
         updates_per_sec: f64::from(iterations) / total.as_secs_f64().max(1e-9),
@@ -748,7 +749,7 @@ fn maps(env: &Env, domain: &str, json: bool) -> CliResult {
     let dom = env.domain(domain)?;
     let m: VcpuMaps = dom.vcpu_maps()?;
     let out = MapsJson {
-        domid: dom.id(),
+        domid: dom.id().get(),
         possible: m.possible.to_string(),
         online: m.online.to_string(),
         requested: m.requested.as_ref().map(ToString::to_string),
@@ -785,7 +786,7 @@ fn apply(env: &Env, domain: &str, file: &str, nodeset: Option<&str>, commit: boo
         return Ok(());
     }
     for (vcpu, eff) in dom.apply_placement(&resolved)? {
-        let req_map = &resolved.vcpus[vcpu as usize].cpus;
+        let req_map = &resolved.vcpus[vcpu.index()].cpus;
         report_effective(dom.id(), vcpu, &AffinityRequest::hard(req_map), &eff, env.host.nr_cpus());
     }
     Ok(())
@@ -863,8 +864,8 @@ mod tests {
         // the bound leaves room for a loaded machine and still tells them apart.
         assert!(start.elapsed() < TIMEOUT * 5, "{:?}", start.elapsed());
         assert!(env.store_down.get());
-        assert_eq!(env.name_of(0).as_deref(), Some("Domain-0"));
-        assert_eq!(env.name_of(1), None, "shown as its id");
+        assert_eq!(env.name_of(DomId(0)).as_deref(), Some("Domain-0"));
+        assert_eq!(env.name_of(DomId(1)), None, "shown as its id");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::cpumap::CpuMap;
 use crate::error::{Error, MapKind, Op, Result};
 
 use super::{with_maps, Domain, VcpuInfo};
+use crate::ids::{VcpuId, VcpuSet};
 
 /// An affinity change: the maps to set (`None` leaves that map as it is) and whether to
 /// force past a temporary pin override.
@@ -64,7 +65,7 @@ impl Effective {
 }
 
 impl Domain {
-    fn validate(&self, vcpu: u32, req: &AffinityRequest<'_>) -> Result<()> {
+    fn validate(&self, vcpu: VcpuId, req: &AffinityRequest<'_>) -> Result<()> {
         self.check_vcpu(vcpu)?;
         if req.hard.is_none() && req.soft.is_none() {
             return Err(Error::InvalidArgument("an affinity change needs a hard or a soft map (or both)".into()));
@@ -91,7 +92,7 @@ impl Domain {
     /// [`Error::Busy`] (a temporary pin override: use force), [`Error::NoUsableCpu`] (the
     /// hard map has no online CPU of the cpupool), [`Error::DomainGone`], or a failed
     /// hypercall.
-    pub fn set_affinity(&self, vcpu: u32, req: &AffinityRequest<'_>) -> Result<Effective> {
+    pub fn set_affinity(&self, vcpu: VcpuId, req: &AffinityRequest<'_>) -> Result<Effective> {
         let mut out = Effective {
             hard: req.hard.map(|_| CpuMap::with_capacity(self.host.nr_cpus())),
             soft: req.soft.map(|_| CpuMap::with_capacity(self.host.nr_cpus())),
@@ -106,7 +107,7 @@ impl Domain {
     ///
     /// # Errors
     /// As [`set_affinity`](Self::set_affinity); `out` is unspecified on error.
-    pub fn set_affinity_into(&self, vcpu: u32, req: &AffinityRequest<'_>, out: &mut Effective) -> Result<()> {
+    pub fn set_affinity_into(&self, vcpu: VcpuId, req: &AffinityRequest<'_>, out: &mut Effective) -> Result<()> {
         self.validate(vcpu, req)?;
         with_maps(self.host.cpumap_size(), |hard, soft| self.set_affinity_with(vcpu, req, out, hard, soft))
     }
@@ -114,7 +115,7 @@ impl Domain {
     /// [`set_affinity_into`](Self::set_affinity_into) with its two map buffers.
     fn set_affinity_with(
         &self,
-        vcpu: u32,
+        vcpu: VcpuId,
         req: &AffinityRequest<'_>,
         out: &mut Effective,
         hard: &mut [u8],
@@ -127,8 +128,8 @@ impl Domain {
             map.write_libvirt_bytes(soft)?;
         }
         let result = self.host.hypervisor().set_affinity(
-            self.id(),
-            vcpu,
+            self.id().get(),
+            vcpu.get(),
             req.hard.map(|_| &mut *hard),
             req.soft.map(|_| &mut *soft),
             req.force,
@@ -167,9 +168,8 @@ impl Domain {
     /// # Errors
     /// The validation errors of [`set_affinity`](Self::set_affinity) for any vCPU (before
     /// any change), or [`Error::RolledBack`] wrapping the failure.
-    pub fn pin(&self, vcpus: &CpuMap, req: &AffinityRequest<'_>) -> Result<Vec<(u32, Effective)>> {
-        let items: Vec<(u32, AffinityRequest<'_>)> =
-            vcpus.iter().map(|v| (u32::try_from(v).unwrap_or(u32::MAX), *req)).collect();
+    pub fn pin(&self, vcpus: &VcpuSet, req: &AffinityRequest<'_>) -> Result<Vec<(VcpuId, Effective)>> {
+        let items: Vec<(VcpuId, AffinityRequest<'_>)> = vcpus.iter().map(|v| (v, *req)).collect();
         self.pin_each(&items)
     }
 
@@ -179,7 +179,7 @@ impl Domain {
     ///
     /// # Errors
     /// As [`pin`](Self::pin).
-    pub fn pin_each(&self, items: &[(u32, AffinityRequest<'_>)]) -> Result<Vec<(u32, Effective)>> {
+    pub fn pin_each(&self, items: &[(VcpuId, AffinityRequest<'_>)]) -> Result<Vec<(VcpuId, Effective)>> {
         for (v, req) in items {
             self.validate(*v, req)?;
         }
@@ -201,8 +201,8 @@ impl Domain {
     /// override), checking before each write that the domain is still this one, and
     /// reports every outcome: the vCPUs restored and each failure. Once the domain is
     /// gone or replaced, nothing more is written (each remaining vCPU fails with that).
-    pub fn restore_affinity(&self, saved: &[VcpuInfo]) -> (CpuMap, Vec<(u32, Error)>) {
-        let mut restored = CpuMap::new();
+    pub fn restore_affinity(&self, saved: &[VcpuInfo]) -> (VcpuSet, Vec<(VcpuId, Error)>) {
+        let mut restored = VcpuSet::new();
         let mut failures = Vec::new();
         for v in saved {
             let result = self
@@ -210,7 +210,7 @@ impl Domain {
                 .and_then(|()| self.set_affinity(v.vcpu, &AffinityRequest::both(&v.hard, &v.soft).forced()));
             match result {
                 Ok(_) => {
-                    restored.insert(v.vcpu as usize);
+                    restored.insert(v.vcpu);
                 }
                 Err(e) => failures.push((v.vcpu, e)),
             }
@@ -232,7 +232,7 @@ impl Domain {
         if max != self.max_vcpus() {
             return Err(Error::MaxVcpusFixed { domid: self.id(), current: self.max_vcpus(), requested: max });
         }
-        self.host.hypervisor().set_max_vcpus(self.id(), max).map_err(|errno| match errno.raw() {
+        self.host.hypervisor().set_max_vcpus(self.id().get(), max).map_err(|errno| match errno.raw() {
             libc::EINVAL => Error::MaxVcpusOnSelf { domid: self.id(), errno },
             _ => self.fail(Op::MaxVcpus, None, errno),
         })

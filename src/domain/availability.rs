@@ -13,8 +13,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cpumap::{self, CpuMap};
 use crate::error::{Error, Result};
+use crate::ids::{VcpuId, VcpuSet};
 use crate::xenstore::{paths, transact, Transaction, TxId, XenStore};
 use crate::Domain;
 
@@ -24,20 +24,20 @@ const TRANSACTION_ATTEMPTS: u32 = 16;
 /// How often [`Domain::wait_for_vcpus`] polls Xen.
 const POLL: Duration = Duration::from_millis(50);
 
-/// The vCPU maps of a domain by flag, as [`CpuMap`]s of vCPU numbers.
+/// The vCPU maps of a domain by flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VcpuMaps {
     /// Every vCPU the domain has: `0..=max_vcpu_id`.
-    pub possible: CpuMap,
+    pub possible: VcpuSet,
     /// Online per Xen.
-    pub online: CpuMap,
+    pub online: VcpuSet,
     /// Requested online in xenstore (`availability` = `online`); `None` when the domain has
     /// no availability nodes (dom0, or a domain not built by libxl).
-    pub requested: Option<CpuMap>,
+    pub requested: Option<VcpuSet>,
     /// Can be brought online: possible ∖ online.
-    pub onlinable: CpuMap,
+    pub onlinable: VcpuSet,
     /// Can be taken offline: online ∖ {0}.
-    pub offlinable: CpuMap,
+    pub offlinable: VcpuSet,
 }
 
 /// Which map of [`VcpuMaps`].
@@ -57,7 +57,7 @@ pub enum VcpuMapFlag {
 
 impl VcpuMaps {
     /// One map by flag.
-    pub fn get(&self, flag: VcpuMapFlag) -> CpuMap {
+    pub fn get(&self, flag: VcpuMapFlag) -> VcpuSet {
         match flag {
             VcpuMapFlag::Possible => self.possible.clone(),
             VcpuMapFlag::Online => self.online.clone(),
@@ -71,14 +71,9 @@ impl VcpuMaps {
     /// byte `i / 8`).
     ///
     /// # Errors
-    /// [`Error::CpuMap`] when a vCPU does not fit in `maplen` bytes.
+    /// [`Error::VcpuSet`] when a vCPU does not fit in `maplen` bytes.
     pub fn to_libvirt(&self, flag: VcpuMapFlag, maplen: usize) -> Result<Vec<u8>> {
-        Ok(self.get(flag).to_libvirt_bytes(maplen)?)
-    }
-
-    /// `maplen` for [`to_libvirt`](Self::to_libvirt) that holds every possible vCPU.
-    pub fn maplen(&self) -> usize {
-        cpumap::cpu_maplen(self.possible.count())
+        Ok(self.get(flag).as_map().to_libvirt_bytes(maplen)?)
     }
 }
 
@@ -86,9 +81,9 @@ impl VcpuMaps {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvailabilityChange {
     /// The vCPUs requested online before.
-    pub before: Option<CpuMap>,
+    pub before: Option<VcpuSet>,
     /// The vCPUs requested online now.
-    pub after: CpuMap,
+    pub after: VcpuSet,
     /// Whether anything was written (false: the request was already in place).
     pub written: bool,
 }
@@ -103,18 +98,18 @@ impl Domain {
     }
 
     /// The checks of [`Domain::set_vcpus_online`], made before anything is changed.
-    pub(crate) fn check_state_change(&self, vcpus: &CpuMap, online: bool) -> Result<()> {
+    pub(crate) fn check_state_change(&self, vcpus: &VcpuSet, online: bool) -> Result<()> {
         if vcpus.is_empty() {
             return Err(Error::InvalidArgument("no vCPU given".into()));
         }
-        if let Some(last) = vcpus.last().filter(|&l| l >= self.max_vcpus() as usize) {
+        if let Some(last) = vcpus.last().filter(|&l| l.get() >= self.max_vcpus()) {
             return Err(Error::VcpuOutOfRange {
                 domid: self.id(),
-                vcpu: last as u32,
-                max_vcpu_id: self.max_vcpus() - 1,
+                vcpu: last,
+                max_vcpu_id: VcpuId(self.max_vcpus() - 1),
             });
         }
-        if !online && vcpus.contains(0) {
+        if !online && vcpus.contains(VcpuId(0)) {
             return Err(Error::Vcpu0Offline { domid: self.id() });
         }
         self.require_pv()
@@ -136,8 +131,8 @@ impl Domain {
     ///
     /// # Errors
     /// [`Error::XenStoreUnavailable`], or a failed xenstore read other than a missing node.
-    pub fn requested_vcpus(&self) -> Result<Option<CpuMap>> {
-        read_requested(self.host().store()?, TxId::NONE, self.id(), self.max_vcpus()).map_err(|e| self.xs(e))
+    pub fn requested_vcpus(&self) -> Result<Option<VcpuSet>> {
+        read_requested(self.host().store()?, TxId::NONE, self.id().get(), self.max_vcpus()).map_err(|e| self.xs(e))
     }
 
     /// A xenstore failure as the error to report (see [`crate::Host::store_error`]).
@@ -154,12 +149,12 @@ impl Domain {
     /// # Errors
     /// A failed hypercall or xenstore read.
     pub fn vcpu_maps(&self) -> Result<VcpuMaps> {
-        let possible = CpuMap::all(self.max_vcpus() as usize);
+        let possible = self.all_vcpus();
         let online = self.online_vcpus()?;
         let requested = self.requested_vcpus()?;
         let onlinable = possible.difference(&online);
         let mut offlinable = online.clone();
-        offlinable.remove(0);
+        offlinable.remove(VcpuId(0));
         Ok(VcpuMaps { possible, online, requested, onlinable, offlinable })
     }
 
@@ -173,7 +168,7 @@ impl Domain {
     /// xenstore failure (nothing partial is left: the transaction is aborted).
     pub fn set_vcpu_count(&self, count: u32) -> Result<AvailabilityChange> {
         self.check_count(count)?;
-        let want = CpuMap::all(count as usize);
+        let want = VcpuSet::all(count);
         self.write_requested(|_| Ok(want.clone()))
     }
 
@@ -185,7 +180,7 @@ impl Domain {
     /// [`Error::VcpuOutOfRange`], [`Error::Vcpu0Offline`], [`Error::InvalidArgument`] (no
     /// vCPU given), [`Error::Unsupported`] for HVM guests — all before anything is written
     /// — or a xenstore failure.
-    pub fn set_vcpus_online(&self, vcpus: &CpuMap, online: bool) -> Result<AvailabilityChange> {
+    pub fn set_vcpus_online(&self, vcpus: &VcpuSet, online: bool) -> Result<AvailabilityChange> {
         self.check_state_change(vcpus, online)?;
         let online_now = self.online_vcpus()?;
         self.write_requested(|current| {
@@ -197,9 +192,9 @@ impl Domain {
 
     /// Reads the current request and writes `next(current)` for every vCPU, in one
     /// transaction retried on conflict.
-    fn write_requested(&self, next: impl Fn(Option<&CpuMap>) -> Result<CpuMap>) -> Result<AvailabilityChange> {
+    fn write_requested(&self, next: impl Fn(Option<&VcpuSet>) -> Result<VcpuSet>) -> Result<AvailabilityChange> {
         let store = self.host().store()?;
-        let (domid, max) = (self.id(), self.max_vcpus());
+        let (domid, max) = (self.id().get(), self.max_vcpus());
         // A domain-level error is the closure's value: it writes nothing, so committing the
         // (empty) transaction is harmless.
         let outcome = transact(store, TRANSACTION_ATTEMPTS, |tx: &Transaction<'_>| {
@@ -225,7 +220,7 @@ impl Domain {
                 return Ok(Err(e));
             }
             for v in 0..max {
-                let value = if after.contains(v as usize) { "online" } else { "offline" };
+                let value = if after.contains(VcpuId(v)) { "online" } else { "offline" };
                 tx.write(&paths::availability(domid, v), value)?;
             }
             Ok(Ok(AvailabilityChange { before, after, written: true }))
@@ -240,7 +235,7 @@ impl Domain {
     /// [`Error::VcpusDidNotFollow`] naming the vCPUs that did not follow within `timeout`,
     /// [`Error::DomainGone`] or [`Error::DomainReplaced`] when the domain is destroyed (or
     /// its id reused) while waiting, or a failed hypercall.
-    pub fn wait_for_vcpus(&self, want: &CpuMap, timeout: Duration) -> Result<()> {
+    pub fn wait_for_vcpus(&self, want: &VcpuSet, timeout: Duration) -> Result<()> {
         let start = Instant::now();
         loop {
             self.ensure_same("the wait for the guest")?;
@@ -263,15 +258,15 @@ impl Domain {
     }
 }
 
-fn read_requested(store: &dyn XenStore, tx: TxId, domid: u32, max: u32) -> Result<Option<CpuMap>> {
+fn read_requested(store: &dyn XenStore, tx: TxId, domid: u32, max: u32) -> Result<Option<VcpuSet>> {
     if !store.exists(tx, &paths::cpu_dir(domid))? {
         return Ok(None);
     }
-    let mut requested = CpuMap::new();
+    let mut requested = VcpuSet::new();
     for v in 0..max {
         match store.read(tx, &paths::availability(domid, v)) {
             Ok(value) if value == b"online" => {
-                requested.insert(v as usize);
+                requested.insert(VcpuId(v));
             }
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}

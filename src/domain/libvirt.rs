@@ -6,6 +6,7 @@ use crate::cpumap::{self, CpuMap};
 use crate::error::{Error, Result};
 
 use super::{with_maps, AffinityRequest, Domain, VcpuInfo};
+use crate::ids::VcpuId;
 
 /// libvirt's `virVcpuInfo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +45,7 @@ impl Libvirt<'_> {
             cpumap::libvirt_to_xen(cpumap, xen, self.dom.host().nr_cpus())?;
             Ok::<_, Error>(CpuMap::from_libvirt_bytes(xen))
         })?;
-        self.dom.set_affinity(vcpu, &AffinityRequest::hard(&map)).map(drop)
+        self.dom.set_affinity(VcpuId(vcpu), &AffinityRequest::hard(&map)).map(drop)
     }
 
     /// libvirt's `virDomainGetVcpus`: the first `min(maxinfo, max_vcpus())` vCPUs, and
@@ -88,12 +89,12 @@ impl Libvirt<'_> {
         let mut info = VcpuInfo::empty();
         let mut out = Vec::with_capacity(n);
         for v in 0..n as u32 {
-            self.dom.vcpu_info_into(v, &mut info)?;
+            self.dom.vcpu_info_into(VcpuId(v), &mut info)?;
             out.push(LibvirtVcpuInfo {
                 number: v,
                 state: info.state.to_libvirt(),
                 cpu_time: info.cpu_time_ns,
-                cpu: info.cpu.map_or(-1, |c| c as i32),
+                cpu: info.cpu.map_or(-1, |c| c.get() as i32),
             });
             if let Some(maps) = cpumaps.as_deref_mut() {
                 info.hard.write_libvirt_bytes(xen)?;

@@ -13,6 +13,7 @@ pub use libvirt::{Libvirt, LibvirtVcpuInfo};
 use crate::cpumap::CpuMap;
 use crate::error::{Error, Op, Result};
 use crate::hypervisor::{DomainInfo, MAX_CPUMAP_BYTES};
+use crate::ids::{DomId, PhysCpu, VcpuId, VcpuSet};
 use crate::Host;
 
 /// What a vCPU is doing.
@@ -46,13 +47,13 @@ impl VcpuState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VcpuInfo {
     /// The vCPU number.
-    pub vcpu: u32,
+    pub vcpu: VcpuId,
     /// Its state.
     pub state: VcpuState,
     /// Time it has spent running, in ns.
     pub cpu_time_ns: u64,
     /// The physical CPU it runs or last ran on; `None` while offline (libvirt's -1).
-    pub cpu: Option<u32>,
+    pub cpu: Option<PhysCpu>,
     /// Hard affinity, as set.
     pub hard: CpuMap,
     /// Soft affinity, as set.
@@ -63,7 +64,7 @@ impl VcpuInfo {
     /// An empty record to fill with [`Domain::vcpu_info_into`].
     pub fn empty() -> Self {
         VcpuInfo {
-            vcpu: 0,
+            vcpu: VcpuId(0),
             state: VcpuState::Offline,
             cpu_time_ns: 0,
             cpu: None,
@@ -107,7 +108,7 @@ impl Domain {
     }
 
     /// The domain id.
-    pub fn id(&self) -> u32 {
+    pub fn id(&self) -> DomId {
         self.info.domid
     }
 
@@ -134,9 +135,14 @@ impl Domain {
         self.max_vcpu_id + 1
     }
 
-    pub(crate) fn check_vcpu(&self, vcpu: u32) -> Result<()> {
-        if vcpu > self.max_vcpu_id {
-            return Err(Error::VcpuOutOfRange { domid: self.id(), vcpu, max_vcpu_id: self.max_vcpu_id });
+    /// Every vCPU of the domain, `0..max_vcpus()`.
+    pub fn all_vcpus(&self) -> VcpuSet {
+        VcpuSet::all(self.max_vcpus())
+    }
+
+    pub(crate) fn check_vcpu(&self, vcpu: VcpuId) -> Result<()> {
+        if vcpu.get() > self.max_vcpu_id {
+            return Err(Error::VcpuOutOfRange { domid: self.id(), vcpu, max_vcpu_id: VcpuId(self.max_vcpu_id) });
         }
         Ok(())
     }
@@ -151,7 +157,7 @@ impl Domain {
     /// [`Error::DomainReplaced`] when another domain has it, or a failed hypercall.
     pub fn ensure_same(&self, during: &'static str) -> Result<()> {
         let hv = self.host.hypervisor();
-        match hv.domain_info(self.id()) {
+        match hv.domain_info(self.id().get()) {
             Ok(Some(now)) if now.uuid != self.info.uuid => Err(Error::DomainReplaced {
                 domid: self.id(),
                 during,
@@ -166,8 +172,8 @@ impl Domain {
 
     /// The error for a failed hypercall on this domain: `ESRCH` when the domain is gone is
     /// [`Error::DomainGone`].
-    pub(crate) fn fail(&self, op: Op, vcpu: Option<u32>, errno: xen_sys::Errno) -> Error {
-        if errno.raw() == libc::ESRCH && matches!(self.host.hypervisor().domain_info(self.id()), Ok(None)) {
+    pub(crate) fn fail(&self, op: Op, vcpu: Option<VcpuId>, errno: xen_sys::Errno) -> Error {
+        if errno.raw() == libc::ESRCH && matches!(self.host.hypervisor().domain_info(self.id().get()), Ok(None)) {
             return Error::DomainGone { domid: self.id(), op, errno: Some(errno) };
         }
         self.host.error(op, Some(self.id()), vcpu, errno)
@@ -178,7 +184,7 @@ impl Domain {
     /// # Errors
     /// [`Error::VcpuOutOfRange`] (before any hypercall), [`Error::DomainGone`], or a failed
     /// hypercall.
-    pub fn vcpu_info(&self, vcpu: u32) -> Result<VcpuInfo> {
+    pub fn vcpu_info(&self, vcpu: VcpuId) -> Result<VcpuInfo> {
         let mut out = VcpuInfo::empty();
         self.vcpu_info_into(vcpu, &mut out)?;
         Ok(out)
@@ -189,12 +195,12 @@ impl Domain {
     ///
     /// # Errors
     /// As [`vcpu_info`](Self::vcpu_info); `out` is unspecified on error.
-    pub fn vcpu_info_into(&self, vcpu: u32, out: &mut VcpuInfo) -> Result<()> {
+    pub fn vcpu_info_into(&self, vcpu: VcpuId, out: &mut VcpuInfo) -> Result<()> {
         self.check_vcpu(vcpu)?;
         let hv = self.host.hypervisor();
-        let raw = hv.vcpu_info(self.id(), vcpu).map_err(|e| self.fail(Op::VcpuInfo, Some(vcpu), e))?;
+        let raw = hv.vcpu_info(self.id().get(), vcpu.get()).map_err(|e| self.fail(Op::VcpuInfo, Some(vcpu), e))?;
         with_maps(self.host.cpumap_size(), |hard, soft| {
-            hv.get_affinity(self.id(), vcpu, Some(&mut *hard), Some(&mut *soft))
+            hv.get_affinity(self.id().get(), vcpu.get(), Some(&mut *hard), Some(&mut *soft))
                 .map_err(|e| self.fail(Op::GetAffinity, Some(vcpu), e))?;
             out.hard.assign_libvirt_bytes(hard);
             out.soft.assign_libvirt_bytes(soft);
@@ -208,7 +214,7 @@ impl Domain {
             (true, false, false) => VcpuState::Runnable,
         };
         out.cpu_time_ns = raw.cpu_time_ns;
-        out.cpu = raw.online.then_some(raw.cpu);
+        out.cpu = raw.online.then_some(PhysCpu(raw.cpu));
         Ok(())
     }
 
@@ -218,19 +224,19 @@ impl Domain {
     /// [`Error::DomainGone`] if the domain disappears part-way (nothing partial is
     /// returned), or a failed hypercall.
     pub fn vcpus(&self) -> Result<Vec<VcpuInfo>> {
-        (0..self.max_vcpus()).map(|v| self.vcpu_info(v)).collect()
+        (0..self.max_vcpus()).map(|v| self.vcpu_info(VcpuId(v))).collect()
     }
 
     /// The vCPUs that are online, per Xen.
     ///
     /// # Errors
     /// As [`vcpus`](Self::vcpus).
-    pub fn online_vcpus(&self) -> Result<CpuMap> {
+    pub fn online_vcpus(&self) -> Result<VcpuSet> {
         let hv = self.host.hypervisor();
-        let mut online = CpuMap::new();
-        for v in 0..self.max_vcpus() {
-            if hv.vcpu_info(self.id(), v).map_err(|e| self.fail(Op::VcpuInfo, Some(v), e))?.online {
-                online.insert(v as usize);
+        let mut online = VcpuSet::new();
+        for v in self.all_vcpus().iter() {
+            if hv.vcpu_info(self.id().get(), v.get()).map_err(|e| self.fail(Op::VcpuInfo, Some(v), e))?.online {
+                online.insert(v);
             }
         }
         Ok(online)

@@ -3,6 +3,7 @@
 
 use crate::cpumap::CpuMap;
 use crate::error::{Error, NoEmulatorReason, Result};
+use crate::ids::{VcpuId, VcpuSet};
 use crate::placement::{LivePlacement, Resolved};
 use crate::process;
 use crate::xenstore::{paths, TxId};
@@ -17,7 +18,7 @@ impl Domain {
     /// # Errors
     /// [`Error::InvalidArgument`] when the placement is for another vCPU count, the
     /// errors of [`Domain::pin_each`].
-    pub fn apply_placement(&self, resolved: &Resolved) -> Result<Vec<(u32, Effective)>> {
+    pub fn apply_placement(&self, resolved: &Resolved) -> Result<Vec<(VcpuId, Effective)>> {
         if resolved.vcpus.len() != self.max_vcpus() as usize {
             return Err(Error::InvalidArgument(format!(
                 "the placement is for {} vCPUs; domain {} has {}",
@@ -27,10 +28,10 @@ impl Domain {
             )));
         }
         let online = self.online_vcpus()?;
-        let items: Vec<(u32, AffinityRequest<'_>)> = resolved
+        let items: Vec<(VcpuId, AffinityRequest<'_>)> = resolved
             .vcpus
             .iter()
-            .filter(|p| online.contains(p.vcpu as usize))
+            .filter(|p| online.contains(p.vcpu))
             .map(|p| (p.vcpu, AffinityRequest::hard(&p.cpus)))
             .collect();
         self.pin_each(&items)
@@ -51,7 +52,7 @@ impl Domain {
         nodeset: Option<&CpuMap>,
     ) -> Result<AvailabilityChange> {
         self.check_count(count)?;
-        let after = CpuMap::all(count as usize);
+        let after = VcpuSet::all(count);
         self.placed(|_| after, live, host, nodeset, |dom| dom.set_vcpu_count(count))
     }
 
@@ -62,18 +63,18 @@ impl Domain {
     /// As [`Domain::set_vcpu_count_placed`].
     pub fn set_vcpus_online_placed(
         &self,
-        vcpus: &CpuMap,
+        vcpus: &VcpuSet,
         online: bool,
         live: &mut LivePlacement,
         host: &HostInfo,
         nodeset: Option<&CpuMap>,
     ) -> Result<AvailabilityChange> {
         self.check_state_change(vcpus, online)?;
-        let next = |before: &CpuMap| if online { before.union(vcpus) } else { before.difference(vcpus) };
+        let next = |before: &VcpuSet| if online { before.union(vcpus) } else { before.difference(vcpus) };
         self.placed(next, live, host, nodeset, |dom| dom.set_vcpus_online(vcpus, online))
     }
 
-    fn requested_or_online(&self) -> Result<CpuMap> {
+    fn requested_or_online(&self) -> Result<VcpuSet> {
         match self.requested_vcpus()? {
             Some(requested) => Ok(requested),
             None => self.online_vcpus(),
@@ -84,7 +85,7 @@ impl Domain {
     /// `write`; undoes the pins if it fails. The request is checked by the caller.
     fn placed(
         &self,
-        after: impl FnOnce(&CpuMap) -> CpuMap,
+        after: impl FnOnce(&VcpuSet) -> VcpuSet,
         live: &mut LivePlacement,
         host: &HostInfo,
         nodeset: Option<&CpuMap>,
@@ -98,7 +99,7 @@ impl Domain {
         next.on_vcpus_offline(&going)?;
         let placements = next.on_vcpus_online(&coming, host, nodeset)?;
         let saved: Vec<_> = placements.iter().map(|p| self.vcpu_info(p.vcpu)).collect::<Result<_>>()?;
-        let items: Vec<(u32, AffinityRequest<'_>)> =
+        let items: Vec<(VcpuId, AffinityRequest<'_>)> =
             placements.iter().map(|p| (p.vcpu, AffinityRequest::hard(&p.cpus))).collect();
         self.pin_each(&items)?;
         match self.ensure_same("the availability write").and_then(|()| write(self)) {
@@ -119,7 +120,7 @@ impl Domain {
     /// # Errors
     /// A failed xenstore read, or a pid that is not a number.
     pub fn emulator_pid(&self) -> Result<Option<u32>> {
-        let path = paths::device_model_pid(self.id());
+        let path = paths::device_model_pid(self.id().get());
         match self.host().store()?.read_string(TxId::NONE, &path) {
             Ok(pid) => pid
                 .trim()

@@ -89,7 +89,7 @@ pub struct DomainFlags {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DomainInfo {
     /// Domain id.
-    pub domid: u32,
+    pub domid: crate::DomId,
     /// State flags.
     pub flags: DomainFlags,
     /// The shutdown reason (`SHUTDOWN_*`) when shut down.

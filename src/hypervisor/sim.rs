@@ -484,7 +484,7 @@ impl Hypervisor for SimHost {
 fn info_of(domid: u32, d: &Domain) -> DomainInfo {
     let online = d.vcpus.iter().filter(|v| v.online).count() as u32;
     DomainInfo {
-        domid,
+        domid: crate::DomId(domid),
         flags: DomainFlags { hvm: d.hvm, running: online > 0, ..DomainFlags::default() },
         shutdown_reason: None,
         nr_online_vcpus: online,

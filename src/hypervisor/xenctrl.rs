@@ -136,7 +136,7 @@ fn domain_info(raw: &xc_domaininfo_t) -> DomainInfo {
     let f = raw.flags;
     let shutdown = f & XEN_DOMINF_shutdown != 0;
     DomainInfo {
-        domid: u32::from(raw.domain),
+        domid: crate::DomId(u32::from(raw.domain)),
         flags: DomainFlags {
             dying: f & XEN_DOMINF_dying != 0,
             hvm: f & XEN_DOMINF_hvm_guest != 0,

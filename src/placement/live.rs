@@ -1,7 +1,7 @@
 //! [`LivePlacement`]: the placement of a running domain across vCPU hot(un)plug.
 
 use crate::cpumap::CpuMap;
-use crate::HostInfo;
+use crate::{HostInfo, VcpuSet};
 
 use super::{Placement, PlacementError, VcpuPlacement};
 
@@ -19,12 +19,12 @@ use super::{Placement, PlacementError, VcpuPlacement};
 ///   offline changes nothing, so the pin of a vCPU that was never online is kept.
 /// - `<emulatorpin>` is not affected by hotplug.
 ///
-/// vCPU sets are [`CpuMap`]s of vCPU ids. Every method checks all the vCPUs it is given
+/// vCPU sets are [`VcpuSet`]s. Every method checks all the vCPUs it is given
 /// before it changes anything.
 ///
 /// ```
-/// use xenvcpu::cpumap::CpuMap;
 /// use xenvcpu::placement::{LivePlacement, Placement, Source};
+/// use xenvcpu::{VcpuId, VcpuSet};
 /// # use xenvcpu::hypervisor::{CpuTopology, PhysInfo};
 /// # let topo = CpuTopology { core: Some(0), socket: Some(0), node: Some(0) };
 /// # let host = xenvcpu::HostInfo {
@@ -33,7 +33,7 @@ use super::{Placement, PlacementError, VcpuPlacement};
 /// # };
 /// let config = Placement::builder(2).cpuset("0-1").vcpupin(1, "3").build()?;
 /// let mut live = LivePlacement::new(config)?;
-/// let vcpu1 = CpuMap::from_iter([1]);
+/// let vcpu1 = VcpuSet::from_iter([VcpuId(1)]);
 /// live.on_vcpus_offline(&vcpu1)?; // vCPU 1 loses its <vcpupin>
 /// let back = live.on_vcpus_online(&vcpu1, &host, None)?;
 /// assert_eq!((back[0].cpus.to_string(), back[0].source), ("0-1".to_string(), Source::VcpuCpuset));
@@ -42,7 +42,7 @@ use super::{Placement, PlacementError, VcpuPlacement};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LivePlacement {
     placement: Placement,
-    online: CpuMap,
+    online: VcpuSet,
 }
 
 impl LivePlacement {
@@ -52,7 +52,7 @@ impl LivePlacement {
     /// Those of [`Placement::validate`].
     pub fn new(placement: Placement) -> Result<LivePlacement, PlacementError> {
         placement.validate()?;
-        let online = (0..placement.online_at_start() as usize).collect();
+        let online = VcpuSet::all(placement.online_at_start());
         Ok(LivePlacement { placement, online })
     }
 
@@ -62,7 +62,7 @@ impl LivePlacement {
     /// # Errors
     /// Those of [`Placement::validate`]; [`PlacementError::VcpuOutOfRange`] for a vCPU the
     /// domain does not have.
-    pub fn with_online(placement: Placement, online: &CpuMap) -> Result<LivePlacement, PlacementError> {
+    pub fn with_online(placement: Placement, online: &VcpuSet) -> Result<LivePlacement, PlacementError> {
         placement.validate()?;
         check_range(&placement, online)?;
         Ok(LivePlacement { placement, online: online.clone() })
@@ -79,7 +79,7 @@ impl LivePlacement {
     }
 
     /// The vCPUs online now.
-    pub fn online(&self) -> &CpuMap {
+    pub fn online(&self) -> &VcpuSet {
         &self.online
     }
 
@@ -88,12 +88,12 @@ impl LivePlacement {
     ///
     /// # Errors
     /// [`PlacementError::VcpuOutOfRange`] (nothing is changed).
-    pub fn on_vcpus_offline(&mut self, vcpus: &CpuMap) -> Result<CpuMap, PlacementError> {
+    pub fn on_vcpus_offline(&mut self, vcpus: &VcpuSet) -> Result<VcpuSet, PlacementError> {
         check_range(&self.placement, vcpus)?;
         let going = vcpus.intersection(&self.online);
-        let mut dropped = CpuMap::new();
-        for vcpu in &going {
-            if self.placement.vcpupins.remove(&(vcpu as u32)).is_some() {
+        let mut dropped = VcpuSet::new();
+        for vcpu in going.iter() {
+            if self.placement.vcpupins.remove(&vcpu.get()).is_some() {
                 dropped.insert(vcpu);
             }
         }
@@ -110,22 +110,22 @@ impl LivePlacement {
     /// changed).
     pub fn on_vcpus_online(
         &mut self,
-        vcpus: &CpuMap,
+        vcpus: &VcpuSet,
         host: &HostInfo,
         advisory_nodeset: Option<&CpuMap>,
     ) -> Result<Vec<VcpuPlacement>, PlacementError> {
         check_range(&self.placement, vcpus)?;
         let resolved = self.placement.resolve(host, advisory_nodeset)?;
-        let out = vcpus.iter().map(|vcpu| resolved.vcpus[vcpu].clone()).collect();
+        let out = vcpus.iter().map(|vcpu| resolved.vcpus[vcpu.index()].clone()).collect();
         self.online = self.online.union(vcpus);
         Ok(out)
     }
 }
 
-fn check_range(placement: &Placement, vcpus: &CpuMap) -> Result<(), PlacementError> {
+fn check_range(placement: &Placement, vcpus: &VcpuSet) -> Result<(), PlacementError> {
     let max_vcpus = placement.max_vcpus;
-    match vcpus.iter().find(|&vcpu| vcpu >= max_vcpus as usize) {
-        Some(vcpu) => Err(PlacementError::VcpuOutOfRange { vcpu, max_vcpus }),
+    match vcpus.iter().find(|&vcpu| vcpu.get() >= max_vcpus) {
+        Some(vcpu) => Err(PlacementError::VcpuOutOfRange { vcpu: vcpu.index(), max_vcpus }),
         None => Ok(()),
     }
 }

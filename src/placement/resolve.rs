@@ -45,7 +45,7 @@ impl fmt::Display for Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VcpuPlacement {
     /// The vCPU.
-    pub vcpu: u32,
+    pub vcpu: crate::VcpuId,
     /// The physical CPUs it may run on, as configured (offline CPUs included).
     pub cpus: CpuMap,
     /// Where `cpus` came from.
@@ -63,8 +63,8 @@ pub struct Resolved {
 
 impl Resolved {
     /// The placement of one vCPU, if the domain has it.
-    pub fn vcpu(&self, vcpu: u32) -> Option<&VcpuPlacement> {
-        self.vcpus.get(vcpu as usize)
+    pub fn vcpu(&self, vcpu: crate::VcpuId) -> Option<&VcpuPlacement> {
+        self.vcpus.get(vcpu.index())
     }
 
     /// A table for people: one row per vCPU (`vCPU`, `CPUs`, `from`) and a last row for
@@ -150,7 +150,7 @@ impl Placement {
                 Some(list) => (cpuset(&|| format!("<vcpupin vcpu='{vcpu}'>"), list)?, Source::Vcpupin),
                 None => default.clone(),
             };
-            vcpus.push(VcpuPlacement { vcpu, cpus, source });
+            vcpus.push(VcpuPlacement { vcpu: crate::VcpuId(vcpu), cpus, source });
         }
         let emulator = match &self.emulatorpin {
             // validate() has refused <emulatorpin> with placement='auto'.

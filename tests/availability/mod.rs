@@ -4,16 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use xenvcpu::cpumap::CpuMap;
 use xenvcpu::sim::SimPlatform;
-use xenvcpu::{Error, Host, VcpuMapFlag, VcpuState};
+use xenvcpu::{DomId, Error, Host, VcpuId, VcpuMapFlag, VcpuSet, VcpuState};
 
 /// What the tests run against.
 pub struct Fixture {
     /// The host.
     pub host: Host,
     /// The PV guest (`maxvcpus = 4`, named `labguest`).
-    pub guest: u32,
+    pub guest: DomId,
     /// The guest's console log in dom0, where it prints `LABGUEST online=<cpus>`.
     pub console: Option<String>,
     /// The simulated platform, when simulated.
@@ -24,38 +23,38 @@ pub struct Fixture {
 #[allow(dead_code)] // lab_availability.rs uses the lab fixture only
 pub fn sim_fixture() -> Fixture {
     let sim = SimPlatform::lab_like().unwrap();
-    Fixture { host: sim.host.clone(), guest: 1, console: None, sim: Some(sim) }
+    Fixture { host: sim.host.clone(), guest: DomId(1), console: None, sim: Some(sim) }
 }
 
 #[allow(dead_code)] // availability_sim.rs uses the simulated fixture only
 pub fn lab_fixture() -> Fixture {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
-    let guest = std::env::var("XENVCPU_LAB_GUEST_DOMID").expect("XENVCPU_LAB_GUEST_DOMID").parse().unwrap();
+    let guest = DomId(std::env::var("XENVCPU_LAB_GUEST_DOMID").expect("XENVCPU_LAB_GUEST_DOMID").parse().unwrap());
     Fixture { host: Host::open().unwrap(), guest, console: std::env::var("XENVCPU_LAB_GUEST_CONSOLE").ok(), sim: None }
 }
 
 /// Generous: a real guest under TCG emulation takes seconds.
 const WAIT: Duration = Duration::from_secs(90);
 
-fn cpus(list: &str) -> CpuMap {
+fn cpus(list: &str) -> VcpuSet {
     list.parse().unwrap()
 }
 
 /// Checks every map flag against Xen's per-vCPU state.
-fn check_maps(f: &Fixture, requested: &CpuMap) {
+fn check_maps(f: &Fixture, requested: &VcpuSet) {
     let dom = f.host.domain(f.guest).unwrap();
     let maps = dom.vcpu_maps().unwrap();
-    let per_vcpu: CpuMap =
-        dom.vcpus().unwrap().iter().filter(|v| v.state != VcpuState::Offline).map(|v| v.vcpu as usize).collect();
+    let per_vcpu: VcpuSet =
+        dom.vcpus().unwrap().iter().filter(|v| v.state != VcpuState::Offline).map(|v| v.vcpu).collect();
     assert_eq!(maps.possible, cpus("0-3"));
     assert_eq!(maps.online, per_vcpu, "online agrees with each vCPU's state");
     assert_eq!(maps.online, *requested, "the guest followed the request");
     assert_eq!(maps.requested.as_ref(), Some(requested));
     assert_eq!(maps.onlinable, cpus("0-3").difference(requested));
     let mut offlinable = requested.clone();
-    offlinable.remove(0);
+    offlinable.remove(VcpuId(0));
     assert_eq!(maps.offlinable, offlinable);
-    assert_eq!(maps.to_libvirt(VcpuMapFlag::Online, 1).unwrap(), requested.to_libvirt_bytes(1).unwrap());
+    assert_eq!(maps.to_libvirt(VcpuMapFlag::Online, 1).unwrap(), requested.as_map().to_libvirt_bytes(1).unwrap());
 }
 
 /// Waits until the guest's own last report of its online CPUs is `want`.
@@ -98,7 +97,7 @@ pub fn set_count_to_one_then_four(f: &Fixture) {
         assert!(change.written);
         assert_eq!(change.after, cpus("0"));
         dom.wait_for_vcpus(&cpus("0"), WAIT).unwrap();
-        assert_eq!(dom.vcpu_info(1).unwrap().state, VcpuState::Offline, "Xen reports vCPU 1 offline");
+        assert_eq!(dom.vcpu_info(VcpuId(1)).unwrap().state, VcpuState::Offline, "Xen reports vCPU 1 offline");
         guest_reports(f, "0");
         check_maps(f, &cpus("0"));
 
@@ -119,7 +118,7 @@ pub fn sparse_online_set(f: &Fixture) {
         guest_reports(f, "0,2");
         check_maps(f, &cpus("0,2"));
         for (v, state) in dom.vcpus().unwrap().iter().map(|v| (v.vcpu, v.state)) {
-            assert_eq!(state == VcpuState::Offline, v == 1 || v == 3, "vCPU {v}");
+            assert_eq!(state == VcpuState::Offline, v == VcpuId(1) || v == VcpuId(3), "vCPU {v}");
         }
     });
 }
@@ -145,25 +144,25 @@ pub fn bad_requests_are_refused_before_writing(f: &Fixture) {
     assert!(matches!(err, Error::VcpuCountOutOfRange { requested: 5, max: 4, .. }), "{err}");
     assert!(err.to_string().contains("1 to 4"), "{err}");
     assert!(matches!(dom.set_vcpus_online(&cpus("0-1"), false), Err(Error::Vcpu0Offline { .. })));
-    assert!(matches!(dom.set_vcpus_online(&cpus("4"), true), Err(Error::VcpuOutOfRange { vcpu: 4, .. })));
-    assert!(matches!(dom.set_vcpus_online(&CpuMap::new(), true), Err(Error::InvalidArgument(_))));
+    assert!(matches!(dom.set_vcpus_online(&cpus("4"), true), Err(Error::VcpuOutOfRange { vcpu: VcpuId(4), .. })));
+    assert!(matches!(dom.set_vcpus_online(&VcpuSet::new(), true), Err(Error::InvalidArgument(_))));
     assert_eq!(dom.requested_vcpus().unwrap(), before, "nothing was written");
 }
 
 pub fn dom0_has_no_availability_nodes(f: &Fixture) {
-    let dom0 = f.host.domain(0).unwrap();
+    let dom0 = f.host.domain(DomId(0)).unwrap();
     let maps = dom0.vcpu_maps().unwrap();
     assert_eq!(maps.requested, None);
     assert_eq!(maps.online, maps.possible);
-    assert!(!maps.offlinable.contains(0));
+    assert!(!maps.offlinable.contains(VcpuId(0)));
 }
 
 pub fn names_resolve_both_ways(f: &Fixture) {
     assert_eq!(f.host.domain_id("labguest").unwrap(), f.guest);
     assert_eq!(f.host.domain_name(f.guest).unwrap().as_deref(), Some("labguest"));
-    assert_eq!(f.host.domain_name(0).unwrap().as_deref(), Some("Domain-0"));
+    assert_eq!(f.host.domain_name(DomId(0)).unwrap().as_deref(), Some("Domain-0"));
     assert!(matches!(f.host.domain_id("no-such-guest"), Err(Error::NoSuchDomainName { .. })));
-    assert_eq!(f.host.domain_name(31000).unwrap(), None);
+    assert_eq!(f.host.domain_name(DomId(31000)).unwrap(), None);
 }
 
 pub fn waiting_for_a_state_the_guest_never_reaches_names_the_vcpus(f: &Fixture) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::hypervisor::{CpuTopology, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo, SimHost, XenCtrlBackend};
-use xenvcpu::{AffinityRequest, Error, Host, HostInfo, VcpuState};
+use xenvcpu::{AffinityRequest, DomId, Error, Host, HostInfo, VcpuId, VcpuSet, VcpuState};
 
 /// A backend that counts the calls made through it, so that "no hypercall was made" is
 /// checked the same way against real Xen and the simulator.
@@ -89,13 +89,13 @@ pub struct Fixture {
     /// The host.
     pub host: Host,
     /// dom0's id (0) and vCPU count.
-    pub dom0: u32,
+    pub dom0: DomId,
     /// dom0's vCPUs.
     pub dom0_vcpus: u32,
     /// CPUs the host has (`max_cpu_id + 1`), all online.
     pub nr_cpus: usize,
     /// A PV guest (`maxvcpus = 4`), if there is one.
-    pub guest: Option<u32>,
+    pub guest: Option<DomId>,
     /// The simulated host behind `host`, for simulator-only checks.
     #[allow(dead_code)] // read by conformance_sim.rs only
     pub sim: Option<Arc<SimHost>>,
@@ -109,7 +109,7 @@ pub fn sim_fixture() -> Fixture {
     let sim = Arc::new(SimHost::lab_like());
     let counter = Counting::new(sim.clone());
     let host = Host::with_backend(counter.clone()).expect("sim host");
-    Fixture { host, dom0: 0, dom0_vcpus: 4, nr_cpus: 4, guest: Some(1), sim: Some(sim), counter }
+    Fixture { host, dom0: DomId(0), dom0_vcpus: 4, nr_cpus: 4, guest: Some(DomId(1)), sim: Some(sim), counter }
 }
 
 impl Fixture {
@@ -184,10 +184,12 @@ pub fn lab_fixture() -> Fixture {
     Fixture {
         host,
         counter,
-        dom0: 0,
+        dom0: DomId(0),
         dom0_vcpus: env_u32("XENVCPU_LAB_DOM0_VCPUS").expect("XENVCPU_LAB_DOM0_VCPUS"),
         nr_cpus: env_u32("XENVCPU_LAB_NR_CPUS").expect("XENVCPU_LAB_NR_CPUS") as usize,
-        guest: Some(env_u32("XENVCPU_LAB_GUEST_DOMID").expect("XENVCPU_LAB_GUEST_DOMID: the lab starts its guest")),
+        guest: Some(DomId(
+            env_u32("XENVCPU_LAB_GUEST_DOMID").expect("XENVCPU_LAB_GUEST_DOMID: the lab starts its guest"),
+        )),
         sim: None,
     }
 }
@@ -197,7 +199,7 @@ fn cpus(list: &str) -> CpuMap {
 }
 
 /// Runs `f`, then restores every vCPU of `domid` to the affinity it had before.
-fn preserving<T>(f: &Fixture, domid: u32, body: impl FnOnce() -> T) -> T {
+fn preserving<T>(f: &Fixture, domid: DomId, body: impl FnOnce() -> T) -> T {
     let dom = f.host.domain(domid).unwrap();
     let saved = dom.vcpus().unwrap();
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
@@ -238,9 +240,9 @@ pub fn info_for_every_vcpu(f: &Fixture) {
     let vcpus = dom0.vcpus().unwrap();
     assert_eq!(vcpus.len() as u32, f.dom0_vcpus);
     for (i, v) in vcpus.iter().enumerate() {
-        assert_eq!(v.vcpu as usize, i);
+        assert_eq!(v.vcpu.index(), i);
         assert_ne!(v.state, VcpuState::Offline, "dom0's vCPUs are all online");
-        assert!(v.cpu.is_some_and(|c| (c as usize) < f.nr_cpus), "{v:?}");
+        assert!(v.cpu.is_some_and(|c| c.index() < f.nr_cpus), "{v:?}");
         assert!(!v.hard.is_empty() && !v.soft.is_empty(), "{v:?}");
     }
     if let Some(g) = f.guest {
@@ -260,12 +262,12 @@ pub fn hard_affinity_round_trip(f: &Fixture) {
     preserving(f, f.dom0, || {
         let dom0 = f.host.domain(f.dom0).unwrap();
         let want = cpus("0-1");
-        let eff = dom0.set_affinity(1, &AffinityRequest::hard(&want)).unwrap();
+        let eff = dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&want)).unwrap();
         assert_eq!(eff.hard.as_ref(), Some(&want));
         assert_eq!(eff.soft, None, "soft was not changed");
         // The vCPU moves into the new map at its next schedule, not at once (seen on real
         // Xen under emulation), so only the map itself is checked.
-        assert_eq!(dom0.vcpu_info(1).unwrap().hard, want);
+        assert_eq!(dom0.vcpu_info(VcpuId(1)).unwrap().hard, want);
     });
 }
 
@@ -273,11 +275,11 @@ pub fn soft_affinity_round_trip(f: &Fixture) {
     preserving(f, f.dom0, || {
         let dom0 = f.host.domain(f.dom0).unwrap();
         let all = CpuMap::all(f.nr_cpus);
-        dom0.set_affinity(2, &AffinityRequest::hard(&all)).unwrap();
+        dom0.set_affinity(VcpuId(2), &AffinityRequest::hard(&all)).unwrap();
         let want = cpus("1-2");
-        let eff = dom0.set_affinity(2, &AffinityRequest::soft(&want)).unwrap();
+        let eff = dom0.set_affinity(VcpuId(2), &AffinityRequest::soft(&want)).unwrap();
         assert_eq!(eff.soft.as_ref(), Some(&want));
-        assert_eq!(dom0.vcpu_info(2).unwrap().soft, want);
+        assert_eq!(dom0.vcpu_info(VcpuId(2)).unwrap().soft, want);
     });
 }
 
@@ -285,10 +287,10 @@ pub fn both_maps_round_trip(f: &Fixture) {
     preserving(f, f.dom0, || {
         let dom0 = f.host.domain(f.dom0).unwrap();
         let (hard, soft) = (cpus("0,2-3"), cpus("2"));
-        let eff = dom0.set_affinity(3, &AffinityRequest::both(&hard, &soft)).unwrap();
+        let eff = dom0.set_affinity(VcpuId(3), &AffinityRequest::both(&hard, &soft)).unwrap();
         assert_eq!(eff.hard.as_ref(), Some(&hard));
         assert_eq!(eff.soft.as_ref(), Some(&soft));
-        let now = dom0.vcpu_info(3).unwrap();
+        let now = dom0.vcpu_info(VcpuId(3)).unwrap();
         assert_eq!((now.hard, now.soft), (hard, soft));
     });
 }
@@ -299,58 +301,58 @@ pub fn effective_soft_is_intersected_with_hard(f: &Fixture) {
         let dom0 = f.host.domain(f.dom0).unwrap();
         let (hard, soft) = (cpus("0-1"), cpus("1-3"));
         let req = AffinityRequest::both(&hard, &soft);
-        let eff = dom0.set_affinity(1, &req).unwrap();
+        let eff = dom0.set_affinity(VcpuId(1), &req).unwrap();
         assert_eq!(eff.soft, Some(cpus("1")), "effective soft = soft ∩ hard");
         assert_eq!(eff.dropped(&req), (CpuMap::new(), cpus("2-3")));
-        assert_eq!(dom0.vcpu_info(1).unwrap().soft, soft, "the soft map is kept as set");
+        assert_eq!(dom0.vcpu_info(VcpuId(1)).unwrap().soft, soft, "the soft map is kept as set");
     });
 }
 
 pub fn empty_map_is_refused_before_any_hypercall(f: &Fixture) {
     let dom0 = f.host.domain(f.dom0).unwrap();
     let before = f.counter.calls();
-    let err = dom0.set_affinity(0, &AffinityRequest::hard(&CpuMap::new())).unwrap_err();
-    assert!(matches!(err, Error::EmptyMap { vcpu: 0, kind: xenvcpu::MapKind::Hard, .. }), "{err}");
-    let err = dom0.set_affinity(0, &AffinityRequest::soft(&CpuMap::new())).unwrap_err();
+    let err = dom0.set_affinity(VcpuId(0), &AffinityRequest::hard(&CpuMap::new())).unwrap_err();
+    assert!(matches!(err, Error::EmptyMap { vcpu: VcpuId(0), kind: xenvcpu::MapKind::Hard, .. }), "{err}");
+    let err = dom0.set_affinity(VcpuId(0), &AffinityRequest::soft(&CpuMap::new())).unwrap_err();
     assert!(matches!(err, Error::EmptyMap { kind: xenvcpu::MapKind::Soft, .. }), "{err}");
-    let err = dom0.set_affinity(0, &AffinityRequest::default()).unwrap_err();
+    let err = dom0.set_affinity(VcpuId(0), &AffinityRequest::default()).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     assert_eq!(f.counter.calls(), before, "no hypercall was made");
 }
 
 pub fn cpu_beyond_the_host_is_refused_and_named(f: &Fixture) {
     let dom0 = f.host.domain(f.dom0).unwrap();
-    let before = dom0.vcpu_info(0).unwrap().hard;
+    let before = dom0.vcpu_info(VcpuId(0)).unwrap().hard;
     let map = CpuMap::from_iter([0, f.nr_cpus, f.nr_cpus + 5]);
-    match dom0.set_affinity(0, &AffinityRequest::hard(&map)).unwrap_err() {
+    match dom0.set_affinity(VcpuId(0), &AffinityRequest::hard(&map)).unwrap_err() {
         Error::CpusBeyondHost { cpus, nr_cpus } => {
             assert_eq!(cpus, CpuMap::from_iter([f.nr_cpus, f.nr_cpus + 5]));
             assert_eq!(nr_cpus, f.nr_cpus);
         }
         e => panic!("{e}"),
     }
-    assert_eq!(dom0.vcpu_info(0).unwrap().hard, before, "nothing was applied");
+    assert_eq!(dom0.vcpu_info(VcpuId(0)).unwrap().hard, before, "nothing was applied");
     // The libvirt shape refuses the same map rather than dropping the CPU.
     let bytes = map.to_libvirt_bytes(f.nr_cpus.div_ceil(8) + 1).unwrap();
     assert!(matches!(dom0.libvirt().pin_vcpu(0, &bytes), Err(Error::CpuMap(_))));
-    assert_eq!(dom0.vcpu_info(0).unwrap().hard, before);
+    assert_eq!(dom0.vcpu_info(VcpuId(0)).unwrap().hard, before);
 }
 
 pub fn vcpu_out_of_range(f: &Fixture) {
     let dom0 = f.host.domain(f.dom0).unwrap();
     let n = f.dom0_vcpus;
     assert!(
-        matches!(dom0.vcpu_info(n), Err(Error::VcpuOutOfRange { vcpu, max_vcpu_id, .. }) if vcpu == n && max_vcpu_id == n - 1)
+        matches!(dom0.vcpu_info(VcpuId(n)), Err(Error::VcpuOutOfRange { vcpu, max_vcpu_id, .. }) if vcpu == VcpuId(n) && max_vcpu_id == VcpuId(n - 1))
     );
     let all = CpuMap::all(f.nr_cpus);
-    assert!(matches!(dom0.set_affinity(n, &AffinityRequest::hard(&all)), Err(Error::VcpuOutOfRange { .. })));
+    assert!(matches!(dom0.set_affinity(VcpuId(n), &AffinityRequest::hard(&all)), Err(Error::VcpuOutOfRange { .. })));
     // What Xen itself says for one past the end: vcpu >= max_vcpus is EINVAL.
-    let errno = f.host.hypervisor().vcpu_info(f.dom0, n).unwrap_err().raw();
+    let errno = f.host.hypervisor().vcpu_info(f.dom0.get(), n).unwrap_err().raw();
     assert_eq!(errno, libc::EINVAL);
 }
 
 pub fn absent_domain(f: &Fixture) {
-    assert!(matches!(f.host.domain(31000), Err(Error::NoSuchDomain { domid: 31000 })));
+    assert!(matches!(f.host.domain(DomId(31000)), Err(Error::NoSuchDomain { domid: DomId(31000) })));
     assert_eq!(f.host.hypervisor().domain_info(31000).unwrap(), None, "the returned domid is checked");
     let errno = f.host.hypervisor().vcpu_info(31000, 0).unwrap_err().raw();
     assert_eq!(errno, libc::ESRCH);
@@ -364,7 +366,7 @@ pub fn max_vcpus_is_fixed_and_refused_on_self(f: &Fixture) {
         "{err}"
     );
     let err = dom0.set_max_vcpus(f.dom0_vcpus).unwrap_err();
-    assert!(matches!(err, Error::MaxVcpusOnSelf { domid: 0, errno } if errno.raw() == libc::EINVAL), "{err}");
+    assert!(matches!(err, Error::MaxVcpusOnSelf { domid: DomId(0), errno } if errno.raw() == libc::EINVAL), "{err}");
     assert_eq!(err.errno().map(|e| e.raw()), Some(libc::EINVAL));
 }
 
@@ -374,13 +376,13 @@ pub fn max_vcpus_same_value_is_accepted_for_the_guest(f: &Fixture) {
     guest.set_max_vcpus(4).unwrap();
     assert!(matches!(guest.set_max_vcpus(2), Err(Error::MaxVcpusFixed { current: 4, .. })));
     // Xen itself refuses another value.
-    assert_eq!(f.host.hypervisor().set_max_vcpus(g, 5).unwrap_err().raw(), libc::EINVAL);
+    assert_eq!(f.host.hypervisor().set_max_vcpus(g.get(), 5).unwrap_err().raw(), libc::EINVAL);
 }
 
 pub fn pin_all_vcpus_as_one_operation(f: &Fixture) {
     preserving(f, f.dom0, || {
         let dom0 = f.host.domain(f.dom0).unwrap();
-        let all_vcpus = CpuMap::all(f.dom0_vcpus as usize);
+        let all_vcpus = VcpuSet::all(f.dom0_vcpus);
         let map = cpus("1-2");
         let done = dom0.pin(&all_vcpus, &AffinityRequest::hard(&map)).unwrap();
         assert_eq!(done.len() as u32, f.dom0_vcpus);
@@ -388,7 +390,7 @@ pub fn pin_all_vcpus_as_one_operation(f: &Fixture) {
             assert_eq!(v.hard, map, "vCPU {}", v.vcpu);
         }
         // An invalid request for any vCPU changes none.
-        let err = dom0.pin(&CpuMap::all(f.dom0_vcpus as usize + 1), &AffinityRequest::hard(&cpus("0"))).unwrap_err();
+        let err = dom0.pin(&VcpuSet::all(f.dom0_vcpus + 1), &AffinityRequest::hard(&cpus("0"))).unwrap_err();
         assert!(matches!(err, Error::VcpuOutOfRange { .. }), "{err}");
         assert!(dom0.vcpus().unwrap().iter().all(|v| v.hard == map));
     });
@@ -405,9 +407,9 @@ pub fn concurrent_pins_on_one_shared_handle(f: &Fixture) {
                     let dom0 = host.domain(dom0_id).unwrap();
                     for i in 0..50 {
                         let map = CpuMap::from_iter([(vcpu as usize + i) % nr_cpus]);
-                        let eff = dom0.set_affinity(vcpu, &AffinityRequest::hard(&map)).unwrap();
+                        let eff = dom0.set_affinity(VcpuId(vcpu), &AffinityRequest::hard(&map)).unwrap();
                         assert_eq!(eff.hard.as_ref(), Some(&map));
-                        assert_eq!(dom0.vcpu_info(vcpu).unwrap().hard, map);
+                        assert_eq!(dom0.vcpu_info(VcpuId(vcpu)).unwrap().hard, map);
                     }
                 })
             })
@@ -418,7 +420,7 @@ pub fn concurrent_pins_on_one_shared_handle(f: &Fixture) {
         let dom0 = host.domain(dom0_id).unwrap();
         for vcpu in 0..f.dom0_vcpus.min(4) {
             let want = CpuMap::from_iter([(vcpu as usize + 49) % nr_cpus]);
-            assert_eq!(dom0.vcpu_info(vcpu).unwrap().hard, want);
+            assert_eq!(dom0.vcpu_info(VcpuId(vcpu)).unwrap().hard, want);
         }
     });
 }
@@ -432,12 +434,12 @@ pub fn libvirt_get_vcpus(f: &Fixture) {
     assert_eq!(infos.len(), n, "returns the number filled, not maxinfo");
     let vcpus = dom0.vcpus().unwrap();
     for (info, v) in infos.iter().zip(&vcpus) {
-        assert_eq!(info.number, v.vcpu);
+        assert_eq!(info.number, v.vcpu.get());
         // Running and blocked change from one moment to the next (real Xen showed it);
         // online dom0 vCPUs are RUNNING (also when runnable) or BLOCKED, never OFFLINE.
         assert!(info.state == 1 || info.state == 2, "state {}", info.state);
         assert!(info.cpu >= 0);
-        let map = xenvcpu::cpumap::get_cpumap(&maps, maplen, v.vcpu as usize);
+        let map = xenvcpu::cpumap::get_cpumap(&maps, maplen, v.vcpu.index());
         assert_eq!(CpuMap::from_libvirt_bytes(map), v.hard);
     }
     assert!(maps[n * maplen..].iter().all(|&b| b == 0xee), "slots past n are untouched");
@@ -446,7 +448,7 @@ pub fn libvirt_get_vcpus(f: &Fixture) {
     if let Some(g) = f.guest {
         let guest = f.host.domain(g).unwrap();
         for info in guest.libvirt().get_vcpus(4, None, 0).unwrap() {
-            let offline = guest.vcpu_info(info.number).unwrap().state == VcpuState::Offline;
+            let offline = guest.vcpu_info(VcpuId(info.number)).unwrap().state == VcpuState::Offline;
             assert_eq!(info.state == 0, offline);
             assert_eq!(info.cpu == -1, offline);
         }
@@ -460,7 +462,7 @@ pub fn libvirt_pin_vcpu_round_trip(f: &Fixture) {
         xenvcpu::cpumap::use_cpu(&mut map, 0);
         xenvcpu::cpumap::use_cpu(&mut map, 2);
         dom0.libvirt().pin_vcpu(1, &map).unwrap();
-        assert_eq!(dom0.vcpu_info(1).unwrap().hard, cpus("0,2"));
+        assert_eq!(dom0.vcpu_info(VcpuId(1)).unwrap().hard, cpus("0,2"));
     });
 }
 
@@ -519,21 +521,21 @@ pub fn effective_hard_affinity_drops_an_offline_cpu(f: &Fixture) {
         let dom0 = f.host.domain(f.dom0).unwrap();
         let want = CpuMap::from_iter([last - 1, last]);
         let req = AffinityRequest::hard(&want);
-        let eff = dom0.set_affinity(1, &req).unwrap();
+        let eff = dom0.set_affinity(VcpuId(1), &req).unwrap();
         assert_eq!(eff.hard, Some(CpuMap::from_iter([last - 1])), "effective = requested ∩ online");
         assert_eq!(eff.dropped(&req).0, CpuMap::from_iter([last]));
-        assert_eq!(dom0.vcpu_info(1).unwrap().hard, want, "Xen keeps the map as set");
+        assert_eq!(dom0.vcpu_info(VcpuId(1)).unwrap().hard, want, "Xen keeps the map as set");
         let only_offline = CpuMap::from_iter([last]);
-        match dom0.set_affinity(1, &AffinityRequest::hard(&only_offline)).unwrap_err() {
+        match dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&only_offline)).unwrap_err() {
             Error::NoUsableCpu { domid, vcpu, map, online: named, errno } => {
-                assert_eq!((domid, vcpu), (f.dom0, 1));
+                assert_eq!((domid, vcpu), (f.dom0, VcpuId(1)));
                 assert_eq!(map, only_offline);
                 assert_eq!(named, online, "names the online CPUs");
                 assert_eq!(errno.raw(), libc::EINVAL);
             }
             e => panic!("{e}"),
         }
-        assert_eq!(dom0.vcpu_info(1).unwrap().hard, want, "the refused map changed nothing");
+        assert_eq!(dom0.vcpu_info(VcpuId(1)).unwrap().hard, want, "the refused map changed nothing");
     });
 }
 
@@ -547,15 +549,19 @@ pub fn offlining_a_cpu_breaks_a_hard_pin_to_it_alone(f: &Fixture) {
         let dom0 = f.host.domain(f.dom0).unwrap();
         let (alone, with_other, soft) =
             (CpuMap::from_iter([last]), CpuMap::from_iter([last - 1, last]), CpuMap::from_iter([last]));
-        dom0.set_affinity(2, &AffinityRequest::both(&alone, &soft)).unwrap();
-        dom0.set_affinity(3, &AffinityRequest::hard(&with_other)).unwrap();
+        dom0.set_affinity(VcpuId(2), &AffinityRequest::both(&alone, &soft)).unwrap();
+        dom0.set_affinity(VcpuId(3), &AffinityRequest::hard(&with_other)).unwrap();
         let offline = f.offline_host_cpu(last);
-        let v2 = dom0.vcpu_info(2).unwrap();
+        let v2 = dom0.vcpu_info(VcpuId(2)).unwrap();
         assert_eq!(v2.hard, CpuMap::all(f.nr_cpus), "the pin to CPU {last} alone was broken");
         assert_eq!(v2.soft, soft, "the soft map is kept");
-        assert_eq!(dom0.vcpu_info(3).unwrap().hard, with_other, "a map with an online CPU is kept");
+        assert_eq!(dom0.vcpu_info(VcpuId(3)).unwrap().hard, with_other, "a map with an online CPU is kept");
         drop(offline);
-        assert_eq!(dom0.vcpu_info(2).unwrap().hard, CpuMap::all(f.nr_cpus), "not restored when the CPU is back");
+        assert_eq!(
+            dom0.vcpu_info(VcpuId(2)).unwrap().hard,
+            CpuMap::all(f.nr_cpus),
+            "not restored when the CPU is back"
+        );
     });
 }
 

@@ -158,13 +158,13 @@ fn check_resolved(placement: &Placement, host: &HostInfo, nodeset: Option<&CpuMa
     };
     assert_eq!(resolved.vcpus.len(), placement.max_vcpus as usize);
     for (i, v) in resolved.vcpus.iter().enumerate() {
-        assert_eq!(v.vcpu as usize, i);
+        assert_eq!(v.vcpu.index(), i);
         if placement.mode == PlacementMode::Static && placement.cpuset.is_none() && v.source == Source::AllCpus {
             assert_eq!(v.cpus, CpuMap::all(host.nr_cpus()));
         } else {
             check(&v.cpus);
         }
-        let expected = match (placement.vcpupins.contains_key(&v.vcpu), placement.mode, &placement.cpuset) {
+        let expected = match (placement.vcpupins.contains_key(&v.vcpu.get()), placement.mode, &placement.cpuset) {
             (true, _, _) => Source::Vcpupin,
             (false, PlacementMode::Auto, _) => Source::AdvisoryNodeset,
             (false, PlacementMode::Static, Some(_)) => Source::VcpuCpuset,
