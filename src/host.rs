@@ -31,7 +31,7 @@ pub struct Host {
 
 #[derive(Debug)]
 struct Inner {
-    hv: Box<dyn Hypervisor>,
+    hv: Arc<dyn Hypervisor>,
     nr_cpus: usize,
     cpumap_size: usize,
     /// The xenstore connection, opened on first use (or given with `set_store`); a failed
@@ -118,13 +118,22 @@ impl Host {
         Host::with_backend(XenCtrlBackend::open()?)
     }
 
-    /// Uses the given backend, e.g. a [`crate::hypervisor::SimHost`].
+    /// Uses the given backend, e.g. a simulated host.
     ///
     /// # Errors
     /// The failure of the first `xc_physinfo`: [`Error::VersionMismatch`] for `EACCES` (the
     /// first call is where Xen reports an interface-version mismatch), else as any later
     /// call; or [`Error::HostTooLarge`].
     pub fn with_backend(hv: impl Hypervisor + 'static) -> Result<Host> {
+        Host::with_shared_backend(Arc::new(hv))
+    }
+
+    /// As [`with_backend`](Self::with_backend), with a backend the caller keeps a handle
+    /// on too (a test that injects faults into its simulated host, say).
+    ///
+    /// # Errors
+    /// As [`with_backend`](Self::with_backend).
+    pub fn with_shared_backend(hv: Arc<dyn Hypervisor>) -> Result<Host> {
         let phys = hv.physinfo().map_err(|errno| match errno.raw() {
             libc::EACCES => Error::VersionMismatch {
                 op: Op::PhysInfo,
@@ -132,7 +141,7 @@ impl Host {
                 hypervisor: crate::hypervisor::describe_release(xen_sys::running_hypervisor_version()),
                 errno: Some(errno),
             },
-            _ => host_error(&hv, Op::PhysInfo, errno),
+            _ => host_error(&*hv, Op::PhysInfo, errno),
         })?;
         let nr_cpus = phys.max_cpu_id as usize + 1;
         let cpumap_size = hv.cpumap_size();
@@ -140,7 +149,7 @@ impl Host {
             return Err(Error::HostTooLarge { size: cpumap_size.max(nr_cpus.div_ceil(8)), max: MAX_CPUMAP_BYTES });
         }
         let inner = Inner {
-            hv: Box::new(hv),
+            hv,
             nr_cpus,
             cpumap_size,
             store: OnceLock::new(),

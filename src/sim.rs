@@ -70,7 +70,7 @@ impl SimPlatform {
                 agents.push(spawn_agent(hv.clone(), store.connect(), d.domid, d.max_vcpus, stop.clone())?);
             }
         }
-        let host = Host::with_backend(hv.clone())?.with_store(store.connect())?;
+        let host = Host::with_shared_backend(hv.clone())?.with_store(store.connect())?;
         Ok(SimPlatform { host, hv, store, stop, agents })
     }
 }

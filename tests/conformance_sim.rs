@@ -61,7 +61,7 @@ fn pin_override_is_busy_until_forced() {
 fn under_a_pin_override_get_returns_the_temporary_cpu_and_einval_comes_before_ebusy() {
     let sim = Arc::new(SimHost::new(SimConfig { nr_cpus: 4, offline: "3".parse().unwrap(), ..SimConfig::default() }));
     sim.add_domain(SimDomain { domid: 0, max_vcpus: 2, online: 2, hvm: false });
-    let host = Host::with_backend(sim.clone()).unwrap();
+    let host = Host::with_shared_backend(sim.clone()).unwrap();
     let dom0 = host.domain(DomId(0)).unwrap();
     dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&"0-2".parse().unwrap())).unwrap();
     let cpu = dom0.vcpu_info(VcpuId(1)).unwrap().cpu.unwrap();
@@ -86,7 +86,7 @@ fn under_a_pin_override_get_returns_the_temporary_cpu_and_einval_comes_before_eb
 fn effective_hard_drops_offline_cpus_and_all_offline_is_refused() {
     let sim = Arc::new(SimHost::new(SimConfig { nr_cpus: 8, offline: "6-7".parse().unwrap(), ..SimConfig::default() }));
     sim.add_domain(SimDomain { domid: 0, max_vcpus: 2, online: 2, hvm: false });
-    let host = Host::with_backend(sim.clone()).unwrap();
+    let host = Host::with_shared_backend(sim.clone()).unwrap();
     let info = host.info().unwrap();
     assert_eq!(info.nr_cpus(), 8);
     assert_eq!(info.online_cpus(), "0-5".parse().unwrap());
@@ -151,7 +151,7 @@ fn domain_that_goes_away_mid_listing_is_a_typed_error() {
 fn eacces_on_the_first_call_at_open_is_a_version_mismatch() {
     let sim = Arc::new(SimHost::lab_like());
     sim.fail_nth_call(1, libc::EACCES);
-    let err = Host::with_backend(sim.clone()).unwrap_err();
+    let err = Host::with_shared_backend(sim.clone()).unwrap_err();
     assert!(
         matches!(err, Error::VersionMismatch { op: xenvcpu::Op::PhysInfo, errno: Some(e), .. } if e.raw() == libc::EACCES),
         "{err}"

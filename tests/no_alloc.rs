@@ -56,9 +56,6 @@ fn allocations_in(f: impl FnOnce()) -> u64 {
 struct Still;
 
 impl Hypervisor for Still {
-    fn name(&self) -> &'static str {
-        "still"
-    }
     fn cpumap_size(&self) -> usize {
         32
     }

@@ -59,11 +59,7 @@ int xc_interface_close(xc_interface *xch);
  * (major << 16) | minor. */
 int xc_version(xc_interface *xch, int cmd, void *arg);
 
-/* physinfo.max_cpu_id + 1 (cached for the whole process after the first success). */
-int xc_get_max_cpus(xc_interface *xch);
-/* physinfo.nr_cpus. */
-int xc_get_online_cpus(xc_interface *xch);
-/* (xc_get_max_cpus() + 7) / 8: the byte size of every xc_cpumap_t. */
+/* (physinfo.max_cpu_id + 1 + 7) / 8: the byte size of every xc_cpumap_t. */
 int xc_get_cpumap_size(xc_interface *xch);
 
 /* Fill *info. */

@@ -71,7 +71,7 @@ impl VcpuMaps {
     /// byte `i / 8`).
     ///
     /// # Errors
-    /// [`Error::VcpuSet`] when a vCPU does not fit in `maplen` bytes.
+    /// [`Error::CpuMap`] when a vCPU does not fit in `maplen` bytes.
     pub fn to_libvirt(&self, flag: VcpuMapFlag, maplen: usize) -> Result<Vec<u8>> {
         Ok(self.get(flag).as_map().to_libvirt_bytes(maplen)?)
     }

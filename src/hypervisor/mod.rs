@@ -135,9 +135,6 @@ pub struct RawVcpuInfo {
 /// Implementations are thread-safe: one handle may serve many threads at once. Every
 /// method returns the errno Xen (or the model of it) returned.
 pub trait Hypervisor: Send + Sync + std::fmt::Debug {
-    /// A short name of the backend (`"xenctrl"`, `"sim"`).
-    fn name(&self) -> &'static str;
-
     /// The exact byte length of every CPU map passed to the affinity calls
     /// (`xc_get_cpumap_size`: `(max_cpu_id + 1 + 7) / 8`). Fixed for the handle's life.
     fn cpumap_size(&self) -> usize;
@@ -193,55 +190,4 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
 
     /// A description of the library or model behind the backend (for messages).
     fn describe(&self) -> String;
-}
-
-/// A shared backend is a backend, so a test can keep a handle on its [`SimHost`] (for
-/// fault injection) while a [`crate::Host`] uses it.
-impl<H: Hypervisor + ?Sized> Hypervisor for std::sync::Arc<H> {
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-    fn cpumap_size(&self) -> usize {
-        (**self).cpumap_size()
-    }
-    fn physinfo(&self) -> Result<PhysInfo, Errno> {
-        (**self).physinfo()
-    }
-    fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
-        (**self).cpu_topology(out)
-    }
-    fn domain_list(&self, first: u32, max: u32, out: &mut Vec<DomainInfo>) -> Result<(), Errno> {
-        (**self).domain_list(first, max, out)
-    }
-    fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno> {
-        (**self).domain_info(domid)
-    }
-    fn vcpu_info(&self, domid: u32, vcpu: u32) -> Result<RawVcpuInfo, Errno> {
-        (**self).vcpu_info(domid, vcpu)
-    }
-    fn get_affinity(
-        &self,
-        domid: u32,
-        vcpu: u32,
-        hard: Option<&mut [u8]>,
-        soft: Option<&mut [u8]>,
-    ) -> Result<(), Errno> {
-        (**self).get_affinity(domid, vcpu, hard, soft)
-    }
-    fn set_affinity(
-        &self,
-        domid: u32,
-        vcpu: u32,
-        hard: Option<&mut [u8]>,
-        soft: Option<&mut [u8]>,
-        force: bool,
-    ) -> Result<(), Errno> {
-        (**self).set_affinity(domid, vcpu, hard, soft, force)
-    }
-    fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno> {
-        (**self).set_max_vcpus(domid, max)
-    }
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
 }

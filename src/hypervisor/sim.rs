@@ -315,10 +315,6 @@ fn vcpu_mut(st: &mut State, domid: u32, vcpu: u32) -> Result<&mut Vcpu, Errno> {
 }
 
 impl Hypervisor for SimHost {
-    fn name(&self) -> &'static str {
-        "sim"
-    }
-
     fn cpumap_size(&self) -> usize {
         (self.lock().config.nr_cpus as usize).div_ceil(8)
     }

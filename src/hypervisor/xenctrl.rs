@@ -156,10 +156,6 @@ fn domain_info(raw: &xc_domaininfo_t) -> DomainInfo {
 }
 
 impl Hypervisor for XenCtrlBackend {
-    fn name(&self) -> &'static str {
-        "xenctrl"
-    }
-
     fn cpumap_size(&self) -> usize {
         self.cpumap_size
     }

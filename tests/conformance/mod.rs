@@ -15,13 +15,13 @@ use xenvcpu::{AffinityRequest, DomId, Error, Host, HostInfo, VcpuId, VcpuSet, Vc
 /// checked the same way against real Xen and the simulator.
 #[derive(Debug)]
 pub struct Counting {
-    inner: Box<dyn Hypervisor>,
+    inner: Arc<dyn Hypervisor>,
     calls: AtomicU64,
 }
 
 impl Counting {
-    fn new(inner: impl Hypervisor + 'static) -> Arc<Counting> {
-        Arc::new(Counting { inner: Box::new(inner), calls: AtomicU64::new(0) })
+    fn new(inner: Arc<dyn Hypervisor>) -> Arc<Counting> {
+        Arc::new(Counting { inner, calls: AtomicU64::new(0) })
     }
 
     /// The calls made so far (every method that reaches the hypervisor).
@@ -36,9 +36,6 @@ impl Counting {
 }
 
 impl Hypervisor for Counting {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
     fn cpumap_size(&self) -> usize {
         self.inner.cpumap_size()
     }
@@ -108,7 +105,7 @@ pub struct Fixture {
 pub fn sim_fixture() -> Fixture {
     let sim = Arc::new(SimHost::lab_like());
     let counter = Counting::new(sim.clone());
-    let host = Host::with_backend(counter.clone()).expect("sim host");
+    let host = Host::with_shared_backend(counter.clone()).expect("sim host");
     Fixture { host, dom0: DomId(0), dom0_vcpus: 4, nr_cpus: 4, guest: Some(DomId(1)), sim: Some(sim), counter }
 }
 
@@ -179,8 +176,8 @@ pub fn lab_fixture() -> Fixture {
         "this test needs the Xen lab: run it with tests/lab/lab.sh test"
     );
     Host::open().expect("open the real hypervisor in the lab");
-    let counter = Counting::new(XenCtrlBackend::open().expect("open libxenctrl in the lab"));
-    let host = Host::with_backend(counter.clone()).expect("the real hypervisor in the lab");
+    let counter = Counting::new(Arc::new(XenCtrlBackend::open().expect("open libxenctrl in the lab")));
+    let host = Host::with_shared_backend(counter.clone()).expect("the real hypervisor in the lab");
     Fixture {
         host,
         counter,

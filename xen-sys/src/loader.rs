@@ -450,14 +450,7 @@ xenctrl_functions! {
     /// ([`XenVersion::from_xenver`]). Other commands write to `arg` and are not used here.
     fn xc_version(xch: *mut xc_interface, cmd: c_int, arg: *mut c_void) -> c_int;
 
-    /// `xc_get_max_cpus(xch)`: `physinfo.max_cpu_id + 1`, the number of CPU ids a map must
-    /// cover. libxenctrl caches the first successful answer in a process-wide static.
-    fn xc_get_max_cpus(xch: *mut xc_interface) -> c_int;
-
-    /// `xc_get_online_cpus(xch)`: `physinfo.nr_cpus`, the CPUs online now.
-    fn xc_get_online_cpus(xch: *mut xc_interface) -> c_int;
-
-    /// `xc_get_cpumap_size(xch)`: `(xc_get_max_cpus() + 7) / 8`, the byte size of every
+    /// `xc_get_cpumap_size(xch)`: `(physinfo.max_cpu_id + 1 + 7) / 8`, the byte size of every
     /// [`xc_cpumap_t`] passed to the affinity calls; -1 on failure. See
     /// [`crate::cpumap_size`].
     fn xc_get_cpumap_size(xch: *mut xc_interface) -> c_int;
@@ -933,11 +926,11 @@ mod tests {
 
     #[test]
     fn symbol_table_lists_every_function() {
-        assert_eq!(XenCtrl::SYMBOLS.len(), 13);
+        assert_eq!(XenCtrl::SYMBOLS.len(), 11);
         assert_eq!(XenCtrl::SYMBOLS[0], "xc_interface_open");
         let stub = XenCtrl::stubbed();
         assert_eq!(stub.release(), None);
-        assert!(format!("{stub:?}").contains("functions: 13"));
+        assert!(format!("{stub:?}").contains("functions: 11"));
     }
 
     #[cfg(has_libxenctrl)]

@@ -107,10 +107,6 @@ prototypes! {
         = "int (*)(xc_interface *)";
     xc_version: unsafe extern "C" fn(*mut xc_interface, c_int, *mut c_void) -> c_int
         = "int (*)(xc_interface *, int, void *)";
-    xc_get_max_cpus: unsafe extern "C" fn(*mut xc_interface) -> c_int
-        = "int (*)(xc_interface *)";
-    xc_get_online_cpus: unsafe extern "C" fn(*mut xc_interface) -> c_int
-        = "int (*)(xc_interface *)";
     xc_get_cpumap_size: unsafe extern "C" fn(*mut xc_interface) -> c_int
         = "int (*)(xc_interface *)";
     xc_physinfo: unsafe extern "C" fn(*mut xc_interface, *mut xc_physinfo_t) -> c_int

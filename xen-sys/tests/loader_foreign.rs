@@ -1,7 +1,7 @@
 //! Libraries that must not be used: a fake libxenctrl whose soname says Xen 4.99 is refused
 //! with the typed unsupported-release error before any of its functions can run, and one
 //! that says 4.17 but lacks a function is a missing symbol. The fakes are built here, with
-//! `cc`, into a fresh temporary directory; each of their 13 functions records the call in a
+//! `cc`, into a fresh temporary directory; each of their 11 functions records the call in a
 //! counter that the test reads with `dlsym`, then aborts.
 
 use std::ffi::{c_int, CString};
