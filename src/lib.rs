@@ -37,3 +37,8 @@ pub use ids::{DomId, PhysCpu, VcpuId, VcpuSet};
 /// hook to see them (see [`xen_sys::set_log_hook`]). `secure_env_var` reads an environment
 /// override unless the process is set-user-ID.
 pub use xen_sys::{secure_env_var, set_log_hook, LogLevel};
+
+/// The README's Rust examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
