@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of xenvcpu: the README's test command, and what CI runs.
 #
-#   bash tests/run-all.sh            # everything, including the Xen lab (needs ~5 min)
+#   bash tests/run-all.sh            # everything, including the Xen lab (about 10 min from a clean clone)
 #   XENVCPU_SKIP_LAB=1 bash tests/run-all.sh   # host checks only (says so loudly)
 #
 # It installs what it needs with apt (root, or sudo): libxen-dev and libxenmisc4.17, so
