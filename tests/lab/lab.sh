@@ -473,8 +473,8 @@ check_root_libs() {
         [[ $(head -c 4 "$f" | tr -d '\0') == $'\x7fELF' ]] || continue
         deps=$("$ld" --library-path "$r$lddir:$r$xendir" --list "$f" 2>&1) || continue # static
         bad=$(awk -v r="$r" '/not found/ { print $1 }
-            $2 == "=>" && $3 ~ /^\// && index($3, r "/") != 1 { print $1 "(host)" }' <<<"$deps")
-        [[ -z $bad ]] || say "initramfs: warning: ${f#"$r"} needs, not in trixie's packages:" "${bad//$'\n'/ }"
+            $2 == "=>" && $3 ~ /^\// && index($3, r "/") != 1 { print $1 " (only on the host)" }' <<<"$deps")
+        [[ -z $bad ]] || say "initramfs: warning: ${f#"$r"} needs what trixie's packages do not bring:" "${bad//$'\n'/, }"
     done < <(find "$r" -type f \( -perm -u+x -o -name '*.so*' \) -print0)
     printf '%s\n' "$lddir" "$xendir" >"$r/etc/ld.so.conf"
     "$(command -v ldconfig || echo /sbin/ldconfig)" -r "$r"
