@@ -6,7 +6,8 @@
 # the console (hvc0 -> Xen -> com1 -> the serial log) as lines starting with `@@LAB@@`;
 # output of commands is printed only after they finish, one `@@O|` (stdout) or `@@E|`
 # (stderr) line per line, so kernel messages never end up inside it.
-export PATH=/lab/bin:/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
+. /lab/job.conf
+export PATH=/lab/bin:/usr/lib/xen-$LAB_XEN/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root
 
 mark() { echo "@@LAB@@ $*"; }
@@ -92,7 +93,7 @@ start_guest() {
 }
 
 export_lab_env() {
-    export XENVCPU_LAB=1 XENVCPU_LAB_NR_CPUS="$LAB_NR_CPUS" \
+    export XENVCPU_LAB=1 XENVCPU_LAB_XEN="$LAB_XEN" XENVCPU_LAB_NR_CPUS="$LAB_NR_CPUS" \
         XENVCPU_LAB_DOM0_VCPUS="$LAB_DOM0_VCPUS" XENVCPU_BIN=/lab/bin/xenvcpu RUST_BACKTRACE=1
     if [ -n "$LAB_GUEST_DOMID" ]; then
         export XENVCPU_LAB_GUEST="$LAB_GUEST_NAME" XENVCPU_LAB_GUEST_DOMID="$LAB_GUEST_DOMID" \
@@ -134,7 +135,6 @@ run_tests() {
 
 mount_filesystems
 mark "init"
-. /lab/job.conf
 start_xen_toolstack
 LAB_GUEST_DOMID=
 [ "$LAB_GUEST" = 1 ] && start_guest

@@ -6,6 +6,12 @@
 #                                                          exit with its exit code
 #   tests/lab/lab.sh test                                  run the in-lab test suite
 #   tests/lab/lab.sh bench                                 run benches/affinity.rs in dom0
+#   tests/lab/lab.sh --xen 4.20 MODE ...                   the same on Debian 13's Xen 4.20
+#
+# --xen 4.17 (the default): Debian 12's Xen 4.17 and 6.1 kernel, from the system's apt.
+# --xen 4.20: Debian 13's Xen 4.20, 6.12 kernel and dom0 userspace (libc and every library
+# the Xen tools and our binaries need, from the packages' Depends), through a private apt
+# configuration under the cache that uses the system's Debian mirror.
 #
 # Exit status: run: the command's; test: 0 all passed, 1 some failed; 125: the lab failed
 # (build, fetch, crash, timeout, missing end marker, guest not up).
@@ -41,6 +47,10 @@ DOM0_MODULES=(xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc) # insmod ord
 XEN_PACKAGES=(xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils
     libxenmisc4.17 libxenstore4 libxencall1 libxendevicemodel1 libxenevtchn1
     libxenforeignmemory1 libxengnttab1 libxenhypfs1 libxentoolcore1 libxentoollog1 libyajl2)
+# --xen 4.20: the packages asked for by name; the libraries they need (libc included) are
+# added from their Depends (see resolve_trixie_closure). The kernel is linux-image-amd64's.
+TRIXIE_ROOTS=(xen-hypervisor-4.20-amd64 xen-utils-4.20 xen-utils-common xenstore-utils
+    libxenmisc4.20)
 # smap=0 smep=0: with -cpu max dom0 dies at once under TCG without them; bootscrub=0 saves time.
 XEN_CMDLINE="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all bootscrub=0"
 XEN_CMDLINE+=" dom0_mem=1024M,max:1024M dom0_max_vcpus=$QEMU_CPUS smap=0 smep=0"
@@ -114,14 +124,20 @@ ensure_host_tools() {
 }
 
 # --------------------------------------------------------------------------------- fetch
-# Sets XEN_ROOT (unpacked Xen packages), KERNEL_ROOT (unpacked kernel package), XEN_IMAGE.
+# Sets XEN_ROOT (unpacked Xen packages; with --xen 4.20 also dom0's libraries), KERNEL_ROOT
+# (unpacked kernel package), XEN_IMAGE.
 fetch_packages() {
-    local kernel pins=() missing=() p key root lock
+    if [[ $XEN_REL == 4.17 ]]; then fetch_bookworm; else fetch_trixie; fi
+}
+
+# --xen 4.17: the system's apt (Debian 12), the hand list XEN_PACKAGES and the kernel.
+fetch_bookworm() {
+    local kernel pins=()
     kernel=$(apt-cache depends linux-image-amd64 |
         awk '!k && $1 == "Depends:" && $2 ~ /^linux-image-/ { k = $2 } END { print k }')
     if [[ -z $kernel ]]; then
         apt_update_once || die "fetch: 'apt-cache depends linux-image-amd64' names no kernel"
-        fetch_packages
+        fetch_bookworm
         return
     fi
     mapfile -t pins < <(LC_ALL=C apt-cache policy "${XEN_PACKAGES[@]}" "$kernel" |
@@ -129,16 +145,33 @@ fetch_packages() {
              $1 == "Candidate:" && $2 != "(none)" { print p "=" $2 }')
     if ((${#pins[@]} != ${#XEN_PACKAGES[@]} + 1)); then
         apt_update_once || die "fetch: no candidate version for some of: ${XEN_PACKAGES[*]} $kernel"
-        fetch_packages
+        fetch_bookworm
         return
     fi
-    key=$(printf '%s\n' "${pins[@]}" | sha256sum | cut -c1-16)
-    root=$CACHE/root-$key
-    XEN_ROOT=$root/xen KERNEL_ROOT=$root/kernel XEN_IMAGE=$root/xen.multiboot
-    local what="xen ${pins[0]#*=}, $kernel ${pins[-1]#*=}"
+    fetch_and_unpack apt_update_once fetch_bookworm "$kernel" "${pins[@]}"
+}
 
-    mkdir -p "$CACHE/debs"
-    exec {lock}>"$CACHE/lock"
+# fetch_and_unpack UPDATE RETRY KERNEL NAME=VERSION...: download the missing .debs (with
+# apt-get and APT_OPTS) into PKG_CACHE/debs and unpack them (KERNEL's apart) into
+# root-<hash of the versions>, unless done before. When the download fails it runs UPDATE
+# (refresh the lists once) and then RETRY (the caller, to resolve the versions anew).
+fetch_and_unpack() {
+    local update=$1 retry=$2 kernel=$3; shift 3
+    local pins=("$@") missing=() p key root lock deb xen_ver='' kernel_ver=''
+    key=$(printf '%s\n' "${pins[@]}" | sha256sum | cut -c1-16)
+    root=$PKG_CACHE/root-$key
+    XEN_ROOT=$root/xen KERNEL_ROOT=$root/kernel XEN_IMAGE=$root/xen.multiboot
+    for p in "${pins[@]}"; do
+        case ${p%%=*} in
+        "xen-hypervisor-$XEN_REL-amd64") xen_ver=${p#*=} ;;
+        "$kernel") kernel_ver=${p#*=} ;;
+        esac
+    done
+    local what="xen $xen_ver, $kernel $kernel_ver"
+    [[ $XEN_REL == 4.17 ]] || what+=", ${#pins[@]} packages"
+
+    mkdir -p "$PKG_CACHE/debs"
+    exec {lock}>"$PKG_CACHE/lock"
     flock "$lock" # another run may be filling the cache
     if [[ -e $root/complete ]]; then
         say "fetch: cached ($what)"
@@ -150,11 +183,12 @@ fetch_packages() {
     done
     if ((${#missing[@]})); then
         say "fetch: downloading ${#missing[@]} packages"
-        if ! (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "${missing[@]}") \
+        if ! (cd "$PKG_CACHE/debs" &&
+            apt-get download -q "${APT_OPTS[@]}" -o APT::Sandbox::User="$(id -un)" "${missing[@]}") \
             >"$WORK/apt-download.log" 2>&1; then
             exec {lock}>&-
-            apt_update_once || { tail -n 20 "$WORK/apt-download.log" >&2; die "fetch: apt-get download failed"; }
-            fetch_packages
+            "$update" || { tail -n 20 "$WORK/apt-download.log" >&2; die "fetch: apt-get download failed"; }
+            "$retry"
             return
         fi
     fi
@@ -162,7 +196,6 @@ fetch_packages() {
     rm -rf "$root" "$root.tmp"
     mkdir -p "$root.tmp/xen" "$root.tmp/kernel"
     for p in "${pins[@]}"; do
-        local deb
         deb=$(first_match "$(deb_glob "$p")")
         if [[ ${p%%=*} == "$kernel" ]]; then
             dpkg-deb -x "$deb" "$root.tmp/kernel"
@@ -170,7 +203,7 @@ fetch_packages() {
             dpkg-deb -x "$deb" "$root.tmp/xen"
         fi
     done
-    zcat "$root.tmp"/xen/boot/xen-4.17-amd64.gz >"$root.tmp/xen.multiboot" # QEMU needs it plain
+    zcat "$root.tmp/xen/boot/xen-$XEN_REL-amd64.gz" >"$root.tmp/xen.multiboot" # QEMU needs it plain
     printf '%s\n' "${pins[@]}" >"$root.tmp/packages"
     touch "$root.tmp/complete"
     mv "$root.tmp" "$root"
@@ -181,19 +214,160 @@ fetch_packages() {
 # deb_glob NAME=VERSION: the file name pattern `apt-get download` gives that package.
 deb_glob() {
     local name=${1%%=*} ver=${1#*=}
-    echo "$CACHE/debs/${name}_${ver//:/%3a}_*.deb"
+    echo "$PKG_CACHE/debs/${name}_${ver//:/%3a}_*.deb"
 }
 
 # Drop unpacked roots and .debs of other package versions.
 prune_cache() {
     local keep=$1 d f p; shift
-    for d in "$CACHE"/root-*; do [[ $d == "$keep" ]] || rm -rf "$d"; done
-    for f in "$CACHE"/debs/*.deb; do
+    for d in "$PKG_CACHE"/root-*; do [[ $d == "$keep" ]] || rm -rf "$d"; done
+    for f in "$PKG_CACHE"/debs/*.deb; do
         for p in "$@"; do
             [[ $f == $(deb_glob "$p") ]] && continue 2
         done
         rm -f "$f"
     done
+}
+
+# --xen 4.20: Debian 13 "trixie" through a private apt configuration under PKG_CACHE/apt
+# (its own sources.list, lists, archive cache and an empty dpkg status, so that nothing of
+# the system's apt state is read or changed), on the Debian mirror the system's own
+# sources use. Sets APT_OPTS.
+trixie_apt_config() {
+    local d=$PKG_CACHE/apt src uri keyring
+    src=$(system_debian_source)
+    [[ -n $src ]] || die "fetch: found no Debian mirror in the system's apt sources (a 'deb' entry for $(os_codename))"
+    uri=${src%%$'\t'*} keyring=${src#*$'\t'}
+    [[ $keyring == /* && -r $keyring ]] || keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    mkdir -p "$d/state/lists/partial" "$d/cache/archives/partial"
+    [[ -e $d/status ]] || : >"$d/status"
+    printf 'deb [signed-by=%s] %s trixie main\n' "$keyring" "$uri" >"$d/sources.list"
+    APT_OPTS=(-o "Dir::Etc::SourceList=$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
+        -o "Dir::State=$d/state" -o "Dir::State::status=$d/status" -o "Dir::Cache=$d/cache"
+        -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null)
+}
+
+os_codename() { (. /etc/os-release && echo "${VERSION_CODENAME:-}"); }
+
+# system_debian_source: "URI<tab>KEYRING" of the first `deb` source of the system's own
+# release in /etc/apt (deb822 .sources first, then one-line .list), or nothing. KEYRING is
+# its Signed-By when that is a file, else empty.
+system_debian_source() {
+    local codename f found=()
+    codename=$(os_codename)
+    [[ -n $codename ]] || return 0
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -e $f ]] || continue
+        mapfile -t -O "${#found[@]}" found < <(awk -v c="$codename" '
+            function flush(  n, i, s, u) {
+                if (types ~ /(^| )deb( |$)/) {
+                    n = split(suites, s, " ")
+                    for (i = 1; i <= n; i++) if (s[i] == c) { split(uris, u, " "); print u[1] "\t" signed; break }
+                }
+                types = uris = suites = signed = ""
+            }
+            /^[ \t]*#/ { next }
+            /^[ \t]*$/ { flush(); next }
+            /^Types:/ { types = substr($0, 7) }
+            /^URIs:/ { uris = substr($0, 6) }
+            /^Suites:/ { suites = substr($0, 8) }
+            /^Signed-By:/ { signed = $2 }
+            END { flush() }' "$f")
+    done
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [[ -e $f ]] || continue
+        mapfile -t -O "${#found[@]}" found < <(awk -v c="$codename" '
+            $1 != "deb" { next }
+            { i = 2; signed = "" }
+            $2 ~ /^\[/ {
+                for (; i <= NF; i++) {
+                    if ($i ~ /^\[?signed-by=/) { signed = $i; sub(/^\[?signed-by=/, "", signed); sub(/\]$/, "", signed) }
+                    if ($i ~ /\]$/) { i++; break }
+                }
+            }
+            $(i + 1) == c { print $i "\t" signed }' "$f")
+    done
+    ((${#found[@]})) && printf '%s\n' "${found[0]}"
+    return 0
+}
+
+TRIXIE_UPDATED=
+trixie_update_once() {
+    [[ -z $TRIXIE_UPDATED ]] || return 1
+    TRIXIE_UPDATED=1
+    say "apt: refreshing trixie's package lists (private apt configuration, the system's Debian mirror)"
+    apt-get update -q "${APT_OPTS[@]}" -o APT::Sandbox::User="$(id -un)" >"$WORK/apt-update-trixie.log" 2>&1 ||
+        { tail -n 20 "$WORK/apt-update-trixie.log" >&2; die "fetch: cannot reach Debian 13 (trixie) through the system's Debian mirror: apt-get update failed"; }
+}
+
+# --xen 4.20: the hypervisor, the Xen tools and libxenctrl (TRIXIE_ROOTS), every library
+# they need (resolve_trixie_closure), and linux-image-amd64's kernel, all from trixie.
+fetch_trixie() {
+    local kernel kver closure=() r
+    trixie_apt_config
+    [[ -n $(first_match "$PKG_CACHE/apt/state/lists/*_Packages*") ]] || trixie_update_once || true
+    kernel=$(apt-cache "${APT_OPTS[@]}" depends linux-image-amd64 2>/dev/null |
+        awk '!k && $1 == "Depends:" && $2 ~ /^linux-image-/ { k = $2 } END { print k }') || true
+    kver=
+    [[ -z $kernel ]] || kver=$(LC_ALL=C apt-cache "${APT_OPTS[@]}" policy "$kernel" |
+        awk '$1 == "Candidate:" && $2 != "(none)" { print $2 }')
+    if [[ -z $kver ]]; then
+        trixie_update_once || die "fetch: trixie's linux-image-amd64 names no kernel"
+        fetch_trixie
+        return
+    fi
+    mapfile -t closure < <(resolve_trixie_closure)
+    for r in "${TRIXIE_ROOTS[@]}"; do
+        [[ " ${closure[*]} " == *" $r="* ]] && continue
+        trixie_update_once || die "fetch: trixie has no $r"
+        fetch_trixie
+        return
+    done
+    fetch_and_unpack trixie_update_once fetch_trixie "$kernel" "${closure[@]}" "$kernel=$kver"
+}
+
+# resolve_trixie_closure: NAME=VERSION (candidates) of TRIXIE_ROOTS and of every package
+# of Section `libs` reached from them through Depends and Pre-Depends (first alternative),
+# sorted. Other packages they depend on (python3, udev, ucf, ...) are not followed: dom0
+# needs the binaries and the shared libraries, not the rest of a Debian system.
+resolve_trixie_closure() {
+    local -A seen=() root=()
+    local queue=("${TRIXIE_ROOTS[@]}") batch n name ver section deps d out=() info
+    for n in "${TRIXIE_ROOTS[@]}"; do root[$n]=1; done
+    while ((${#queue[@]})); do
+        batch=()
+        for n in "${queue[@]}"; do
+            [[ -n ${seen[$n]:-} ]] && continue
+            seen[$n]=1
+            batch+=("$n")
+        done
+        queue=()
+        ((${#batch[@]})) || break
+        info=$(LC_ALL=C apt-cache "${APT_OPTS[@]}" show --no-all-versions "${batch[@]}" 2>/dev/null) || true
+        while IFS=$'\t' read -r name ver section deps; do
+            [[ -n ${root[$name]:-} || ${section##*/} == libs ]] || continue
+            out+=("$name=$ver")
+            for d in $deps; do queue+=("$d"); done
+        done < <(awk 'BEGIN { RS = ""; FS = "\n" }
+            {
+                name = ver = sec = deps = ""
+                for (i = 1; i <= NF; i++) {
+                    if ($i ~ /^Package: /) name = substr($i, 10)
+                    else if ($i ~ /^Version: /) ver = substr($i, 10)
+                    else if ($i ~ /^Section: /) sec = substr($i, 10)
+                    else if ($i ~ /^(Pre-)?Depends: /) {
+                        line = $i; sub(/^[^:]*: /, "", line)
+                        n = split(line, alts, ",")
+                        for (j = 1; j <= n; j++) {
+                            d = alts[j]; sub(/\|.*/, "", d); sub(/\(.*/, "", d); gsub(/[ \t]/, "", d); sub(/:.*/, "", d)
+                            if (d != "") deps = deps " " d
+                        }
+                    }
+                }
+                if (name != "") print name "\t" ver "\t" sec "\t" deps
+            }' <<<"$info")
+    done
+    printf '%s\n' "${out[@]}" | sort -u
 }
 
 # --------------------------------------------------------------------------------- build
@@ -287,6 +461,25 @@ copy_shared_libs() {
     "$(command -v ldconfig || echo /sbin/ldconfig)" -r "$r"
 }
 
+# check_root_libs ROOT (--xen 4.20): dom0's libraries all come from trixie's packages,
+# already in ROOT; nothing is copied from the host. Check with ROOT's own dynamic loader
+# (trixie's, run here) that every ELF file in ROOT finds what it needs inside ROOT, and
+# make ROOT's ld.so.cache.
+check_root_libs() {
+    local r=$1 f deps bad lddir=/usr/lib/x86_64-linux-gnu xendir=/usr/lib/xen-$XEN_REL/lib/x86_64-linux-gnu
+    local ld=$r$lddir/ld-linux-x86-64.so.2
+    [[ -x $ld ]] || die "initramfs: no dynamic loader in trixie's libc6 ($ld)"
+    while IFS= read -r -d '' f; do
+        [[ $(head -c 4 "$f" | tr -d '\0') == $'\x7fELF' ]] || continue
+        deps=$("$ld" --library-path "$r$lddir:$r$xendir" --list "$f" 2>&1) || continue # static
+        bad=$(awk -v r="$r" '/not found/ { print $1 }
+            $2 == "=>" && $3 ~ /^\// && index($3, r "/") != 1 { print $1 " (only on the host)" }' <<<"$deps")
+        [[ -z $bad ]] || say "initramfs: warning: ${f#"$r"} needs what trixie's packages do not bring:" "${bad//$'\n'/, }"
+    done < <(find "$r" -type f \( -perm -u+x -o -name '*.so*' \) -print0)
+    printf '%s\n' "$lddir" "$xendir" >"$r/etc/ld.so.conf"
+    "$(command -v ldconfig || echo /sbin/ldconfig)" -r "$r"
+}
+
 # pack_cpio ROOT FILE: uncompressed newc archive (TCG would spend seconds in gunzip).
 pack_cpio() {
     (cd "$1" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) >"$2"
@@ -304,12 +497,18 @@ build_dom0_initramfs() {
     local r=$WORK/dom0 m ko t
     make_skeleton "$r"
     # Xen userspace, from the unpacked packages (/usr/sbin/xl etc. are wrapper scripts:
-    # PATH points at /usr/lib/xen-4.17/bin instead).
-    (cd "$XEN_ROOT" && tar -cf - etc/xen usr/bin usr/lib/x86_64-linux-gnu usr/lib/xen-4.17/bin usr/lib/xen-4.17/lib/x86_64-linux-gnu) |
+    # PATH points at /usr/lib/xen-4.17/bin instead). With --xen 4.20 also libc and the
+    # other libraries (trixie's; glibc's gconv modules left out) and the loader's link.
+    local tree=(etc/xen usr/bin usr/lib/x86_64-linux-gnu "usr/lib/xen-$XEN_REL/bin"
+        "usr/lib/xen-$XEN_REL/lib/x86_64-linux-gnu")
+    [[ $XEN_REL == 4.17 ]] || tree+=(usr/lib64)
+    (cd "$XEN_ROOT" && tar -cf - --exclude=usr/lib/x86_64-linux-gnu/gconv "${tree[@]}") |
         tar -C "$r" -xf - --keep-directory-symlink
     mkdir -p "$r/lib/modules"
+    local kmods=$KERNEL_ROOT/lib/modules # Debian 13's kernel: /usr/lib/modules
+    [[ -d $kmods ]] || kmods=$KERNEL_ROOT/usr/lib/modules
     for m in "${DOM0_MODULES[@]}"; do
-        ko=$(find "$KERNEL_ROOT/lib/modules" -name "$m.ko*" -print -quit)
+        ko=$(find "$kmods" -name "$m.ko*" -print -quit)
         [[ -n $ko ]] || die "initramfs: module $m not in the kernel package"
         case $ko in
         *.xz) xz -dc "$ko" >"$r/lib/modules/$m.ko" ;;
@@ -340,12 +539,13 @@ LAB_GUEST_NAME=$GUEST_NAME
 LAB_GUEST_CONSOLE=$GUEST_CONSOLE
 LAB_GUEST_WAIT=$GUEST_WAIT
 LAB_QEMU_CPUS=$QEMU_CPUS
+LAB_XEN=$XEN_REL
 EOF
     # Users: root, and nobody for tests that drop privileges.
     printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$r/etc/passwd"
     printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$r/etc/group"
     printf '%s\n' 'passwd: files' 'group: files' >"$r/etc/nsswitch.conf"
-    copy_shared_libs "$r"
+    if [[ $XEN_REL == 4.17 ]]; then copy_shared_libs "$r"; else check_root_libs "$r"; fi
     pack_cpio "$r" "$WORK/dom0.cpio"
 }
 
@@ -591,7 +791,24 @@ cleanup() {
     fi
 }
 
+# select_release: what differs between --xen 4.17 and 4.20 (see tests/lab/README.md).
+select_release() {
+    APT_OPTS=()
+    case $XEN_REL in
+    4.17) PKG_CACHE=$CACHE ;;
+    4.20)
+        PKG_CACHE=$CACHE/xen-4.20 # its own .debs, roots and apt state: never pruned by a 4.17 run
+        ;;
+    *) say "error: --xen $XEN_REL: 4.17 or 4.20"; usage 2 ;;
+    esac
+}
+
 main() {
+    XEN_REL=4.17
+    if [[ ${1:-} == --xen ]]; then XEN_REL=${2:-}; shift 2 || usage 2
+    elif [[ ${1:-} == --xen=* ]]; then XEN_REL=${1#--xen=}; shift
+    fi
+    select_release
     MODE=${1:-}; shift || true
     WITH_GUEST=1 CMD=
     case $MODE in

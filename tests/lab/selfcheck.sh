@@ -32,7 +32,7 @@ guest_reports_two_online() {
     [ "$last" = "LABGUEST online=0-1" ]
 }
 xen_sees_every_qemu_cpu() { xl info | grep -E "^nr_cpus +: $LAB_QEMU_CPUS\$"; }
-libxenctrl_is_in_ld_cache() { grep -q 'libxenctrl\.so\.4\.17' /etc/ld.so.cache; }
+libxenctrl_is_in_ld_cache() { grep -q "libxenctrl\\.so\\.$LAB_XEN" /etc/ld.so.cache; }
 nobody_exists() { [ "$(id -u nobody)" = 65534 ]; }
 privcmd_is_root_only() { mode=$(stat -c '%a %U' /dev/xen/privcmd); echo "$mode"; [ "$mode" = "600 root" ]; }
 xenvcpu_runs() { "$XENVCPU_BIN" --version; }
