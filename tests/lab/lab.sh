@@ -7,6 +7,9 @@
 #   tests/lab/lab.sh test                                  run the in-lab test suite
 #   tests/lab/lab.sh bench                                 run benches/affinity.rs in dom0
 #   tests/lab/lab.sh --xen 4.20 MODE ...                   the same on Debian 13's Xen 4.20
+#   tests/lab/lab.sh --xen 4.20 headers                    fetch that release's libxen-dev,
+#                                                          unpack it (never install), print
+#                                                          the root it was unpacked to
 #
 # --xen 4.17 (the default): Debian 12's Xen 4.17 and 6.1 kernel, from the system's apt.
 # --xen 4.20: Debian 13's Xen 4.20, 6.12 kernel and dom0 userspace (libc and every library
@@ -81,6 +84,43 @@ first_match() {
 usage() {
     sed -n '2,/^set -e/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
     exit "$1"
+}
+
+# --------------------------------------------------------------------------------- headers
+# The release's libxen-dev (its C headers and the libxenctrl.so link naming the release),
+# downloaded like the lab's packages and unpacked under PKG_CACHE/headers-VERSION, which is
+# printed: the layout tests compare xen-sys with it (XENVCPU_XEN_HEADERS_ROOT).
+fetch_headers() {
+    local ver root deb update=apt_update_once
+    if [[ $XEN_REL == 4.20 ]]; then
+        trixie_apt_config
+        update=trixie_update_once
+        [[ -n $(first_match "$PKG_CACHE/apt/state/lists/*_Packages*") ]] || trixie_update_once
+    fi
+    ver=$(LC_ALL=C apt-cache "${APT_OPTS[@]}" policy libxen-dev | awk '/Candidate:/ { v = $2 } END { print v }')
+    if [[ -z $ver || $ver == "(none)" ]]; then
+        "$update" || die "headers: no libxen-dev candidate"
+        ver=$(LC_ALL=C apt-cache "${APT_OPTS[@]}" policy libxen-dev | awk '/Candidate:/ { v = $2 } END { print v }')
+    fi
+    [[ $ver == "$XEN_REL".* ]] || die "headers: libxen-dev $ver is not Xen $XEN_REL"
+    root=$PKG_CACHE/headers-${ver//:/%3a}
+    if [[ ! -e $root/complete ]]; then
+        mkdir -p "$PKG_CACHE/debs"
+        deb=$(first_match "$(deb_glob "libxen-dev=$ver")")
+        if [[ -z $deb ]]; then
+            (cd "$PKG_CACHE/debs" && apt-get download -q "${APT_OPTS[@]}" -o APT::Sandbox::User="$(id -un)" \
+                "libxen-dev=$ver") >"$WORK/apt-download.log" 2>&1 ||
+                { tail -n 20 "$WORK/apt-download.log" >&2; die "headers: apt-get download libxen-dev=$ver failed"; }
+            deb=$(first_match "$(deb_glob "libxen-dev=$ver")")
+        fi
+        rm -rf "$root"
+        mkdir -p "$root"
+        dpkg-deb -x "$deb" "$root"
+        [[ -e $root/usr/include/xenctrl.h ]] || die "headers: $deb has no usr/include/xenctrl.h"
+        touch "$root/complete"
+    fi
+    say "headers: libxen-dev $ver unpacked in $root"
+    echo "$root"
 }
 
 # ---------------------------------------------------------------------------- host tools
@@ -819,6 +859,13 @@ main() {
         if (($# == 1)); then CMD=$1; else CMD=$(printf '%q ' "$@"); fi
         ;;
     test) (($# == 0)) || usage 2 ;;
+    headers)
+        (($# == 0)) || usage 2
+        WORK=$(mktemp -d "${TMPDIR:-/tmp}/xenvcpu-lab.XXXXXX")
+        trap 'rm -rf "$WORK"' EXIT
+        fetch_headers
+        return
+        ;;
     bench)
         # The affinity-update benchmark (benches/affinity.rs), run in dom0 like a command.
         (($# == 0)) || usage 2

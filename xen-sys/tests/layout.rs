@@ -282,10 +282,28 @@ fn vendor_headers_match_rust_layouts() {
     assert_same("vendor-headers vs Rust", &spec.rust, &c);
 }
 
-/// The Xen release of the installed libxen-dev, from the target of its unversioned
+/// Where the real headers are: `$XENVCPU_XEN_HEADERS_ROOT` (a libxen-dev unpacked there,
+/// e.g. Xen 4.20's from Debian 13 by `tests/lab/lab.sh --xen 4.20 headers`), else the
+/// installed libxen-dev under `/`.
+fn headers_root() -> PathBuf {
+    match std::env::var_os("XENVCPU_XEN_HEADERS_ROOT").filter(|r| !r.is_empty()) {
+        Some(root) => {
+            let root = PathBuf::from(root);
+            assert!(
+                root.join("usr/include/xenctrl.h").exists(),
+                "XENVCPU_XEN_HEADERS_ROOT={} has no usr/include/xenctrl.h",
+                root.display()
+            );
+            root
+        }
+        None => PathBuf::from("/"),
+    }
+}
+
+/// The Xen release of the libxen-dev under `root`, from the target of its unversioned
 /// `libxenctrl.so` symlink (`libxenctrl.so.4.17`).
-fn installed_release() -> Option<XenVersion> {
-    let target = std::fs::read_link("/usr/lib/x86_64-linux-gnu/libxenctrl.so").ok()?;
+fn installed_release(root: &Path) -> Option<XenVersion> {
+    let target = std::fs::read_link(root.join("usr/lib/x86_64-linux-gnu/libxenctrl.so")).ok()?;
     let name = target.file_name()?.to_str()?;
     let mut parts = name.strip_prefix("libxenctrl.so.")?.split('.');
     Some(XenVersion::new(parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
@@ -300,12 +318,18 @@ fn real_xen_headers_match_rust_layouts() {
          \x20   P(\"real XEN_SYSCTL_INTERFACE_VERSION\", XEN_SYSCTL_INTERFACE_VERSION);\n",
     );
     let source = program("#include <xenctrl.h>", &spec.c);
-    let mut c = compile_and_run("real", &source, &["-D__XEN_TOOLS__"]);
+    let root = headers_root();
+    let include = format!("-I{}", root.join("usr/include").display());
+    let mut c = compile_and_run("real", &source, &["-D__XEN_TOOLS__", &include]);
 
     let domctl = c.remove("real XEN_DOMCTL_INTERFACE_VERSION").unwrap();
     let sysctl = c.remove("real XEN_SYSCTL_INTERFACE_VERSION").unwrap();
     let pair = |iv: &InterfaceVersions| (u64::from(iv.domctl), u64::from(iv.sysctl));
-    match installed_release() {
+    let release = installed_release(&root);
+    if root != Path::new("/") {
+        assert!(release.is_some(), "{}: no libxenctrl.so link naming the release", root.display());
+    }
+    match release {
         Some(release) => {
             let iv = interface_versions(release)
                 .unwrap_or_else(|| panic!("installed Xen {release} is not in INTERFACE_VERSIONS"));
@@ -316,5 +340,5 @@ fn real_xen_headers_match_rust_layouts() {
             "real header's interface versions ({domctl:#x}, {sysctl:#x}) are not in the table"
         ),
     }
-    assert_same("<xenctrl.h> vs Rust", &spec.rust, &c);
+    assert_same(&format!("<xenctrl.h> of {} vs Rust", release.map_or("the installed Xen".into(), |r| format!("Xen {r}"))), &spec.rust, &c);
 }
