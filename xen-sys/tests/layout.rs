@@ -340,5 +340,9 @@ fn real_xen_headers_match_rust_layouts() {
             "real header's interface versions ({domctl:#x}, {sysctl:#x}) are not in the table"
         ),
     }
-    assert_same(&format!("<xenctrl.h> of {} vs Rust", release.map_or("the installed Xen".into(), |r| format!("Xen {r}"))), &spec.rust, &c);
+    assert_same(
+        &format!("<xenctrl.h> of {} vs Rust", release.map_or("the installed Xen".into(), |r| format!("Xen {r}"))),
+        &spec.rust,
+        &c,
+    );
 }
