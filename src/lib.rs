@@ -12,6 +12,7 @@
 //!
 //! Every failure is an [`Error`] a caller can match on; the library never prints.
 
+pub mod agent;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod cpumap;
