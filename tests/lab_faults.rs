@@ -65,16 +65,21 @@ fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
     }
 }
 
-/// Runs xenvcpu with `args`, killed (and failing the test) after `limit`.
-fn xenvcpu_bounded(args: &[&str], limit: Duration) -> (Output, Duration) {
-    let start = Instant::now();
-    let mut child = Command::new(bin())
+/// Starts xenvcpu with `args`, its stdout and stderr piped, no stdin.
+fn spawn_piped(args: &[&str]) -> Child {
+    Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn xenvcpu");
+        .unwrap_or_else(|e| panic!("spawn xenvcpu {args:?}: {e}"))
+}
+
+/// Runs xenvcpu with `args`, killed (and failing the test) after `limit`.
+fn xenvcpu_bounded(args: &[&str], limit: Duration) -> (Output, Duration) {
+    let start = Instant::now();
+    let mut child = spawn_piped(args);
     let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let out_reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
@@ -224,13 +229,7 @@ fn set_wait_ends_with_domain_gone_when_the_guest_is_destroyed() {
     let id = guest.domid();
     // Paused, the guest never brings vCPUs 1-2 up: the CLI waits until the destroy.
     let args = ["set", "fault-wait", "3", "--wait", "60"];
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn xenvcpu");
+    let mut child = spawn_piped(&args);
     let stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -308,13 +307,7 @@ fn pin_and_bench_fail_cleanly_when_the_guest_is_destroyed_under_them() {
     let guest = Throwaway::create("fault-pin");
     let id = guest.domid();
     let bench_args = ["bench", "pin", "fault-pin", "--iterations", "10000000"];
-    let mut bench = Command::new(bin())
-        .args(bench_args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn bench");
+    let mut bench = spawn_piped(&bench_args);
     let (mut bench_out, mut bench_err) = (bench.stdout.take().unwrap(), bench.stderr.take().unwrap());
     let bench_readers = (
         std::thread::spawn(move || {
