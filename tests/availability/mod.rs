@@ -179,13 +179,11 @@ pub fn waiting_for_a_state_the_guest_never_reaches_names_the_vcpus(f: &Fixture) 
 
 /// The suite's tests as this file defines them: every `pub fn NAME(f: &Fixture)`, sorted.
 pub fn defined_tests() -> Vec<&'static str> {
-    let mut names: Vec<&str> = include_str!("mod.rs")
-        .lines()
-        .filter_map(|line| line.strip_prefix("pub fn ")?.strip_suffix("(f: &Fixture) {"))
-        .collect();
-    names.sort_unstable();
-    names
+    suite_guard::defined_tests(include_str!("mod.rs"))
 }
+
+#[path = "../support/suite_guard.rs"]
+mod suite_guard;
 
 /// Lists every test of the suite, instantiated once per backend by the caller.
 #[macro_export]

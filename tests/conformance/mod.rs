@@ -564,13 +564,11 @@ pub fn offlining_a_cpu_breaks_a_hard_pin_to_it_alone(f: &Fixture) {
 
 /// The suite's tests as this file defines them: every `pub fn NAME(f: &Fixture)`, sorted.
 pub fn defined_tests() -> Vec<&'static str> {
-    let mut names: Vec<&str> = include_str!("mod.rs")
-        .lines()
-        .filter_map(|line| line.strip_prefix("pub fn ")?.strip_suffix("(f: &Fixture) {"))
-        .collect();
-    names.sort_unstable();
-    names
+    suite_guard::defined_tests(include_str!("mod.rs"))
 }
+
+#[path = "../support/suite_guard.rs"]
+mod suite_guard;
 
 /// Lists every test of the suite, instantiated once per backend by the caller:
 /// `suite!(fixture_fn)` or `suite!(fixture_fn, ignore = "reason")`.
