@@ -357,6 +357,26 @@ pub enum Error {
         /// What its command line says instead.
         found: String,
     },
+    /// A pass of the [`Agent`](crate::agent::Agent) reported failures (each one was an
+    /// event of its own).
+    #[error("{failed} failures in the agent's pass (reported above)")]
+    AgentFailed {
+        /// How many.
+        failed: usize,
+    },
+    /// A policy file names another domain (its `<name>` or `<uuid>` is not this domain's).
+    #[error(
+        "{source_name} is the policy of another domain: its {differs}; nothing was applied to \
+         {domain} (apply it anyway with --force)"
+    )]
+    PolicyForAnotherDomain {
+        /// The policy file.
+        source_name: String,
+        /// The domain it was to be applied to.
+        domain: String,
+        /// What differs.
+        differs: String,
+    },
     /// Bringing this many vCPUs online would give the domain more vCPUs than the host has
     /// physical CPUs online (`xl vcpu-set` refuses this too unless told to ignore the host).
     #[error(
@@ -470,6 +490,32 @@ impl std::fmt::Display for Uuid {
             write!(f, "{b:02x}")?;
         }
         Ok(())
+    }
+}
+
+impl std::str::FromStr for Uuid {
+    type Err = String;
+
+    /// Parses 32 hexadecimal digits, with or without dashes anywhere between pairs of
+    /// digits (libvirt's `<uuid>` accepts both `8-4-4-4-12` and the bare form).
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let text = s.trim();
+        let digits: Vec<u8> = text.bytes().filter(|&b| b != b'-').collect();
+        let bad = || format!("{text:?} is not a UUID: give 32 hexadecimal digits, as 8-4-4-4-12 or without dashes");
+        if digits.len() != 32
+            || !digits.iter().all(u8::is_ascii_hexdigit)
+            || text.starts_with('-')
+            || text.ends_with('-')
+            || text.contains("--")
+        {
+            return Err(bad());
+        }
+        let mut uuid = [0u8; 16];
+        for (byte, pair) in uuid.iter_mut().zip(digits.chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+        }
+        Ok(Uuid(uuid))
     }
 }
 

@@ -1,18 +1,76 @@
-//! The agent's building blocks on the simulated platform: a reconcile pins every vCPU
-//! (offline ones too) and a second one finds everything right; the event loop re-pins after
-//! another tool's hotplug and drift, and places a domain introduced while it runs.
+//! The agent suite on the simulated platform, where "another tool" makes the same
+//! xenstore and hypercall writes `xl` makes; plus `reconcile` on its own.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+mod agent_checks;
+
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use xenvcpu::agent::{reconcile, Agent, Event};
+use agent_checks::{Fixture, Toolstack};
+use xenvcpu::agent::{reconcile, reconcile_with, EmulatorOutcome, Options, Repair};
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::hypervisor::SimDomain;
 use xenvcpu::placement::Placement;
 use xenvcpu::sim::SimPlatform;
 use xenvcpu::xenstore::{paths, TxId, XenStore};
-use xenvcpu::{AffinityRequest, DomId, Error, VcpuId, VcpuSet};
+use xenvcpu::{AffinityRequest, DomId, Error, NoEmulatorReason, VcpuId, VcpuSet};
+
+/// `xl`'s writes, made on the simulator.
+struct SimXl {
+    sim: Arc<SimPlatform>,
+    next_domid: AtomicU32,
+}
+
+impl Toolstack for SimXl {
+    fn vcpu_set(&self, name: &str, count: u32) {
+        let dom = self.sim.host.domain_by_name(name).unwrap();
+        // As libxl: every availability node in one transaction.
+        let tx = self.sim.store.transaction_start().unwrap();
+        for v in 0..dom.max_vcpus() {
+            let value: &[u8] = if v < count { b"online" } else { b"offline" };
+            self.sim.store.write(tx, &paths::availability(dom.id().get(), v), value).unwrap();
+        }
+        self.sim.store.transaction_end(tx, true).unwrap();
+    }
+
+    fn vcpu_pin(&self, name: &str, vcpu: u32, cpus: &str) {
+        let dom = self.sim.host.domain_by_name(name).unwrap();
+        dom.set_affinity(VcpuId(vcpu), &AffinityRequest::hard(&cpus.parse().unwrap())).unwrap();
+    }
+
+    fn create(&self, name: &str) -> DomId {
+        let domid = self.next_domid.fetch_add(1, Ordering::SeqCst);
+        self.sim.hv.add_domain(SimDomain { domid, max_vcpus: 4, online: 2, hvm: false });
+        self.sim.store.write(TxId::NONE, &paths::name(domid), name.as_bytes()).unwrap();
+        for v in 0..4 {
+            let value: &[u8] = if v < 2 { b"online" } else { b"offline" };
+            self.sim.store.write(TxId::NONE, &paths::availability(domid, v), value).unwrap();
+        }
+        self.sim.store.fire_special("@introduceDomain");
+        DomId(domid)
+    }
+
+    fn destroy(&self, name: &str) {
+        let domid = self.sim.host.domain_id(name).unwrap();
+        self.sim.hv.remove_domain(domid.get());
+        self.sim.store.rm(TxId::NONE, &format!("/local/domain/{domid}")).unwrap();
+        self.sim.store.fire_special("@releaseDomain");
+    }
+}
+
+fn sim_fixture() -> Fixture {
+    let sim = Arc::new(SimPlatform::lab_like().unwrap());
+    let host = sim.host.clone();
+    Fixture {
+        host,
+        guest: "labguest".into(),
+        xl: Box::new(SimXl { sim, next_domid: AtomicU32::new(10) }),
+        follow: Duration::from_secs(10),
+    }
+}
+
+agent_suite!(sim_fixture);
 
 const POLICY: &str = "<domain><vcpu cpuset='0-1'>4</vcpu><cputune><vcpupin vcpu='3' cpuset='3'/></cputune></domain>";
 
@@ -28,63 +86,44 @@ fn a_reconcile_pins_every_vcpu_offline_ones_too_and_a_second_finds_all_right() {
     assert_eq!(dom.online_vcpus().unwrap(), "0-1".parse().unwrap(), "vCPUs 2-3 are offline");
 
     let dry = reconcile(&dom, &policy, true).unwrap();
-    assert_eq!(dry.changed.len(), 4);
+    assert_eq!((dry.changed.len(), dry.writes()), (4, 0));
     assert_eq!(hard_maps(&sim, 1), ["0-3"; 4], "a dry run writes nothing");
 
+    let calls = sim.hv.calls();
     let report = reconcile(&dom, &policy, false).unwrap();
     assert!(report.ok() && report.right.is_empty(), "{report}");
-    let changed: Vec<VcpuId> = report.changed.iter().map(|c| c.0).collect();
+    let changed: Vec<VcpuId> = report.changed.iter().map(|c| c.vcpu).collect();
     assert_eq!(changed, [VcpuId(0), VcpuId(1), VcpuId(2), VcpuId(3)]);
+    assert_eq!(report.writes(), 4);
     assert_eq!(hard_maps(&sim, 1), ["0-1", "0-1", "0-1", "3"]);
+    assert!(sim.hv.calls() > calls);
 
     let again = reconcile(&dom, &policy, false).unwrap();
-    assert_eq!((again.right, again.changed.len()), (VcpuSet::all(4), 0), "already right: no writes");
+    assert_eq!((&again.right, again.changed.len(), again.writes()), (&VcpuSet::all(4), 0, 0), "already right");
 
     let eight = Placement::from_xml("<domain><vcpu>8</vcpu></domain>").unwrap();
     let err = reconcile(&dom, &eight.resolve(&sim.host.info().unwrap(), None).unwrap(), false).unwrap_err();
     assert!(matches!(&err, Error::InvalidArgument(m) if m.contains("for 8 vCPUs") && m.contains("has 4")), "{err}");
 }
 
-fn wait_for(sim: &SimPlatform, domid: u32, want: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while hard_maps(sim, domid) != want {
-        assert!(Instant::now() < deadline, "domain {domid}: {:?}, want {want:?}", hard_maps(sim, domid));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
-fn the_agent_repins_after_hotplug_and_drift_and_places_a_new_domain() {
-    let sim = Arc::new(SimPlatform::lab_like().unwrap());
-    let mut agent = Agent::new(sim.host.clone(), None);
-    agent.set_policy("labguest", Placement::from_xml(POLICY).unwrap());
-    agent.set_policy("second", Placement::from_xml("<domain><vcpu cpuset='2'>2</vcpu></domain>").unwrap());
-    let stop = Arc::new(AtomicBool::new(false));
-    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let runner = {
-        let (sim, stop, events) = (sim.clone(), stop.clone(), events.clone());
-        std::thread::spawn(move || {
-            let _keep = &sim;
-            agent.run(&stop, |e: Event| events.lock().unwrap().push(e.to_string()))
-        })
-    };
-    wait_for(&sim, 1, &["0-1", "0-1", "0-1", "3"]);
-
-    // Another tool moves vCPU 2 and writes the availability nodes (as xl vcpu-set does).
+fn repair_only_writes_the_named_vcpus_and_reports_the_rest_as_drift() {
+    let sim = SimPlatform::lab_like().unwrap();
+    let policy = Placement::from_xml(POLICY).unwrap().resolve(&sim.host.info().unwrap(), None).unwrap();
     let dom = sim.host.domain(DomId(1)).unwrap();
-    dom.set_affinity(VcpuId(2), &AffinityRequest::hard(&CpuMap::from_iter([3]))).unwrap();
-    sim.store.write(TxId::NONE, &paths::availability(1, 2), b"online").unwrap();
-    wait_for(&sim, 1, &["0-1", "0-1", "0-1", "3"]);
+    let only = Options { repair: Repair::Only(VcpuSet::from_iter([VcpuId(3)])), emulator: true, ..Options::default() };
+    let report = reconcile_with(&dom, &policy, &only).unwrap();
+    assert_eq!(report.changed.iter().map(|c| c.vcpu).collect::<Vec<_>>(), [VcpuId(3)]);
+    assert_eq!(report.drift.len(), 3, "{report}");
+    assert!(matches!(report.emulator, EmulatorOutcome::None(NoEmulatorReason::Pv)), "{report}");
+    assert_eq!(hard_maps(&sim, 1), ["0-3", "0-3", "0-3", "3"]);
 
-    // A domain named "second" is introduced while the agent runs.
-    sim.hv.add_domain(SimDomain { domid: 5, max_vcpus: 2, online: 2, hvm: false });
-    sim.store.write(TxId::NONE, &paths::name(5), b"second").unwrap();
-    sim.store.fire_special("@introduceDomain");
-    wait_for(&sim, 5, &["2", "2"]);
+    let nothing = Options { repair: Repair::Nothing, ..Options::default() };
+    let report = reconcile_with(&dom, &policy, &nothing).unwrap();
+    assert_eq!((report.changed.len(), report.drift.len(), report.writes()), (0, 3, 0));
 
-    stop.store(true, Ordering::Relaxed);
-    runner.join().unwrap().unwrap();
-    let events = events.lock().unwrap();
-    assert!(events.iter().any(|e| e.contains("vCPU 2 3 -> 0-1")), "{events:#?}");
-    assert!(events.iter().any(|e| e.starts_with("domain 5:") && e.contains("-> 2")), "{events:#?}");
+    // vCPUs moved by another tool are drift for a Nothing reconcile, whatever they were.
+    dom.set_affinity(VcpuId(3), &AffinityRequest::hard(&CpuMap::from_iter([1]))).unwrap();
+    let report = reconcile_with(&dom, &policy, &nothing).unwrap();
+    assert!(report.drift.iter().any(|c| c.vcpu == VcpuId(3) && c.from.to_string() == "1"), "{report}");
 }

@@ -1,75 +1,139 @@
-//! The agent on real Xen, in the lab's dom0: it places every vCPU of the lab guest (offline
-//! ones too), and when `xl vcpu-set` — not us — brings vCPUs online, they are on the policy
-//! at once; drift made with `xl vcpu-pin` is repaired.
+//! The agent suite on real Xen, in the lab's dom0, where "another tool" is `xl` itself; and
+//! the `xenvcpu agent` command: JSON lines, `--once` exit status, SIGTERM.
 
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+mod agent_checks;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xenvcpu::agent::{Agent, Event};
-use xenvcpu::placement::Placement;
-use xenvcpu::{AffinityRequest, Domain, Host, VcpuSet};
+use agent_checks::{guest_policy, policy_dir, scratch, Fixture, Toolstack, PLACED};
+use xenvcpu::{DomId, Host};
 
-const POLICY: &str = "<domain><vcpu cpuset='0-1'>4</vcpu><cputune><vcpupin vcpu='3' cpuset='3'/></cputune></domain>";
-
-fn xl(args: &[&str]) {
+fn xl(args: &[&str]) -> String {
     let out = Command::new("xl").args(args).output().expect("xl");
     assert!(out.status.success(), "xl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn hard_maps(dom: &Domain) -> Vec<String> {
-    dom.vcpus().unwrap().iter().map(|v| v.hard.to_string()).collect()
-}
+/// `xl`, for real.
+struct Xl;
 
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
+impl Toolstack for Xl {
+    fn vcpu_set(&self, name: &str, count: u32) {
+        xl(&["vcpu-set", name, &count.to_string()]);
+    }
+
+    fn vcpu_pin(&self, name: &str, vcpu: u32, cpus: &str) {
+        xl(&["vcpu-pin", name, &vcpu.to_string(), cpus]);
+    }
+
+    fn create(&self, name: &str) -> DomId {
+        let base = std::fs::read_to_string("/lab/labguest.cfg").expect("/lab/labguest.cfg");
+        let cfg: String = base
+            .lines()
+            .map(|l| if l.trim_start().starts_with("name") { format!("name = \"{name}\"\n") } else { format!("{l}\n") })
+            .collect();
+        let path = format!("/tmp/{name}.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        xl(&["create", "-p", &path]);
+        DomId(xl(&["domid", name]).trim().parse().unwrap())
+    }
+
+    fn destroy(&self, name: &str) {
+        xl(&["destroy", name]);
     }
 }
 
+fn lab_fixture() -> Fixture {
+    assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
+    let guest = std::env::var("XENVCPU_LAB_GUEST").expect("XENVCPU_LAB_GUEST");
+    Fixture { host: Host::open().unwrap(), guest, xl: Box::new(Xl), follow: Duration::from_secs(90) }
+}
+
+agent_suite!(lab_fixture, ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)");
+
+fn xenvcpu() -> Command {
+    Command::new(std::env::var("XENVCPU_BIN").expect("XENVCPU_BIN"))
+}
+
+/// `xenvcpu agent --once`: 1 when a policy file is refused, with the good one applied;
+/// then 0, with no write at all, once everything is right.
 #[test]
 #[ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)"]
-fn the_agent_places_the_guest_through_xl_hotplug_and_drift() {
-    assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
-    let name = std::env::var("XENVCPU_LAB_GUEST").expect("XENVCPU_LAB_GUEST");
-    let host = Host::open().unwrap();
-    let dom = host.domain_by_name(&name).unwrap();
-    let saved = dom.vcpus().unwrap();
-    let want = ["0-1", "0-1", "0-1", "3"];
+fn the_command_once_exits_by_what_failed_and_rewrites_nothing_right() {
+    let f = lab_fixture();
+    f.with_guest_restored(|| {
+        let broken = "<domain><name>x</name><vcpu>2</vcpu>";
+        let dir = policy_dir(&[("broken.xml", broken), ("guest.xml", &guest_policy(&f.guest))]);
+        let state = scratch("cli-state");
+        let run = |extra: &[&str]| {
+            let mut cmd = xenvcpu();
+            cmd.args(["agent", "--once", "--json", "--policy"]).arg(&dir).arg("--state-dir").arg(&state).args(extra);
+            let out = cmd.output().unwrap();
+            let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+                .collect();
+            (out.status.code(), lines, String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        let (code, lines, stderr) = run(&[]);
+        assert_eq!(code, Some(1), "a refused file fails the pass: {lines:#?} {stderr}");
+        let refused = lines.iter().find(|l| l["event"] == "policy_refused").expect("policy_refused");
+        assert!(refused["line"].as_u64().is_some() && refused["column"].as_u64().is_some(), "{refused}");
+        let summary = lines.last().unwrap();
+        assert_eq!((summary["event"].as_str(), summary["writes"].as_u64()), (Some("summary"), Some(4)), "{lines:#?}");
+        assert_eq!(f.maps(&f.guest()), PLACED);
 
-    let mut agent = Agent::new(host.clone(), Some(Duration::from_secs(1)));
-    agent.set_policy(name.clone(), Placement::from_xml(POLICY).unwrap());
-    let stop = Arc::new(AtomicBool::new(false));
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let runner = {
-        let (stop, events) = (stop.clone(), events.clone());
-        std::thread::spawn(move || agent.run(&stop, |e: Event| events.lock().unwrap().push(e.to_string())))
-    };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // The first pass pins all four vCPUs, the two offline ones included.
-        wait_until("the first pass", || hard_maps(&dom) == want);
-        assert_eq!(dom.online_vcpus().unwrap(), VcpuSet::all(2), "vCPUs 2-3 were placed while offline");
-        // xl brings them online: they come up already placed.
-        xl(&["vcpu-set", &name, "4"]);
-        dom.wait_for_vcpus(&VcpuSet::all(4), Duration::from_secs(90)).unwrap();
-        assert_eq!(hard_maps(&dom), want, "on the policy as soon as they are online");
-        // Drift by xl vcpu-pin is repaired.
-        xl(&["vcpu-pin", &name, "2", "3"]);
-        wait_until("the drift repair", || hard_maps(&dom) == want);
-    }));
-    stop.store(true, Ordering::Relaxed);
-    let run = runner.join().unwrap();
-    xl(&["vcpu-set", &name, "2"]);
-    dom.wait_for_vcpus(&VcpuSet::all(2), Duration::from_secs(90)).unwrap();
-    for v in &saved {
-        dom.set_affinity(v.vcpu, &AffinityRequest::both(&v.hard, &v.soft).forced()).unwrap();
-    }
-    let events = events.lock().unwrap();
-    eprintln!("lab_agent: {} events: {events:#?}", events.len());
-    outcome.unwrap_or_else(|p| std::panic::resume_unwind(p));
-    run.unwrap();
-    assert!(events.iter().any(|e| e.contains("vCPU 2 3 -> 0-1")), "the drift was reported: {events:#?}");
+        std::fs::remove_file(dir.join("broken.xml")).unwrap();
+        let (code, lines, stderr) = run(&[]);
+        assert_eq!(code, Some(0), "{lines:#?} {stderr}");
+        let summary = lines.last().unwrap();
+        assert_eq!((summary["domains"].as_u64(), summary["writes"].as_u64()), (Some(1), Some(0)), "{lines:#?}");
+    });
+}
+
+/// `xenvcpu agent` as a daemon: one JSON object per line, the introduction of a guest
+/// placed, and SIGTERM stops it cleanly (exit 0, a last `stopped` line).
+#[test]
+#[ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)"]
+fn the_command_runs_until_sigterm_and_reports_json_lines() {
+    let f = lab_fixture();
+    f.with_guest_restored(|| {
+        let dir = policy_dir(&[("guest.xml", &guest_policy(&f.guest))]);
+        let mut child = xenvcpu()
+            .args(["agent", "--json", "--interval", "1", "--policy"])
+            .arg(&dir)
+            .arg("--state-dir")
+            .arg(scratch("daemon-state"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut next = || -> serde_json::Value {
+            let line = lines.next().expect("a line").unwrap();
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+        };
+        assert_eq!(next()["event"], "loaded");
+        let start = next();
+        assert_eq!((start["event"].as_str(), start["cause"].as_str()), (Some("reconciled"), Some("start")), "{start}");
+        assert_eq!(f.maps(&f.guest()), PLACED);
+        xl(&["vcpu-pin", &f.guest, "0", "2"]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = next();
+            if line["cause"] == "periodic" && !line["drift"].as_array().unwrap().is_empty() {
+                assert_eq!(line["drift"][0]["vcpu"], 0, "{line}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "no drift reported");
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+        let status = child.wait().unwrap();
+        let rest: Vec<serde_json::Value> =
+            std::iter::from_fn(|| lines.next()).map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+        assert_eq!(status.code(), Some(0), "{rest:#?}");
+        assert_eq!(rest.last().map(|l| l["event"].clone()), Some("stopped".into()), "{rest:#?}");
+    });
 }

@@ -20,6 +20,21 @@ fn parse_wait(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// The longest `--interval` of `agent`: a day.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+
+/// Parses `--interval SECONDS`: 0 (no periodic check) to [`MAX_INTERVAL`].
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !secs.is_finite() || !(0.0..=MAX_INTERVAL.as_secs_f64()).contains(&secs) {
+        return Err(format!(
+            "{text} is out of range: give 0 (no periodic check) to {} seconds",
+            MAX_INTERVAL.as_secs()
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 /// Manage the virtual CPUs of Xen domains from dom0.
 #[derive(Debug, Parser)]
 #[command(name = "xenvcpu", version, about, long_about = None)]
@@ -118,6 +133,39 @@ pub enum Command {
         domain: String,
         /// cpu-list.
         cpus: String,
+    },
+    /// Keep every domain with a policy placed: new domains, hotplug by any tool, drift.
+    ///
+    /// Reads every `*.xml` of DIR (libvirt domain XML, as in /etc/libvirt/libxl), matches
+    /// each to a running domain by `<uuid>` (which wins) or else `<name>`, pins every vCPU
+    /// (offline ones too) and the emulator per `<vcpu cpuset>`, `<vcpupin>` and
+    /// `<emulatorpin>`, then follows xenstore: introduced domains are placed, vCPUs that go
+    /// offline lose their `<vcpupin>` (libvirt's rule), and every --interval drift is
+    /// reported (repaired with --enforce). SIGHUP reloads DIR; SIGTERM or SIGINT stops.
+    /// Lines go to stderr; with --json, one JSON object per event on stdout.
+    Agent {
+        /// The policy directory.
+        #[arg(long, value_name = "DIR")]
+        policy: std::path::PathBuf,
+        /// Reconcile everything once and exit: 0 when nothing failed, 1 otherwise (a
+        /// refused policy file counts).
+        #[arg(long)]
+        once: bool,
+        /// Report what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Repair drift found by the periodic check (default: report it).
+        #[arg(long)]
+        enforce: bool,
+        /// Seconds between drift checks (0: none).
+        #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_interval)]
+        interval: Duration,
+        /// One JSON object per event on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Where the pins dropped by hot-unplugs are kept across restarts.
+        #[arg(long, value_name = "DIR", default_value = "/run/xenvcpu/agent")]
+        state_dir: std::path::PathBuf,
     },
     /// Benchmarks.
     #[command(subcommand)]

@@ -7,6 +7,7 @@
 //! [`EXIT_OK`], [`EXIT_FAILED`], [`EXIT_USAGE`], [`EXIT_ENVIRONMENT`],
 //! [`EXIT_XENSTORE`]; errors are one line on stderr.
 
+mod agent;
 mod args;
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde::Serialize;
 
-pub use args::{Args, BenchCommand, Command, MAX_ITERATIONS, MAX_WAIT};
+pub use args::{Args, BenchCommand, Command, MAX_INTERVAL, MAX_ITERATIONS, MAX_WAIT};
 
 use crate::cpumap::CpuMap;
 use crate::placement::Placement;
@@ -94,6 +95,7 @@ fn exit_code(error: &Error) -> u8 {
         | Error::VcpuCountOutOfRange { .. }
         | Error::Vcpu0Offline { .. }
         | Error::Overcommit { .. }
+        | Error::PolicyForAnotherDomain { .. }
         | Error::Placement(_)
         | Error::NoEmulator { .. }
         | Error::NotDeviceModel { .. }
@@ -180,9 +182,11 @@ fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
         }
     };
     let timeout = match command {
-        Command::Set { .. } | Command::State { .. } | Command::Apply { .. } | Command::Emulatorpin { .. } => {
-            WRITE_TIMEOUT
-        }
+        Command::Set { .. }
+        | Command::State { .. }
+        | Command::Apply { .. }
+        | Command::Emulatorpin { .. }
+        | Command::Agent { .. } => WRITE_TIMEOUT,
         _ => READ_TIMEOUT,
     };
     let env = Env::open(platform, timeout)?;
@@ -197,6 +201,10 @@ fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
         Command::Maps { domain, json } => maps(&env, &domain, json),
         Command::Apply { domain, file, nodeset, commit } => apply(&env, &domain, &file, nodeset.as_deref(), commit),
         Command::Emulatorpin { domain, cpus } => emulatorpin(&env, &domain, &cpus),
+        Command::Agent { policy, once, dry_run, enforce, interval, json, state_dir } => {
+            let options = agent::Options { once, dry_run, enforce, interval, json, state_dir };
+            agent::agent(&env.host, &policy, &options)
+        }
         Command::Bench(BenchCommand::Pin { domain, vcpus, iterations, json }) => {
             bench_pin(&env, &domain, vcpus.as_deref(), iterations, json)
         }
@@ -568,22 +576,7 @@ struct CatchSignals {
 impl CatchSignals {
     fn install() -> CatchSignals {
         SIGNALLED.store(0, Ordering::SeqCst);
-        let mut previous = Vec::new();
-        for signal in [libc::SIGINT, libc::SIGTERM] {
-            // SAFETY: both structs are plain C data, zero-initialised (a valid empty mask
-            // and no flags); `on_signal` has the `void (*)(int)` signature sa_sigaction
-            // takes without SA_SIGINFO and only stores to an atomic; `old` is written by
-            // the kernel on success and only used then.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, &action, &mut old) == 0 {
-                    previous.push((signal, old));
-                }
-            }
-        }
-        CatchSignals { previous }
+        CatchSignals { previous: set_handlers(&[libc::SIGINT, libc::SIGTERM], on_signal) }
     }
 
     /// The signal caught so far, by name.
@@ -598,11 +591,37 @@ impl CatchSignals {
 
 impl Drop for CatchSignals {
     fn drop(&mut self) {
-        for (signal, old) in &self.previous {
-            // SAFETY: `old` is the action the kernel returned for this signal, restored as
-            // it was; a null old-action pointer is allowed.
-            unsafe { libc::sigaction(*signal, old, std::ptr::null_mut()) };
+        restore_handlers(&self.previous);
+    }
+}
+
+/// Sets `handler` as the action of each of `signals`; returns the previous actions (of
+/// those set) for [`restore_handlers`].
+fn set_handlers(signals: &[libc::c_int], handler: extern "C" fn(libc::c_int)) -> Vec<(libc::c_int, libc::sigaction)> {
+    let mut previous = Vec::new();
+    for &signal in signals {
+        // SAFETY: both structs are plain C data, zero-initialised (a valid empty mask and
+        // no flags); `handler` has the `void (*)(int)` signature sa_sigaction takes
+        // without SA_SIGINFO (every handler given here only stores to an atomic); `old`
+        // is written by the kernel on success and only used then.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handler as libc::sighandler_t;
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, &action, &mut old) == 0 {
+                previous.push((signal, old));
+            }
         }
+    }
+    previous
+}
+
+/// Puts back the actions [`set_handlers`] returned.
+fn restore_handlers(previous: &[(libc::c_int, libc::sigaction)]) {
+    for (signal, old) in previous {
+        // SAFETY: `old` is the action the kernel returned for this signal, restored as it
+        // was; a null old-action pointer is allowed.
+        unsafe { libc::sigaction(*signal, old, std::ptr::null_mut()) };
     }
 }
 
