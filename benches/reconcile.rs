@@ -30,25 +30,23 @@
 
 #![allow(missing_docs)]
 
-use std::collections::BTreeMap;
-use std::hint::black_box;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
-use xenvcpu::agent::reconcile;
-use xenvcpu::hypervisor::{
-    CpuTopology, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo, SimConfig, SimDomain, SimHost,
-};
-use xenvcpu::placement::{Placement, Resolved};
+use xenvcpu::hypervisor::{SimConfig, SimDomain, SimHost};
+use xenvcpu::placement::Resolved;
 use xenvcpu::{DomId, Domain, Host};
 
 #[path = "support/paired.rs"]
 mod paired;
 #[path = "support/pairing.rs"]
 mod pairing;
+#[path = "support/reconcile_pair.rs"]
+mod reconcile_pair;
 
 use paired::paired;
+use reconcile_pair::{lib_pass, raw_pass, Bufs, Counting, Raw, Tally};
 
 /// Domains × vCPUs per domain.
 const SHAPES: [(u32, u32); 6] = [(1, 4), (1, 32), (8, 4), (8, 32), (32, 4), (32, 32)];
@@ -60,149 +58,18 @@ const CPUSETS: [&str; 2] = ["0-31", "32-63"];
 /// that reading the clock stays out of the figures); blocks are even, at least 2.
 const VCPUS_PER_BLOCK: u32 = 256;
 
-/// A backend that counts the calls made through it, by method and by the maps given.
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<dyn Hypervisor>,
-    calls: Mutex<BTreeMap<String, u64>>,
-}
-
-impl Counting {
-    fn count(&self, what: impl Into<String>) -> &dyn Hypervisor {
-        *self.calls.lock().unwrap().entry(what.into()).or_default() += 1;
-        &*self.inner
-    }
-
-    /// The calls counted since the last take, and a fresh count.
-    fn take(&self) -> BTreeMap<String, u64> {
-        std::mem::take(&mut *self.calls.lock().unwrap())
-    }
-}
-
-fn maps(hard: &Option<&mut [u8]>, soft: &Option<&mut [u8]>) -> &'static str {
-    match (hard.is_some(), soft.is_some()) {
-        (true, true) => "hard, soft",
-        (true, false) => "hard",
-        (false, true) => "soft",
-        (false, false) => "none",
-    }
-}
-
-impl Hypervisor for Counting {
-    fn cpumap_size(&self) -> usize {
-        self.inner.cpumap_size()
-    }
-    fn physinfo(&self) -> Result<PhysInfo, Errno> {
-        self.count("physinfo").physinfo()
-    }
-    fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
-        self.count("cpu_topology").cpu_topology(out)
-    }
-    fn domain_list(&self, first: u32, max: u32, out: &mut Vec<DomainInfo>) -> Result<(), Errno> {
-        self.count("domain_list").domain_list(first, max, out)
-    }
-    fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno> {
-        self.count("domain_info").domain_info(domid)
-    }
-    fn vcpu_info(&self, domid: u32, vcpu: u32) -> Result<RawVcpuInfo, Errno> {
-        self.count("vcpu_info").vcpu_info(domid, vcpu)
-    }
-    fn get_affinity(
-        &self,
-        domid: u32,
-        vcpu: u32,
-        hard: Option<&mut [u8]>,
-        soft: Option<&mut [u8]>,
-    ) -> Result<(), Errno> {
-        self.count(format!("get_affinity({})", maps(&hard, &soft))).get_affinity(domid, vcpu, hard, soft)
-    }
-    fn set_affinity(
-        &self,
-        domid: u32,
-        vcpu: u32,
-        hard: Option<&mut [u8]>,
-        soft: Option<&mut [u8]>,
-        force: bool,
-    ) -> Result<(), Errno> {
-        let what = format!("set_affinity({}{})", maps(&hard, &soft), if force { ", force" } else { "" });
-        self.count(what).set_affinity(domid, vcpu, hard, soft, force)
-    }
-    fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno> {
-        self.count("set_max_vcpus").set_max_vcpus(domid, max)
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-}
-
-/// What one pass found: vCPUs right, vCPUs re-pinned.
-type Tally = (usize, usize);
-
-/// The library's side: `reconcile` of every domain.
-fn lib_pass(domains: &[Domain], policy: &Resolved) -> Tally {
-    let mut tally = (0, 0);
-    for dom in domains {
-        let report = reconcile(dom, policy, false).unwrap();
-        assert!(report.ok());
-        tally.0 += report.right.count();
-        tally.1 += report.changed.len();
-        black_box(&report);
-    }
-    tally
-}
-
-/// The raw side's fixed data: the domains as the library's handles know them, and each
-/// policy's hard map of each vCPU in Xen's byte layout.
-struct Raw {
-    /// Domain id, uuid, vCPUs.
-    domains: Vec<(u32, [u8; 16], u32)>,
-    /// Per policy, per vCPU.
-    want: [Vec<Vec<u8>>; 2],
-}
-
-/// The raw side's buffers, reused by every call.
-struct Bufs {
-    hard: Vec<u8>,
-    soft: Vec<u8>,
-    set: Vec<u8>,
-}
-
-/// The raw side: the calls `reconcile` makes, straight to the backend, with a byte
-/// comparison in place of the library's map comparison and no report.
-fn raw_pass(hv: &dyn Hypervisor, raw: &Raw, policy: usize, b: &mut Bufs) -> Tally {
-    let mut tally = (0, 0);
-    for &(domid, uuid, vcpus) in &raw.domains {
-        for v in 0..vcpus {
-            black_box(hv.vcpu_info(domid, v).unwrap());
-            hv.get_affinity(domid, v, Some(&mut b.hard), Some(&mut b.soft)).unwrap();
-            let want = &raw.want[policy][v as usize];
-            if b.hard == *want {
-                tally.0 += 1;
-                continue;
-            }
-            let same = matches!(hv.domain_info(domid), Ok(Some(d)) if d.uuid == uuid && !d.flags.dying);
-            assert!(same, "domain {domid} replaced");
-            b.set.copy_from_slice(want);
-            hv.set_affinity(domid, v, Some(&mut b.set), None, false).unwrap();
-            tally.1 += 1;
-        }
-    }
-    black_box(&b.soft);
-    tally
-}
-
-/// One shape: the simulated host, a counting host and a plain host over it, the domain
-/// handles on each, the two policies and the raw side's data.
+/// One shape: the simulated host's plain host and its domain handles (measured), the
+/// policies and the raw side's data.
 struct Fleet {
     host: Host,
     domains: Vec<Domain>,
-    counter: Arc<Counting>,
-    counted_domains: Vec<Domain>,
     policies: [Resolved; 2],
     raw: Raw,
 }
 
 impl Fleet {
+    /// N domains of M vCPUs, checked through a counting host over the same simulated host
+    /// (`reconcile_pair::check`), every vCPU left on policy B.
     fn new(n: u32, m: u32) -> Fleet {
         let config = SimConfig { nr_cpus: NR_CPUS, cores_per_socket: NR_CPUS, ..SimConfig::default() };
         let sim = Arc::new(SimHost::new(config));
@@ -210,64 +77,23 @@ impl Fleet {
         for domid in 1..=n {
             sim.add_domain(SimDomain { domid, max_vcpus: m, online: m.div_ceil(2), hvm: false });
         }
-        let host = Host::with_shared_backend(sim.clone()).unwrap();
-        let counter = Arc::new(Counting { inner: sim, calls: Mutex::new(BTreeMap::new()) });
+        let counter = Counting::new(sim.clone());
+        let host = Host::with_shared_backend(sim).unwrap();
         let counted = Host::with_shared_backend(counter.clone()).unwrap();
         let handles = |h: &Host| -> Vec<Domain> { (1..=n).map(|d| h.domain(DomId(d)).unwrap()).collect() };
         let (domains, counted_domains) = (handles(&host), handles(&counted));
-        let info = host.info().unwrap();
-        let policies = CPUSETS.map(|set| {
-            let xml = format!("<domain><vcpu cpuset='{set}'>{m}</vcpu></domain>");
-            Placement::from_xml(&xml).unwrap().resolve(&info, None).unwrap()
-        });
+        let policies = reconcile_pair::policies(&host, m, CPUSETS);
         let size = host.cpumap_size();
-        let want = [0, 1].map(|p| {
-            policies[p as usize].vcpus.iter().map(|v| v.cpus.to_libvirt_bytes(size).unwrap()).collect::<Vec<_>>()
-        });
-        let raw = Raw { domains: domains.iter().map(|d| (d.id().get(), d.info().uuid, d.max_vcpus())).collect(), want };
-        counter.take();
-        Fleet { host, domains, counter, counted_domains, policies, raw }
-    }
-
-    fn bufs(&self) -> Bufs {
-        let size = self.host.cpumap_size();
-        Bufs { hard: vec![0; size], soft: vec![0; size], set: vec![0; size] }
-    }
-
-    /// Checks, through the counting host, that the library and the raw loop make the same
-    /// calls and see the same state, in both cases; leaves every vCPU on policy B.
-    fn check(&self, n: u32, m: u32) {
-        let nm = (n * m) as usize;
-        let hv: &dyn Hypervisor = &*self.counter;
-        let mut b = self.bufs();
-        let reads =
-            BTreeMap::from([("get_affinity(hard, soft)".to_string(), nm as u64), ("vcpu_info".into(), nm as u64)]);
-        let mut writes = reads.clone();
-        writes.insert("domain_info".into(), nm as u64);
-        writes.insert("set_affinity(hard)".into(), nm as u64);
-
-        // From the sim's initial maps (all CPUs) to policy A.
-        assert_eq!(lib_pass(&self.counted_domains, &self.policies[0]), (0, nm));
-        self.counter.take();
-
-        // right: both read only, the same calls.
-        assert_eq!(lib_pass(&self.counted_domains, &self.policies[0]), (nm, 0));
-        assert_eq!(self.counter.take(), reads, "{n}x{m}: the library's reconcile, all right");
-        assert_eq!(raw_pass(hv, &self.raw, 0, &mut b), (nm, 0));
-        assert_eq!(self.counter.take(), reads, "{n}x{m}: the raw calls, all right");
-
-        // repin: both re-pin every vCPU, the same calls.
-        assert_eq!(lib_pass(&self.counted_domains, &self.policies[1]), (0, nm));
-        assert_eq!(self.counter.take(), writes, "{n}x{m}: the library's reconcile, every vCPU re-pinned");
-        assert_eq!(raw_pass(hv, &self.raw, 0, &mut b), (0, nm));
-        assert_eq!(self.counter.take(), writes, "{n}x{m}: the raw calls, every vCPU re-pinned");
-
-        // Each side finds right what the other wrote.
-        assert_eq!(lib_pass(&self.counted_domains, &self.policies[0]), (nm, 0));
-        assert_eq!(raw_pass(hv, &self.raw, 1, &mut b), (0, nm));
-        assert_eq!(lib_pass(&self.counted_domains, &self.policies[1]), (nm, 0));
-        self.counter.take();
+        let (reads, writes) = reconcile_pair::check(
+            &counter,
+            &counted_domains,
+            &Raw::new(&counted_domains, &policies, size),
+            &policies,
+            &format!("{n}x{m}"),
+        );
         println!("{n}x{m}: per pass, all right: {reads:?}; re-pinning every vCPU: {writes:?} (library = raw)");
+        let raw = Raw::new(&domains, &policies, size);
+        Fleet { host, domains, policies, raw }
     }
 }
 
@@ -286,14 +112,7 @@ fn main() {
         .measurement_time(Duration::from_secs(1))
         .sample_size(20)
         .configure_from_args();
-    let fleets: Vec<(u32, u32, Fleet)> = SHAPES
-        .iter()
-        .map(|&(n, m)| {
-            let fleet = Fleet::new(n, m);
-            fleet.check(n, m);
-            (n, m, fleet)
-        })
-        .collect();
+    let fleets: Vec<(u32, u32, Fleet)> = SHAPES.iter().map(|&(n, m)| (n, m, Fleet::new(n, m))).collect();
 
     for case in ["right", "repin"] {
         let mut group = c.benchmark_group(format!("reconcile_{case}"));
@@ -301,7 +120,7 @@ fn main() {
             let (n, m) = (*n, *m);
             let nm = (n * m) as usize;
             let hv = fleet.host.hypervisor();
-            let mut b = fleet.bufs();
+            let mut b = Bufs::new(fleet.host.cpumap_size());
             // The vCPUs start on policy B (`check`); `right` keeps them there, `repin`
             // alternates A, B, A, B, … on both sides.
             let policy = |k: usize| if case == "right" { 1 } else { k % 2 };
