@@ -26,7 +26,7 @@
 //! The simulator answers a call in tens of nanoseconds (a mutex and a map lookup), so the
 //! ratio shows the library's own work at its largest; on real Xen, where a hypercall takes
 //! microseconds, the same work is a much smaller share. `cargo bench --bench reconcile`
-//! takes about half a minute; it prints the paired ratios at the end.
+//! takes about 20 seconds once built; it prints the paired ratios at the end.
 
 #![allow(missing_docs)]
 
