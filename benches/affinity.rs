@@ -6,7 +6,13 @@
 //!   the FFI path (b);
 //! - `update/xl`: one `xl vcpu-pin` process per update, what admin scripts do (c);
 //! - `list/api`: `Domain::vcpus()` for every vCPU of the guest, against `list/raw`: the
-//!   `xc_vcpu_getinfo` + `xc_vcpu_getaffinity` calls it makes, raw.
+//!   `xc_vcpu_getinfo` + `xc_vcpu_getaffinity` calls it makes, raw;
+//! - `reconcile/right` and `reconcile/repin`: an agent reconcile of the guest
+//!   (`xenvcpu::agent::reconcile`) when every vCPU is already on its policy, and when every
+//!   vCPU must be re-pinned, each against the backend calls it makes through the
+//!   `Hypervisor` trait object (`support/reconcile_pair.rs`, also behind
+//!   `benches/reconcile.rs` on the simulator; the calls of both sides are counted and
+//!   compared first).
 //!
 //! api and raw (for updates and for the list) are measured in pairs (`support/paired.rs`):
 //! blocks of the two alternate and both are timed, so drift of the emulated machine hits
@@ -29,6 +35,7 @@ use std::time::Duration;
 use criterion::Criterion;
 use xen_sys::{Interface, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT};
 use xenvcpu::cpumap::CpuMap;
+use xenvcpu::hypervisor::XenCtrlBackend;
 use xenvcpu::{AffinityRequest, DomId, Effective, Host, VcpuId};
 
 #[path = "support/criterion_data.rs"]
@@ -37,6 +44,8 @@ mod criterion_data;
 mod paired;
 #[path = "support/pairing.rs"]
 mod pairing;
+#[path = "support/reconcile_pair.rs"]
+mod reconcile_pair;
 
 use paired::paired;
 
@@ -144,8 +153,65 @@ fn main() {
     group.finish();
 
     dom.set_affinity(VcpuId(0), &AffinityRequest::both(&saved.hard, &saved.soft).forced()).expect("restore");
+
+    reconcile_guest(&mut c, &host, &dom);
     c.final_summary();
     report();
+}
+
+/// An agent reconcile of the guest against the backend calls it makes (policy A: CPUs
+/// 0-1, B: 2-3, every vCPU), all right and every vCPU re-pinned; every vCPU's maps are
+/// restored after.
+fn reconcile_guest(c: &mut Criterion, host: &Host, dom: &xenvcpu::Domain) {
+    use reconcile_pair::{lib_pass, raw_pass, Bufs, Counting, Raw};
+
+    let saved = dom.vcpus().unwrap_or_else(|e| fail(format!("guest vCPUs: {e}")));
+    let backend = XenCtrlBackend::open().unwrap_or_else(|e| fail(format!("cannot open Xen: {e}")));
+    let counter = Counting::new(std::sync::Arc::new(backend));
+    let counted = Host::with_shared_backend(counter.clone()).unwrap_or_else(|e| fail(format!("cannot open Xen: {e}")));
+    let counted_dom = [counted.domain(dom.id()).unwrap_or_else(|e| fail(format!("guest: {e}")))];
+    let domains = [dom.clone()];
+    let policies = reconcile_pair::policies(host, dom.max_vcpus(), ["0-1", "2-3"]);
+    let size = host.cpumap_size();
+    let raw_counted = Raw::new(&counted_dom, &policies, size);
+    let (reads, writes) = reconcile_pair::check(&counter, &counted_dom, &raw_counted, &policies, "lab guest");
+    println!(
+        "reconcile of the guest: per pass, all right: {reads:?}; re-pinning every vCPU: {writes:?} (library = raw)"
+    );
+
+    // Every vCPU is on policy B (`check`): `right` keeps it there; `repin` alternates A,
+    // B in blocks of two on both sides.
+    let raw = Raw::new(&domains, &policies, size);
+    let hv = host.hypervisor();
+    let nm = dom.max_vcpus() as usize;
+    let mut b = Bufs::new(size);
+    let mut group = c.benchmark_group("reconcile");
+    group.sample_size(20).measurement_time(Duration::from_secs(3));
+    group.bench_function("right", |bch| {
+        paired(
+            bch,
+            "reconcile/right",
+            2,
+            &mut b,
+            |_, _| assert_eq!(lib_pass(&domains, &policies[1]), (nm, 0)),
+            |b, _| assert_eq!(raw_pass(hv, &raw, 1, b), (nm, 0)),
+        )
+    });
+    group.bench_function("repin", |bch| {
+        paired(
+            bch,
+            "reconcile/repin",
+            2,
+            &mut b,
+            |_, k| assert_eq!(lib_pass(&domains, &policies[k % 2]), (0, nm)),
+            |b, k| assert_eq!(raw_pass(hv, &raw, k % 2, b), (0, nm)),
+        )
+    });
+    group.finish();
+    for v in &saved {
+        let req = AffinityRequest::both(&v.hard, &v.soft).forced();
+        dom.set_affinity(v.vcpu, &req).unwrap_or_else(|e| fail(format!("restore vCPU {}: {e}", v.vcpu)));
+    }
 }
 
 fn report() {
@@ -154,7 +220,12 @@ fn report() {
     let (api, raw, xl) = (get("update", "api"), get("update", "raw"), get("update", "xl"));
     let (list_api, list_raw) = (get("list", "api"), get("list", "raw"));
     println!("\naffinity bench (medians of this run, under QEMU TCG: compare ratios only):");
-    for (label, what) in [("update/api", "update api/raw"), ("list/api", "list api/raw")] {
+    for (label, what) in [
+        ("update/api", "update api/raw"),
+        ("list/api", "list api/raw"),
+        ("reconcile/right", "reconcile (all right) / raw calls"),
+        ("reconcile/repin", "reconcile (every vCPU re-pinned) / raw calls"),
+    ] {
         if let Some(p) = paired::stats(label) {
             println!(
                 "  {what}, paired: median of per-pair ratios {:.3}; medians {:.1} / {:.1} µs per call = {:.3} \
