@@ -259,3 +259,34 @@ fn placed_changes_are_checked_before_anything_is_pinned() {
     assert_eq!(hard_maps(&sim, 2), before);
     assert_eq!(live.online(), &vcpus("0"));
 }
+
+/// `set --policy` and `state --policy`: hotplug with inheritance in one step: the vCPUs
+/// brought online are pinned per the file first (their `<vcpupin>`, else `<vcpu cpuset>`);
+/// a file for another domain is refused and nothing changes.
+#[test]
+fn set_and_state_with_a_policy_pin_the_vcpus_they_bring_online() {
+    let sim = xenvcpu::sim::SimPlatform::lab_like().unwrap();
+    let file = std::env::temp_dir().join(format!("xenvcpu-set-policy-{}.xml", std::process::id()));
+    let xml = "<domain><name>labguest</name><vcpu cpuset='0-1'>4</vcpu>\
+               <cputune><vcpupin vcpu='3' cpuset='3'/></cputune></domain>";
+    std::fs::write(&file, xml).unwrap();
+    let f = file.to_str().unwrap();
+    let dom = sim.host.domain(DomId(1)).unwrap();
+    let maps = || dom.vcpus().unwrap().iter().map(|v| v.hard.to_string()).collect::<Vec<_>>();
+
+    let code =
+        xenvcpu::cli::run(["xenvcpu", "state", "labguest", "3", "on", "--policy", f, "--wait", "10"], Some(&sim));
+    assert_eq!(code, 0);
+    assert_eq!(maps(), ["0-3", "0-3", "0-3", "3"], "vCPU 3 came up on its <vcpupin>");
+    let code = xenvcpu::cli::run(["xenvcpu", "set", "labguest", "4", "--policy", f, "--wait", "10"], Some(&sim));
+    assert_eq!(code, 0);
+    assert_eq!(maps(), ["0-3", "0-3", "0-1", "3"], "vCPU 2 came up on <vcpu cpuset>");
+
+    let other = std::env::temp_dir().join(format!("xenvcpu-set-policy-other-{}.xml", std::process::id()));
+    std::fs::write(&other, "<domain><name>otherguest</name><vcpu cpuset='2'>4</vcpu></domain>").unwrap();
+    let before = sim.hv.snapshot();
+    let code = xenvcpu::cli::run(["xenvcpu", "set", "labguest", "2", "--policy", other.to_str().unwrap()], Some(&sim));
+    assert_eq!(code, 2, "another domain's file");
+    assert_eq!(sim.hv.snapshot(), before, "nothing changed");
+    let _ = (std::fs::remove_file(&file), std::fs::remove_file(&other));
+}

@@ -178,7 +178,75 @@ fn apply_shows_the_table_and_commits_only_when_asked() {
     assert!(!committed.contains("dry run"), "{committed}");
     assert!(committed.contains("domain 1 vCPU 0: hard 0-1 / soft (unchanged)"), "{committed}");
     assert!(committed.contains("domain 1 vCPU 1: hard 3 / soft (unchanged)"), "{committed}");
-    fails(&["apply", "labguest", "/nonexistent.xml"], 2, "cannot read /nonexistent.xml");
+    assert!(committed.contains("domain 1 vCPU 3: hard 0-1"), "offline vCPUs are pinned too: {committed}");
+    assert!(committed.contains("emulator: none (a PV domain runs without an emulator)"), "{committed}");
+    fails(&["apply", "labguest", "/nonexistent.xml"], 2, "/nonexistent.xml: cannot read it");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn apply_refuses_another_domains_file_unless_forced_and_a_file_for_another_count() {
+    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-other-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        file.to_str().unwrap().to_owned()
+    };
+    let other = write("other.xml", "<domain><name>otherguest</name><vcpu cpuset='2'>4</vcpu></domain>");
+    fails(
+        &["apply", "labguest", &other, "--commit"],
+        2,
+        "is the policy of another domain: its <name>otherguest</name>",
+    );
+    let forced = ok(&["apply", "labguest", &other, "--commit", "--force"]);
+    assert!(forced.contains("domain 1 vCPU 0: hard 2"), "{forced}");
+    let uuid = write("uuid.xml", "<domain><uuid>00000000-0000-0000-0000-0000000000aa</uuid><vcpu>4</vcpu></domain>");
+    fails(&["apply", "labguest", &uuid], 2, "<uuid>00000000-0000-0000-0000-0000000000aa</uuid>");
+    let eight = write("eight.xml", "<domain><name>labguest</name><vcpu cpuset='0-1'>8</vcpu></domain>");
+    let out = run(&["apply", "labguest", &eight]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no table for a file that does not fit: {}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is for 8 vCPUs") && stderr.contains("has 4"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn agent_once_reports_json_lines_and_fails_on_a_broken_file() {
+    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-agent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("autostart")).unwrap();
+    std::fs::write(dir.join("labguest.xml"), "<domain><name>labguest</name><vcpu cpuset='0-1'>4</vcpu></domain>")
+        .unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a policy").unwrap();
+    let state = dir.join("state");
+    let (d, st) = (dir.to_str().unwrap(), state.to_str().unwrap());
+    let args = ["agent", "--once", "--json", "--policy", d, "--state-dir", st];
+    let lines: Vec<Value> = ok(&args).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["event"], "loaded");
+    assert_eq!(lines[0]["policies"], 1, "only *.xml files directly in the directory: {lines:#?}");
+    let placed = &lines[1];
+    assert_eq!((placed["event"].as_str(), placed["name"].as_str()), (Some("reconciled"), Some("labguest")));
+    assert_eq!(placed["changed"].as_array().unwrap().len(), 4, "offline vCPUs too: {placed}");
+    assert_eq!(placed["emulator"]["state"], "none");
+    assert_eq!(lines.last().unwrap()["event"], "summary");
+
+    std::fs::write(dir.join("broken.xml"), "<domain>\n<vcpu>2</vcpu>\n<cputune>\n</domain>").unwrap();
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1), "a refused file fails --once");
+    let lines: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let refused = lines.iter().find(|l| l["event"] == "policy_refused").expect("reported");
+    assert_eq!((refused["line"].as_u64(), refused["column"].as_u64()), (Some(4), Some(1)), "{refused}");
+    assert!(lines.iter().any(|l| l["event"] == "reconciled" && l["name"] == "labguest"), "the good one applies");
+    fails(&["agent", "--policy", "/nonexistent-dir", "--once"], 2, "policy directory /nonexistent-dir");
+    for bad in ["--interval=-1", "--interval=86401", "--interval=x"] {
+        let out = run(&["agent", "--policy", d, bad]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains("give 0 (no periodic check) to 86400") || stderr.contains("not a number"), "{stderr}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -242,7 +310,7 @@ fn no_xen_here_exits_3() {
 #[test]
 fn every_subcommand_has_help() {
     let top = ok(&["--help"]);
-    let subcommands = ["info", "list", "pin", "set", "state", "maps", "apply", "emulatorpin", "bench"];
+    let subcommands = ["info", "list", "pin", "set", "state", "maps", "apply", "emulatorpin", "agent", "bench"];
     for sub in subcommands {
         assert!(top.contains(&format!("  {sub} ")), "{sub} in --help: {top}");
         let help = ok(&[sub, "--help"]);
@@ -280,7 +348,7 @@ fn the_man_page_is_generated_for_the_command_and_each_subcommand() {
     let page = ok(&["man"]);
     assert!(page.contains(".TH xenvcpu 1"), "{page}");
     assert!(page.contains(".SH NAME") && page.contains(".SH SYNOPSIS"), "{page}");
-    for sub in ["info", "list", "pin", "set", "state", "maps", "apply", "emulatorpin", "bench"] {
+    for sub in ["info", "list", "pin", "set", "state", "maps", "apply", "emulatorpin", "agent", "bench"] {
         assert!(page.contains(sub), "man page lacks {sub}");
         let sub_page = ok(&["man", sub]);
         assert!(

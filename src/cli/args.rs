@@ -88,6 +88,10 @@ pub enum Command {
         /// Wait up to this many seconds for the guest to follow, and fail if it does not.
         #[arg(long, value_name = "SECONDS", value_parser = parse_wait)]
         wait: Option<Duration>,
+        /// A libvirt domain XML whose placement the vCPUs brought online get first (their
+        /// `<vcpupin>`, else `<vcpu cpuset>`); it must be this domain's.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<String>,
     },
     /// Bring chosen vCPUs online or take them offline (per-vCPU hotplug).
     State {
@@ -104,6 +108,10 @@ pub enum Command {
         /// Wait up to this many seconds for the guest to follow, and fail if it does not.
         #[arg(long, value_name = "SECONDS", value_parser = parse_wait)]
         wait: Option<Duration>,
+        /// A libvirt domain XML whose placement the vCPUs brought online get first (their
+        /// `<vcpupin>`, else `<vcpu cpuset>`); it must be this domain's.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<String>,
     },
     /// vCPU maps: possible, online (Xen), requested (xenstore), onlinable, offlinable.
     Maps {
@@ -114,7 +122,9 @@ pub enum Command {
         json: bool,
     },
     /// Resolve a domain XML's placement (`<vcpu cpuset>`, `<vcpupin>`, `<emulatorpin>`) for this
-    /// host and show it; with --commit, pin every online vCPU accordingly.
+    /// host and show it; with --commit, pin every vCPU (offline ones too, so they come up
+    /// placed) and every thread of the emulator accordingly. The file must be for this
+    /// domain: its `<vcpu>` count, and its `<name>` and `<uuid>` when it has them.
     Apply {
         /// Domain name or id.
         domain: String,
@@ -126,6 +136,9 @@ pub enum Command {
         /// Apply it (default: dry run).
         #[arg(long)]
         commit: bool,
+        /// Apply a file whose `<name>` or `<uuid>` names another domain.
+        #[arg(long)]
+        force: bool,
     },
     /// Pin the domain's emulator (device model process in dom0) to CPUS.
     Emulatorpin {

@@ -22,8 +22,9 @@ use serde::Serialize;
 
 pub use args::{Args, BenchCommand, Command, MAX_INTERVAL, MAX_ITERATIONS, MAX_WAIT};
 
+use crate::agent::{Policy, PolicyError};
 use crate::cpumap::CpuMap;
-use crate::placement::Placement;
+use crate::placement::LivePlacement;
 use crate::sim::SimPlatform;
 use crate::{
     AffinityRequest, AvailabilityChange, DomId, Domain, Effective, Error, Host, HostInfo, PhysCpu, VcpuId, VcpuInfo,
@@ -194,12 +195,16 @@ fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
         Command::Info { json } => info(&env, json),
         Command::List { domains, json } => list(&env, &domains, json),
         Command::Pin { domain, vcpus, hard, soft, force } => pin(&env, &domain, &vcpus, &hard, soft.as_deref(), force),
-        Command::Set { domain, count, ignore_host, wait } => set(&env, &domain, count, ignore_host, wait),
-        Command::State { domain, vcpus, state, ignore_host, wait } => {
-            self::state(&env, &domain, &vcpus, state == "on", ignore_host, wait)
+        Command::Set { domain, count, ignore_host, wait, policy } => {
+            set(&env, &domain, count, ignore_host, wait, policy.as_deref())
+        }
+        Command::State { domain, vcpus, state, ignore_host, wait, policy } => {
+            self::state(&env, &domain, &vcpus, state == "on", ignore_host, wait, policy.as_deref())
         }
         Command::Maps { domain, json } => maps(&env, &domain, json),
-        Command::Apply { domain, file, nodeset, commit } => apply(&env, &domain, &file, nodeset.as_deref(), commit),
+        Command::Apply { domain, file, nodeset, commit, force } => {
+            apply(&env, &domain, &file, nodeset.as_deref(), commit, force)
+        }
         Command::Emulatorpin { domain, cpus } => emulatorpin(&env, &domain, &cpus),
         Command::Agent { policy, once, dry_run, enforce, interval, json, state_dir } => {
             let options = agent::Options { once, dry_run, enforce, interval, json, state_dir };
@@ -729,16 +734,37 @@ fn check_overcommit(env: &Env, dom: &Domain, online: usize, ignore_host: bool) -
 }
 
 /// `xenvcpu set DOMAIN COUNT [--ignore-host] [--wait SECONDS]`.
-fn set(env: &Env, domain: &str, count: u32, ignore_host: bool, wait: Option<Duration>) -> CliResult {
+fn set(
+    env: &Env,
+    domain: &str,
+    count: u32,
+    ignore_host: bool,
+    wait: Option<Duration>,
+    policy: Option<&str>,
+) -> CliResult {
     let dom = env.domain(domain)?;
     dom.check_count(count)?;
     check_overcommit(env, &dom, count as usize, ignore_host)?;
-    let change = dom.set_vcpu_count(count)?;
+    let change = match policy {
+        None => dom.set_vcpu_count(count)?,
+        Some(file) => {
+            let (mut live, info) = live_policy(env, &dom, file)?;
+            dom.set_vcpu_count_placed(count, &mut live, &info, None)?
+        }
+    };
     report_change(&dom, &change, wait)
 }
 
-/// `xenvcpu state DOMAIN VCPUS on|off [--ignore-host] [--wait SECONDS]`.
-fn state(env: &Env, domain: &str, vcpus: &str, on: bool, ignore_host: bool, wait: Option<Duration>) -> CliResult {
+/// `xenvcpu state DOMAIN VCPUS on|off [--ignore-host] [--wait SECONDS] [--policy FILE]`.
+fn state(
+    env: &Env,
+    domain: &str,
+    vcpus: &str,
+    on: bool,
+    ignore_host: bool,
+    wait: Option<Duration>,
+    policy: Option<&str>,
+) -> CliResult {
     let dom = env.domain(domain)?;
     let vcpus = parse_vcpus(&dom, vcpus)?;
     dom.check_state_change(&vcpus, on)?;
@@ -749,8 +775,49 @@ fn state(env: &Env, domain: &str, vcpus: &str, on: bool, ignore_host: bool, wait
         };
         check_overcommit(env, &dom, now.union(&vcpus).count(), ignore_host)?;
     }
-    let change = dom.set_vcpus_online(&vcpus, on)?;
+    let change = match policy {
+        None => dom.set_vcpus_online(&vcpus, on)?,
+        Some(file) => {
+            let (mut live, info) = live_policy(env, &dom, file)?;
+            dom.set_vcpus_online_placed(&vcpus, on, &mut live, &info, None)?
+        }
+    };
     report_change(&dom, &change, wait)
+}
+
+/// A policy file for `dom`, read and checked: its `<name>` and `<uuid>` (unless `force`)
+/// and its vCPU count.
+fn read_policy(env: &Env, dom: &Domain, file: &str, force: bool) -> CliResult<Policy> {
+    let policy = Policy::from_file(std::path::Path::new(file)).map_err(|e| match e {
+        PolicyError::Placement { error, .. } => Error::Placement(error),
+        other => Error::InvalidArgument(other.to_string()),
+    })?;
+    let name = env.name_of(dom.id());
+    if !force {
+        let shown = name.clone().unwrap_or_else(|| format!("domain {}", dom.id()));
+        policy.check_for(&shown, name.as_deref(), crate::Uuid(dom.info().uuid))?;
+    }
+    if policy.placement.max_vcpus != dom.max_vcpus() {
+        return Err(Error::InvalidArgument(format!(
+            "{file} is for {} vCPUs (<vcpu>{}</vcpu>); domain {} has {}: a policy must fit its domain",
+            policy.placement.max_vcpus,
+            policy.placement.max_vcpus,
+            dom.id(),
+            dom.max_vcpus()
+        ))
+        .into());
+    }
+    Ok(policy)
+}
+
+/// The live placement of `dom` under the policy in `file`, with the vCPUs online now.
+fn live_policy(env: &Env, dom: &Domain, file: &str) -> CliResult<(LivePlacement, HostInfo)> {
+    let policy = read_policy(env, dom, file, false)?;
+    let online = match dom.requested_vcpus()? {
+        Some(requested) => requested,
+        None => dom.online_vcpus()?,
+    };
+    Ok((LivePlacement::with_online(policy.placement, &online)?, env.host.info()?))
 }
 
 #[derive(Serialize)]
@@ -792,21 +859,29 @@ fn maps(env: &Env, domain: &str, json: bool) -> CliResult {
 /// `xenvcpu apply DOMAIN FILE.xml [--nodeset NODES] [--commit]`: resolves the placement of a
 /// domain XML (`<vcpu>`, `<cputune>`) for this host and shows it; `--commit` pins every
 /// online vCPU accordingly (one operation, rolled back on failure).
-fn apply(env: &Env, domain: &str, file: &str, nodeset: Option<&str>, commit: bool) -> CliResult {
+fn apply(env: &Env, domain: &str, file: &str, nodeset: Option<&str>, commit: bool, force: bool) -> CliResult {
     let dom = env.domain(domain)?;
-    let xml = std::fs::read_to_string(file).map_err(|e| Error::InvalidArgument(format!("cannot read {file}: {e}")))?;
-    let placement = Placement::from_xml(&xml)?;
+    let placement = read_policy(env, &dom, file, force)?.placement;
     let info = env.host.info()?;
     let nodeset = nodeset.map(|list| list.parse::<CpuMap>()).transpose()?;
     let resolved = placement.resolve(&info, nodeset.as_ref())?;
     print!("{}", resolved.table());
     if !commit {
-        println!("(dry run: nothing applied; --commit pins the online vCPUs)");
+        println!("(dry run: nothing applied; --commit pins every vCPU, offline ones too, and the emulator)");
         return Ok(());
     }
-    for (vcpu, eff) in dom.apply_placement(&resolved)? {
+    // Every vCPU, as one operation (a failure restores those already changed): offline
+    // ones too, so that they come up placed whoever brings them online.
+    let items: Vec<(VcpuId, AffinityRequest<'_>)> =
+        resolved.vcpus.iter().map(|p| (p.vcpu, AffinityRequest::hard(&p.cpus))).collect();
+    for (vcpu, eff) in dom.pin_each(&items)? {
         let req_map = &resolved.vcpus[vcpu.index()].cpus;
         report_effective(dom.id(), vcpu, &AffinityRequest::hard(req_map), &eff, env.host.nr_cpus());
+    }
+    match dom.pin_emulator(&resolved.emulator.0) {
+        Ok((pid, map)) => println!("emulator: process {pid}, every thread pinned to {map}"),
+        Err(Error::NoEmulator { reason, .. }) => println!("emulator: none ({reason})"),
+        Err(e) => return Err(e.into()),
     }
     Ok(())
 }
@@ -891,7 +966,9 @@ mod tests {
     fn a_silent_xenstore_is_exit_4_naming_the_socket() {
         let silent = Silent::new();
         let env = silent.env();
-        for result in [set(&env, "1", 2, false, None), maps(&env, "1", false), set(&env, "labguest", 2, false, None)] {
+        for result in
+            [set(&env, "1", 2, false, None, None), maps(&env, "1", false), set(&env, "labguest", 2, false, None, None)]
+        {
             let e = env.classify(result.unwrap_err());
             assert_eq!(e.exit_code(), EXIT_XENSTORE, "{e}");
             assert!(e.to_string().contains(&silent.endpoint()), "{e}");
@@ -907,7 +984,7 @@ mod tests {
         let store = host.store().map(drop);
         assert!(matches!(store, Err(Error::XenStoreUnavailable { .. })), "{store:?}");
         let env = Env::new(host);
-        let e = set(&env, "1", 2, false, None).unwrap_err();
+        let e = set(&env, "1", 2, false, None, None).unwrap_err();
         assert_eq!(e.exit_code(), EXIT_XENSTORE, "{e}");
         assert!(e.to_string().contains("/run/xenstored/socket") && e.to_string().contains("/dev/xen/xenbus"), "{e}");
         assert_eq!(e.error().errno().map(|e| e.raw()), Some(libc::ENOENT), "{e}");
