@@ -6,6 +6,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
+use clap::Parser;
 use xenvcpu::cli::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use xenvcpu::hypervisor::SimSnapshot;
 use xenvcpu::sim::SimPlatform;
@@ -306,4 +307,29 @@ fn bench_pin_restores_every_vcpu_it_touched_when_an_update_fails() {
     assert_eq!(sim.hv.snapshot(), before, "every vCPU got its affinity back");
     assert_eq!(cli::run(args("bench pin labguest --iterations 100"), Some(&sim)), EXIT_OK);
     assert_eq!(sim.hv.snapshot(), before, "and after a successful run too");
+}
+
+/// The systemd unit's command line is one `xenvcpu agent` accepts (with the defaults of
+/// its environment variables).
+#[test]
+fn the_systemd_unit_starts_a_valid_agent_command() {
+    let unit = include_str!("../contrib/xenvcpu-agent.service");
+    let mut env = std::collections::HashMap::new();
+    for line in unit.lines().filter_map(|l| l.strip_prefix("Environment=")) {
+        let (k, v) = line.split_once('=').unwrap();
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("ExecStart");
+    let mut words: Vec<String> = Vec::new();
+    for word in exec.split_whitespace() {
+        let name = word.trim_start_matches('$').trim_start_matches('{').trim_end_matches('}');
+        match env.get(name).filter(|_| word.starts_with('$')) {
+            Some(value) => words.extend(value.split_whitespace().map(str::to_owned)),
+            None => words.push(word.to_owned()),
+        }
+    }
+    assert!(words[0].ends_with("/xenvcpu") && words[1] == "agent", "{words:?}");
+    let args = xenvcpu::cli::Args::try_parse_from(&words).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+    assert!(matches!(args.command, xenvcpu::cli::Command::Agent { once: false, .. }), "{args:?}");
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"), "reload is SIGHUP");
 }

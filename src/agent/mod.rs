@@ -7,17 +7,24 @@
 //! itself), it comes up already placed. A reconcile that finds everything right makes read
 //! hypercalls only.
 //!
+//! - [`reconcile`] / [`reconcile_with`]: one domain against its resolved policy: what was
+//!   right, what was re-pinned, what drifts, what failed, and the emulator ([`Report`]).
+//! - [`Policy`], [`PolicyDir`]: libvirt domain XML files and which domain each is for (the
+//!   `<uuid>` wins over the `<name>`).
+//! - [`Agent`]: the event loop (placement on introduction, libvirt's hotplug rules on any
+//!   tool's availability change, drift checks, reloads), reporting [`Event`]s.
+//!
 //! ```no_run
-//! use std::sync::atomic::AtomicBool;
+//! use std::path::Path;
 //! use std::time::Duration;
-//! use xenvcpu::agent::{Agent, Event};
-//! use xenvcpu::placement::Placement;
+//! use xenvcpu::agent::{Agent, Control, Event};
 //!
 //! let host = xenvcpu::Host::open()?;
 //! let mut agent = Agent::new(host, Some(Duration::from_secs(60)));
-//! agent.set_policy("labguest", Placement::from_xml("<domain><vcpu cpuset='0-1'>4</vcpu></domain>")?);
-//! let stop = AtomicBool::new(false);
-//! agent.run(&stop, |event: Event| eprintln!("{event}"))?;
+//! agent.load_dir(Path::new("/etc/libvirt/libxl"))?;
+//! agent.set_state_dir("/run/xenvcpu/agent");
+//! let control = Control::new(); // stop() and reload() from elsewhere (a signal handler)
+//! agent.run(&control, |event: Event| eprintln!("{event}"))?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
