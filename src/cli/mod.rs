@@ -772,13 +772,25 @@ fn maps(env: &Env, domain: &str, json: bool) -> CliResult {
 
 /// `xenvcpu apply DOMAIN FILE.xml [--nodeset NODES] [--commit]`: resolves the placement of a
 /// domain XML (`<vcpu>`, `<cputune>`) for this host and shows it; `--commit` pins every
-/// online vCPU accordingly (one operation, rolled back on failure).
+/// online vCPU accordingly (one operation, rolled back on failure). `placement='auto'`
+/// without `--nodeset` uses the domain's advisory nodeset (its node affinity).
 fn apply(env: &Env, domain: &str, file: &str, nodeset: Option<&str>, commit: bool) -> CliResult {
     let dom = env.domain(domain)?;
     let xml = std::fs::read_to_string(file).map_err(|e| Error::InvalidArgument(format!("cannot read {file}: {e}")))?;
     let placement = Placement::from_xml(&xml)?;
     let info = env.host.info()?;
-    let nodeset = nodeset.map(|list| list.parse::<CpuMap>()).transpose()?;
+    let nodeset = match nodeset {
+        Some(list) => Some(list.parse::<CpuMap>()?),
+        // placement='auto' without --nodeset: the domain's own NUMA node affinity.
+        None if placement.mode == crate::placement::PlacementMode::Auto => {
+            let advisory = dom.advisory_nodeset()?;
+            if let Some(warning) = advisory.warning() {
+                eprintln!("xenvcpu: warning: domain {}: {warning}", dom.id());
+            }
+            Some(advisory.into_nodes())
+        }
+        None => None,
+    };
     let resolved = placement.resolve(&info, nodeset.as_ref())?;
     print!("{}", resolved.table());
     if !commit {
