@@ -28,6 +28,8 @@ pub enum Op {
     SetAffinity,
     /// `xc_domain_max_vcpus`.
     MaxVcpus,
+    /// `xc_domain_node_getaffinity`.
+    NodeAffinity,
 }
 
 impl Op {
@@ -42,6 +44,7 @@ impl Op {
             Op::GetAffinity => "xc_vcpu_getaffinity",
             Op::SetAffinity => "xc_vcpu_setaffinity",
             Op::MaxVcpus => "xc_domain_max_vcpus",
+            Op::NodeAffinity => "xc_domain_node_getaffinity",
         }
     }
 }

@@ -28,8 +28,8 @@ pub mod sim;
 pub mod xenstore;
 
 pub use domain::{
-    AffinityRequest, AvailabilityChange, Domain, Effective, Libvirt, LibvirtVcpuInfo, VcpuInfo, VcpuMapFlag, VcpuMaps,
-    VcpuState,
+    AdvisoryNodeset, AffinityRequest, AvailabilityChange, Domain, Effective, Libvirt, LibvirtVcpuInfo, VcpuInfo,
+    VcpuMapFlag, VcpuMaps, VcpuState,
 };
 pub use error::{Error, MapKind, NoEmulatorReason, Op, Result, Uuid};
 pub use host::{Host, HostInfo};

@@ -75,6 +75,29 @@ impl SimPlatform {
     }
 }
 
+impl SimPlatform {
+    /// Creates a PVH guest named `name` (`domain.hvm` is taken as set): an HVM container
+    /// without a device model, with libxl's availability nodes (`online` for
+    /// `0..online`) and an agent that follows them, as for a PV guest (libxl writes the
+    /// same keys for PV and PVH guests).
+    ///
+    /// # Errors
+    /// A failed write to the simulated store.
+    pub fn add_pvh_guest(&mut self, domain: SimDomain, name: &str) -> Result<()> {
+        let d = SimDomain { hvm: true, ..domain };
+        self.hv.add_domain(d.clone());
+        self.hv.set_pvh(d.domid, true);
+        self.store.write(TxId::NONE, &paths::name(d.domid), name.as_bytes())?;
+        for v in 0..d.max_vcpus {
+            let value: &[u8] = if v < d.online { b"online" } else { b"offline" };
+            self.store.write(TxId::NONE, &paths::availability(d.domid, v), value)?;
+        }
+        let agent = spawn_agent(self.hv.clone(), self.store.connect(), d.domid, d.max_vcpus, self.stop.clone())?;
+        self.agents.push(agent);
+        Ok(())
+    }
+}
+
 impl Drop for SimPlatform {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -127,3 +127,33 @@ fn repair_only_writes_the_named_vcpus_and_reports_the_rest_as_drift() {
     let report = reconcile_with(&dom, &policy, &nothing).unwrap();
     assert!(report.drift.iter().any(|c| c.vcpu == VcpuId(3) && c.from.to_string() == "1"), "{report}");
 }
+
+/// `placement='auto'` without numad: the domain's node affinity is the advisory nodeset;
+/// an affinity of every node places on every CPU, with a warning.
+#[test]
+fn placement_auto_follows_the_domains_node_affinity() {
+    use xenvcpu::agent::{Agent, Event, Policy};
+    use xenvcpu::hypervisor::SimConfig;
+    use xenvcpu::sim::SimGuest;
+    let config = SimConfig { nr_cpus: 8, nr_nodes: 2, cores_per_socket: 8, ..SimConfig::default() };
+    let guest =
+        SimGuest { domain: SimDomain { domid: 1, max_vcpus: 4, online: 2, hvm: false }, name: "numaguest".into() };
+    let sim = SimPlatform::new(config, &[guest]).unwrap();
+    let auto = "<domain><name>numaguest</name><vcpu placement='auto'>4</vcpu>\
+                <cputune><vcpupin vcpu='0' cpuset='0'/></cputune></domain>";
+    let run = || {
+        let mut agent = Agent::new(sim.host.clone(), None);
+        agent.add_policy(Policy::from_xml("auto.xml", auto).unwrap());
+        let mut events = Vec::new();
+        agent.reconcile_all(&mut |e: Event| events.push(e.to_string())).unwrap();
+        events
+    };
+    let events = run();
+    assert!(events.iter().any(|e| e.contains("node affinity is all nodes")), "{events:#?}");
+    assert_eq!(hard_maps(&sim, 1), ["0", "0-7", "0-7", "0-7"]);
+
+    sim.hv.set_node_affinity(1, &CpuMap::from_iter([1])).unwrap();
+    let events = run();
+    assert!(!events.iter().any(|e| e.contains("all nodes")), "{events:#?}");
+    assert_eq!(hard_maps(&sim, 1), ["0", "4-7", "4-7", "4-7"], "node 1's CPUs; <vcpupin> still wins");
+}

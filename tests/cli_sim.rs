@@ -162,6 +162,35 @@ fn maps_prints_every_map_and_its_json_has_the_documented_fields() {
 }
 
 #[test]
+fn apply_auto_without_nodeset_uses_the_domains_node_affinity_and_warns_when_it_is_every_node() {
+    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-auto-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("auto.xml");
+    std::fs::write(&file, "<domain><vcpu placement='auto'>4</vcpu></domain>").unwrap();
+    let file = file.to_str().unwrap();
+
+    let out = run(&["apply", "labguest", file, "--commit"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "xenvcpu: warning: domain 1: node affinity is all nodes; placement='auto' uses all nodes"
+    );
+    assert!(stdout.contains("0         0-3   advisory nodeset"), "{stdout}");
+    assert!(stdout.contains("domain 1 vCPU 1: hard all / soft (unchanged)"), "{stdout}");
+
+    // An explicit --nodeset wins, without a warning.
+    let out = run(&["apply", "labguest", file, "--nodeset", "0"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A static placement never asks for the node affinity.
+    std::fs::write(file, "<domain><vcpu cpuset='1'>4</vcpu></domain>").unwrap();
+    let out = run(&["apply", "labguest", file]);
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn apply_shows_the_table_and_commits_only_when_asked() {
     let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -196,3 +196,53 @@ fn topology_with_two_nodes_and_smt() {
     let nodes = info.node_cpus();
     assert_eq!(host.cpu_list_context(&nodes).parse("node:1,^5").unwrap(), "4,6".parse().unwrap());
 }
+
+#[test]
+fn node_affinity_is_every_node_until_set_and_is_part_of_the_snapshot() {
+    let sim = Arc::new(SimHost::new(SimConfig { nr_cpus: 8, nr_nodes: 2, ..SimConfig::default() }));
+    sim.add_domain(SimDomain { domid: 0, max_vcpus: 2, online: 2, hvm: false });
+    let host = Host::with_shared_backend(sim.clone()).unwrap();
+    let dom0 = host.domain(DomId(0)).unwrap();
+    assert_eq!(dom0.node_affinity().unwrap(), "0-1".parse().unwrap());
+    let all = dom0.advisory_nodeset().unwrap();
+    assert_eq!((all.nodes(), all.is_all_nodes()), (&"0-1".parse().unwrap(), true));
+
+    let before = sim.snapshot();
+    sim.set_node_affinity(0, &"1".parse().unwrap()).unwrap();
+    assert_ne!(sim.snapshot(), before, "the node affinity is part of the snapshot");
+    assert_eq!(dom0.node_affinity().unwrap(), "1".parse().unwrap());
+    let one = dom0.advisory_nodeset().unwrap();
+    assert_eq!((one.nodes(), one.is_all_nodes(), one.warning()), (&"1".parse().unwrap(), false, None));
+    let resolved = xenvcpu::placement::Placement::builder(2)
+        .auto()
+        .build()
+        .unwrap()
+        .resolve(&host.info().unwrap(), Some(one.nodes()))
+        .unwrap();
+    assert!(resolved.vcpus.iter().all(|v| v.cpus == "4-7".parse().unwrap()), "{resolved}");
+
+    // Xen's rules: disjoint from the host's nodes is EINVAL; every node is the automatic
+    // affinity again; an absent domain is ESRCH.
+    assert_eq!(sim.set_node_affinity(0, &"2-3".parse().unwrap()).map_err(|e| e.raw()), Err(libc::EINVAL));
+    sim.set_node_affinity(0, &"0-7".parse().unwrap()).unwrap();
+    assert_eq!(sim.snapshot(), before, "back to the automatic affinity");
+    assert_eq!(sim.set_node_affinity(9, &"0".parse().unwrap()).map_err(|e| e.raw()), Err(libc::ESRCH));
+    let gone = host.domain(DomId(0)).unwrap();
+    sim.remove_domain(0);
+    assert!(matches!(gone.node_affinity(), Err(Error::DomainGone { .. })));
+}
+
+#[test]
+fn pv_pvh_and_hvm_are_told_apart_by_the_emulation_flags() {
+    use xenvcpu::hypervisor::GuestType;
+    let sim = Arc::new(SimHost::lab_like());
+    sim.add_domain(SimDomain { domid: 3, max_vcpus: 2, online: 2, hvm: true });
+    sim.set_pvh(3, true);
+    sim.set_pvh(1, true); // a PV domain stays PV
+    let host = Host::with_shared_backend(sim).unwrap();
+    let kinds: Vec<_> = host.domains().unwrap().iter().map(|d| (d.domid.get(), d.guest_type())).collect();
+    assert_eq!(kinds, [(0, GuestType::Pv), (1, GuestType::Pv), (2, GuestType::Hvm), (3, GuestType::Pvh)]);
+    let pvh = host.domain_info(DomId(3)).unwrap();
+    assert!(pvh.flags.hvm, "Xen reports PVH as an HVM container");
+    assert_eq!(pvh.emulation_flags, xen_sys::XEN_X86_EMU_LAPIC);
+}

@@ -91,6 +91,9 @@ impl Hypervisor for Still {
     fn set_max_vcpus(&self, _: u32, _: u32) -> Result<(), Errno> {
         Ok(())
     }
+    fn node_affinity(&self, _: u32) -> Result<CpuMap, Errno> {
+        Ok(CpuMap::all(1))
+    }
     fn describe(&self) -> String {
         "still".into()
     }

@@ -55,12 +55,29 @@ struct xenctl_bitmap {
 #define XEN_DOMCTL_getvcpuinfo        14
 #define XEN_DOMCTL_max_vcpus          15
 #define XEN_DOMCTL_getvcpuaffinity    25
+#define XEN_DOMCTL_getnodeaffinity    69
 
 /* x86 part of a domain's creation-time configuration, reported by getdomaininfo. */
 struct xen_arch_domainconfig {
     uint32_t emulation_flags;     /* which devices Xen emulates for the domain */
     uint32_t misc_flags;
 };
+
+/* Bits of xen_arch_domainconfig.emulation_flags. A PV domain has none. An HVM container
+ * has the local APIC; libxl gives a PVH guest that alone (a PVH dom0 also gets the IO-APIC
+ * and vPCI), and an HVM guest the whole set of legacy platform devices, the 8259 PIC
+ * among them: a PIC means a full HVM guest with a device model. */
+#define XEN_X86_EMU_LAPIC         (1U << 0)
+#define XEN_X86_EMU_HPET          (1U << 1)
+#define XEN_X86_EMU_PM            (1U << 2)
+#define XEN_X86_EMU_RTC           (1U << 3)
+#define XEN_X86_EMU_IOAPIC        (1U << 4)
+#define XEN_X86_EMU_PIC           (1U << 5)
+#define XEN_X86_EMU_VGA           (1U << 6)
+#define XEN_X86_EMU_IOMMU         (1U << 7)
+#define XEN_X86_EMU_PIT           (1U << 8)
+#define XEN_X86_EMU_USE_PIRQ      (1U << 9)
+#define XEN_X86_EMU_VPCI          (1U << 10)
 
 /* Bits of xen_domctl_getdomaininfo.flags. */
 #define XEN_DOMINF_dying          (1U << 0)  /* being destroyed */
@@ -131,6 +148,12 @@ struct xen_domctl_max_vcpus {
     uint32_t max;                 /* in */
 };
 
+/* XEN_DOMCTL_getnodeaffinity payload. Size 16. Out: the NUMA nodes the domain's memory
+ * is allocated from, a bitmap with the layout of a CPU bitmap indexed by node id. */
+struct xen_domctl_nodeaffinity {
+    struct xenctl_bitmap nodemap;
+};
+
 /* The domctl hypercall argument. Size 144; the payload union is 128 bytes at offset 16. */
 struct xen_domctl {
     uint32_t cmd;                 /* XEN_DOMCTL_* */
@@ -139,6 +162,7 @@ struct xen_domctl {
     uint16_t _pad[3];
     union {
         struct xen_domctl_getdomaininfo getdomaininfo;
+        struct xen_domctl_nodeaffinity  nodeaffinity;
         struct xen_domctl_vcpuaffinity  vcpuaffinity;
         struct xen_domctl_getvcpuinfo   getvcpuinfo;
         struct xen_domctl_max_vcpus     max_vcpus;

@@ -40,6 +40,8 @@ typedef struct xentoollog_logger xentoollog_logger;
 
 /* A CPU bitmap of exactly xc_get_cpumap_size() bytes, same bit order as xenctl_bitmap. */
 typedef uint8_t *xc_cpumap_t;
+/* A NUMA node bitmap of exactly xc_get_nodemap_size() bytes, bit i = node i. */
+typedef uint8_t *xc_nodemap_t;
 
 typedef struct xen_domctl_getdomaininfo xc_domaininfo_t;
 typedef struct xen_domctl_getvcpuinfo   xc_vcpuinfo_t;
@@ -61,6 +63,9 @@ int xc_version(xc_interface *xch, int cmd, void *arg);
 
 /* (physinfo.max_cpu_id + 1 + 7) / 8: the byte size of every xc_cpumap_t. */
 int xc_get_cpumap_size(xc_interface *xch);
+
+/* (physinfo.max_node_id + 1 + 7) / 8: the byte size of every xc_nodemap_t. */
+int xc_get_nodemap_size(xc_interface *xch);
 
 /* Fill *info. */
 int xc_physinfo(xc_interface *xch, xc_physinfo_t *info);
@@ -91,5 +96,11 @@ int xc_vcpu_getaffinity(xc_interface *xch, uint32_t domid, int vcpu,
 /* XEN_DOMCTL_max_vcpus. Since Xen 4.12 the vCPU count is fixed at creation: this succeeds
  * only when max equals it (EINVAL otherwise). */
 int xc_domain_max_vcpus(xc_interface *xch, uint32_t domid, unsigned int max);
+
+/* XEN_DOMCTL_getnodeaffinity: the NUMA nodes the domain has affinity with (where Xen
+ * allocates its memory), into a buffer of exactly xc_get_nodemap_size() bytes, which
+ * libxenctrl writes whole. Unless set explicitly, Xen derives it from the vCPUs' affinity:
+ * the nodes of the CPUs they may (or prefer to) run on. */
+int xc_domain_node_getaffinity(xc_interface *xch, uint32_t domid, xc_nodemap_t nodemap);
 
 #endif /* XENVCPU_XENCTRL_H */

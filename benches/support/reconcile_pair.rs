@@ -90,6 +90,9 @@ impl Hypervisor for Counting {
     fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno> {
         self.count("set_max_vcpus").set_max_vcpus(domid, max)
     }
+    fn node_affinity(&self, domid: u32) -> Result<xenvcpu::cpumap::CpuMap, Errno> {
+        self.count("node_affinity").node_affinity(domid)
+    }
     fn describe(&self) -> String {
         self.inner.describe()
     }

@@ -43,7 +43,7 @@ pub use reconcile::{check_fits, reconcile, reconcile_with, Change, EmulatorOutco
 
 use crate::error::{Error, Result, Uuid};
 use crate::ids::{DomId, VcpuSet};
-use crate::placement::{LivePlacement, Placement, Resolved};
+use crate::placement::{LivePlacement, Placement, PlacementMode, Resolved};
 use crate::xenstore::{paths, XenStore};
 use crate::{Domain, Host, HostInfo};
 use state::StateDir;
@@ -383,8 +383,8 @@ impl Agent {
         }
     }
 
-    /// Resolves a live placement for `dom` (`placement='auto'` takes the domain's node
-    /// affinity).
+    /// Resolves a live placement for `dom`: `placement='auto'` takes the domain's node
+    /// affinity (where libxl placed its memory), with a warning when that is every node.
     fn resolve(
         &self,
         dom: &Domain,
@@ -392,8 +392,14 @@ impl Agent {
         info: &HostInfo,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Resolved> {
-        let _ = (dom, &on_event);
-        Ok(placement.resolve(info, None)?)
+        if placement.mode != PlacementMode::Auto {
+            return Ok(placement.resolve(info, None)?);
+        }
+        let advisory = dom.advisory_nodeset()?;
+        if let Some(warning) = advisory.warning() {
+            on_event(Event::Warning { domid: Some(dom.id()), message: warning.to_string() });
+        }
+        Ok(placement.resolve(info, Some(advisory.nodes()))?)
     }
 
     /// One pass over the running domains: places those seen for the first time, forgets

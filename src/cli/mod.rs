@@ -748,8 +748,8 @@ fn set(
     let change = match policy {
         None => dom.set_vcpu_count(count)?,
         Some(file) => {
-            let (mut live, info) = live_policy(env, &dom, file)?;
-            dom.set_vcpu_count_placed(count, &mut live, &info, None)?
+            let (mut live, info, nodes) = live_policy(env, &dom, file)?;
+            dom.set_vcpu_count_placed(count, &mut live, &info, nodes.as_ref())?
         }
     };
     report_change(&dom, &change, wait)
@@ -778,8 +778,8 @@ fn state(
     let change = match policy {
         None => dom.set_vcpus_online(&vcpus, on)?,
         Some(file) => {
-            let (mut live, info) = live_policy(env, &dom, file)?;
-            dom.set_vcpus_online_placed(&vcpus, on, &mut live, &info, None)?
+            let (mut live, info, nodes) = live_policy(env, &dom, file)?;
+            dom.set_vcpus_online_placed(&vcpus, on, &mut live, &info, nodes.as_ref())?
         }
     };
     report_change(&dom, &change, wait)
@@ -810,14 +810,29 @@ fn read_policy(env: &Env, dom: &Domain, file: &str, force: bool) -> CliResult<Po
     Ok(policy)
 }
 
-/// The live placement of `dom` under the policy in `file`, with the vCPUs online now.
-fn live_policy(env: &Env, dom: &Domain, file: &str) -> CliResult<(LivePlacement, HostInfo)> {
+/// The live placement of `dom` under the policy in `file`, with the vCPUs online now, and
+/// the advisory nodeset when the policy is `placement='auto'`.
+fn live_policy(env: &Env, dom: &Domain, file: &str) -> CliResult<(LivePlacement, HostInfo, Option<CpuMap>)> {
     let policy = read_policy(env, dom, file, false)?;
     let online = match dom.requested_vcpus()? {
         Some(requested) => requested,
         None => dom.online_vcpus()?,
     };
-    Ok((LivePlacement::with_online(policy.placement, &online)?, env.host.info()?))
+    let nodes = advisory_nodes(dom, &policy.placement)?;
+    Ok((LivePlacement::with_online(policy.placement, &online)?, env.host.info()?, nodes))
+}
+
+/// For `placement='auto'`, the domain's advisory nodeset (its node affinity), with a
+/// warning on stderr when that is every node.
+fn advisory_nodes(dom: &Domain, placement: &crate::placement::Placement) -> CliResult<Option<CpuMap>> {
+    if placement.mode != crate::placement::PlacementMode::Auto {
+        return Ok(None);
+    }
+    let advisory = dom.advisory_nodeset()?;
+    if let Some(warning) = advisory.warning() {
+        eprintln!("xenvcpu: warning: domain {}: {warning}", dom.id());
+    }
+    Ok(Some(advisory.into_nodes()))
 }
 
 #[derive(Serialize)]
@@ -857,13 +872,18 @@ fn maps(env: &Env, domain: &str, json: bool) -> CliResult {
 // ---- apply, emulatorpin ----------------------------------------------------------------
 
 /// `xenvcpu apply DOMAIN FILE.xml [--nodeset NODES] [--commit]`: resolves the placement of a
-/// domain XML (`<vcpu>`, `<cputune>`) for this host and shows it; `--commit` pins every
-/// online vCPU accordingly (one operation, rolled back on failure).
+/// domain XML (`<vcpu>`, `<cputune>`) for this host and shows it; `--commit` pins
+/// every vCPU (offline ones too) and the emulator accordingly. `placement='auto'` without
+/// `--nodeset` uses the domain's advisory nodeset (its node affinity).
 fn apply(env: &Env, domain: &str, file: &str, nodeset: Option<&str>, commit: bool, force: bool) -> CliResult {
     let dom = env.domain(domain)?;
     let placement = read_policy(env, &dom, file, force)?.placement;
     let info = env.host.info()?;
-    let nodeset = nodeset.map(|list| list.parse::<CpuMap>()).transpose()?;
+    let nodeset = match nodeset {
+        Some(list) => Some(list.parse::<CpuMap>()?),
+        // placement='auto' without --nodeset: the domain's own NUMA node affinity.
+        None => advisory_nodes(&dom, &placement)?,
+    };
     let resolved = placement.resolve(&info, nodeset.as_ref())?;
     print!("{}", resolved.table());
     if !commit {

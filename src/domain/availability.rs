@@ -1,4 +1,4 @@
-//! vCPU availability: how many vCPUs a running PV guest has online, and which.
+//! vCPU availability: how many vCPUs a running PV or PVH guest has online, and which.
 //!
 //! The toolstack writes `/local/domain/<domid>/cpu/<n>/availability` = `online` or
 //! `offline` for every vCPU `0..=max_vcpu_id`; the guest kernel watches `cpu` and brings
@@ -7,13 +7,16 @@
 //! makes it retry, never leaves a mix), as libxl does, and can optionally wait until the
 //! guest has followed — which xl and libvirt do not.
 //!
-//! The keys only act on PV guests on x86 (Linux registers its watch for PV domains only);
-//! HVM and PVH guests need device-model hotplug, so they get
-//! [`Error::Unsupported`] and nothing is written.
+//! libxl uses these keys for PV and PVH guests alike, and so does xenvcpu. (Which guests
+//! act on them is the guest kernel's business: Linux on x86 registers its watch for PV
+//! domains, and whether a PVH guest follows depends on its kernel.) HVM guests get vCPUs
+//! hot(un)plugged through their device model (QEMU's ACPI CPU hotplug), which xenvcpu does
+//! not drive: they get [`Error::Unsupported`] and nothing is written.
 
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::hypervisor::GuestType;
 use crate::ids::{VcpuId, VcpuSet};
 use crate::xenstore::{paths, transact, Transaction, TxId, XenStore};
 use crate::Domain;
@@ -94,7 +97,7 @@ impl Domain {
         if count == 0 || count > self.max_vcpus() {
             return Err(Error::VcpuCountOutOfRange { domid: self.id(), requested: count, max: self.max_vcpus() });
         }
-        self.require_pv()
+        self.require_xenstore_hotplug()
     }
 
     /// The checks of [`Domain::set_vcpus_online`], made before anything is changed.
@@ -112,18 +115,22 @@ impl Domain {
         if !online && vcpus.contains(VcpuId(0)) {
             return Err(Error::Vcpu0Offline { domid: self.id() });
         }
-        self.require_pv()
+        self.require_xenstore_hotplug()
     }
 
-    fn require_pv(&self) -> Result<()> {
-        if self.info().flags.hvm {
-            return Err(Error::Unsupported(format!(
-                "domain {}: vCPU availability through xenstore is unsupported for HVM guests \
-                 (needs device-model hotplug)",
+    /// Availability through xenstore is how PV and PVH guests get vCPUs hot(un)plugged
+    /// (libxl writes the keys for both); an HVM guest's vCPUs come and go through its
+    /// device model (QEMU's ACPI CPU hotplug), which xenvcpu does not drive.
+    fn require_xenstore_hotplug(&self) -> Result<()> {
+        match self.info().guest_type() {
+            GuestType::Pv | GuestType::Pvh => Ok(()),
+            GuestType::Hvm => Err(Error::Unsupported(format!(
+                "domain {}: vCPU availability through xenstore is unsupported for HVM guests: \
+                 their vCPU hotplug goes through the device model (QEMU, ACPI), which xenvcpu \
+                 does not drive",
                 self.id()
-            )));
+            ))),
         }
-        Ok(())
     }
 
     /// The vCPUs whose `availability` node says `online`; `None` when the domain has no
@@ -164,7 +171,8 @@ impl Domain {
     ///
     /// # Errors
     /// [`Error::VcpuCountOutOfRange`] for 0 or more than [`Domain::max_vcpus`],
-    /// [`Error::Unsupported`] for HVM guests (both before anything is written), or a
+    /// [`Error::Unsupported`] for HVM guests (PV and PVH are supported; both checks before
+    /// anything is written), or a
     /// xenstore failure (nothing partial is left: the transaction is aborted).
     pub fn set_vcpu_count(&self, count: u32) -> Result<AvailabilityChange> {
         self.check_count(count)?;

@@ -4,11 +4,13 @@
 mod affinity;
 mod availability;
 mod libvirt;
+mod numa;
 mod placement;
 
 pub use affinity::{AffinityRequest, Effective};
 pub use availability::{AvailabilityChange, VcpuMapFlag, VcpuMaps};
 pub use libvirt::{Libvirt, LibvirtVcpuInfo};
+pub use numa::AdvisoryNodeset;
 
 use crate::cpumap::CpuMap;
 use crate::error::{Error, Op, Result};

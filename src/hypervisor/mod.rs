@@ -16,6 +16,8 @@ mod xenctrl;
 #[cfg(feature = "sim")]
 pub use sim::{SimConfig, SimDomain, SimHost, SimSnapshot};
 pub use xen_sys::Errno;
+
+use crate::cpumap::CpuMap;
 pub(crate) use xenctrl::describe_release;
 pub use xenctrl::XenCtrlBackend;
 
@@ -85,6 +87,17 @@ pub struct DomainFlags {
     pub running: bool,
 }
 
+/// What kind of guest a domain is, as far as vCPU hotplug is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GuestType {
+    /// Paravirtualised (no `XEN_DOMINF_hvm_guest`).
+    Pv,
+    /// An HVM container without emulated legacy devices (no 8259 PIC): libxl's PVH.
+    Pvh,
+    /// A full HVM guest, with a device model.
+    Hvm,
+}
+
 /// `xc_domain_getinfolist`: one domain's summary.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DomainInfo {
@@ -106,9 +119,27 @@ pub struct DomainInfo {
     pub tot_pages: u64,
     /// The domain's UUID.
     pub uuid: [u8; 16],
+    /// The devices Xen emulates for it (x86 `arch_config.emulation_flags`,
+    /// `XEN_X86_EMU_*`): none for PV, the local APIC alone for a PVH guest, the legacy
+    /// platform (the PIC among it) for HVM.
+    pub emulation_flags: u32,
 }
 
 impl DomainInfo {
+    /// PV, PVH or HVM. Xen reports PVH and HVM alike as `hvm_guest`; what tells them apart
+    /// is what Xen emulates for them: libxl creates an HVM guest with the whole legacy
+    /// platform (the 8259 PIC among it) and a PVH guest with the local APIC alone (a PVH
+    /// dom0 also gets the IO-APIC and vPCI, still no PIC), and Xen accepts no other mix.
+    pub fn guest_type(&self) -> GuestType {
+        if !self.flags.hvm {
+            GuestType::Pv
+        } else if self.emulation_flags & xen_sys::XEN_X86_EMU_PIC == 0 {
+            GuestType::Pvh
+        } else {
+            GuestType::Hvm
+        }
+    }
+
     /// The number of vCPU ids (`max_vcpu_id + 1`, or 0).
     pub fn max_vcpus(&self) -> u32 {
         self.max_vcpu_id.map_or(0, |m| m + 1)
@@ -187,6 +218,14 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
     /// Wraps `xc_domain_max_vcpus`. Since Xen 4.12 only the creation-time value is
     /// accepted (`EINVAL` otherwise, and always for the calling domain itself).
     fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno>;
+
+    /// Wraps `xc_domain_node_getaffinity` (sized by `xc_get_nodemap_size`): the NUMA node
+    /// ids the domain has affinity with, as Xen reports them. Xen derives them from the
+    /// vCPUs' affinity unless the toolstack set them; a map of every node id the map can
+    /// hold means "all nodes".
+    ///
+    /// Xen: `ESRCH` for an absent domain.
+    fn node_affinity(&self, domid: u32) -> Result<CpuMap, Errno>;
 
     /// A description of the library or model behind the backend (for messages).
     fn describe(&self) -> String;

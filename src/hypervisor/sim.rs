@@ -17,6 +17,12 @@
 //!   reported by `cputopoinfo` without core and socket but with their node, refused and
 //!   handled as Xen 4.17's CPU hotplug does (checked by the conformance suite in the lab).
 //!
+//! - NUMA node affinity: every node of the host unless set with
+//!   [`SimHost::set_node_affinity`] (Xen's automatic node affinity, derived from the
+//!   vCPUs' affinity, is not modelled: with vCPUs free to run anywhere it is every node);
+//! - guest types: PV, HVM (`hvm`), and PVH ([`SimHost::set_pvh`]), told apart by the
+//!   emulation flags as on real Xen.
+//!
 //! It is never chosen automatically: tests and tools construct it explicitly.
 
 use std::collections::BTreeMap;
@@ -85,6 +91,11 @@ struct Vcpu {
 #[derive(Debug, Clone)]
 struct Domain {
     hvm: bool,
+    /// An HVM container without a device model (only meaningful with `hvm`).
+    pvh: bool,
+    /// The node affinity set by the toolstack; `None` is Xen's automatic one (here: every
+    /// node of the host).
+    node_affinity: Option<CpuMap>,
     vcpus: Vec<Vcpu>,
     /// Unique per creation: a domain re-created under the same id gets a new one.
     uuid: [u8; 16],
@@ -100,15 +111,18 @@ struct State {
     created: u64,
 }
 
-/// What the toolstack can change on a [`SimHost`], at one moment: every domain (its uuid)
-/// and each vCPU's online state, hard and soft affinity and pin override, and the offline
+/// What the toolstack can change on a [`SimHost`], at one moment: every domain (its uuid
+/// and node affinity) and each vCPU's online state, hard and soft affinity and pin override, and the offline
 /// host CPUs. Time passing (CPU time, the CPU a vCPU last ran on) is not part of it. For
 /// comparing before and after an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimSnapshot {
-    domains: BTreeMap<u32, ([u8; 16], Vec<VcpuSnapshot>)>,
+    domains: BTreeMap<u32, DomainSnapshot>,
     offline_cpus: CpuMap,
 }
+
+/// One domain in a [`SimSnapshot`]: uuid, node affinity set (`None`: automatic), vCPUs.
+type DomainSnapshot = ([u8; 16], Option<CpuMap>, Vec<VcpuSnapshot>);
 
 /// One vCPU in a [`SimSnapshot`]: online, hard, soft, pin override.
 type VcpuSnapshot = (bool, CpuMap, CpuMap, bool);
@@ -170,7 +184,34 @@ impl SimHost {
                 cpu_time_ns: 0,
             })
             .collect();
-        st.domains.insert(d.domid, Domain { hvm: d.hvm, vcpus, uuid });
+        st.domains.insert(d.domid, Domain { hvm: d.hvm, pvh: false, node_affinity: None, vcpus, uuid });
+    }
+
+    /// Makes an HVM domain PVH (`true`: Xen emulates the local APIC alone, there is no
+    /// device model) or full HVM again (`false`). No effect on a PV domain or an absent one.
+    pub fn set_pvh(&self, domid: u32, pvh: bool) {
+        if let Some(d) = self.lock().domains.get_mut(&domid) {
+            d.pvh = pvh && d.hvm;
+        }
+    }
+
+    /// Sets a domain's NUMA node affinity (node ids), as `xc_domain_node_setaffinity` does:
+    /// a map naming every node of the host goes back to the automatic affinity (every
+    /// node, here); bits past the node map's size are dropped.
+    ///
+    /// # Errors
+    /// `ESRCH` for an absent domain, `EINVAL` for a map without any node of the host (Xen
+    /// refuses a node affinity disjoint from its online nodes).
+    pub fn set_node_affinity(&self, domid: u32, nodes: &CpuMap) -> Result<(), Errno> {
+        let mut st = self.lock();
+        let host_nodes = CpuMap::all(st.config.nr_nodes as usize);
+        let bits = CpuMap::all((st.config.nr_nodes as usize).div_ceil(8) * 8);
+        let d = st.domains.get_mut(&domid).ok_or(ESRCH)?;
+        if nodes.intersection(&host_nodes).is_empty() {
+            return Err(EINVAL);
+        }
+        d.node_affinity = (!host_nodes.is_subset(nodes)).then(|| nodes.intersection(&bits));
+        Ok(())
     }
 
     /// Destroys a domain.
@@ -256,7 +297,7 @@ impl SimHost {
                     .iter()
                     .map(|v| (v.online, v.hard.clone(), v.soft.clone(), v.override_pin.is_some()))
                     .collect();
-                (id, (d.uuid, vcpus))
+                (id, (d.uuid, d.node_affinity.clone(), vcpus))
             })
             .collect();
         SimSnapshot { domains, offline_cpus: st.config.offline.clone() }
@@ -471,6 +512,12 @@ impl Hypervisor for SimHost {
         Ok(())
     }
 
+    fn node_affinity(&self, domid: u32) -> Result<CpuMap, Errno> {
+        let st = self.enter()?;
+        let d = st.domains.get(&domid).ok_or(ESRCH)?;
+        Ok(d.node_affinity.clone().unwrap_or_else(|| CpuMap::all(st.config.nr_nodes as usize)))
+    }
+
     fn describe(&self) -> String {
         let st = self.lock();
         format!("simulated host ({} CPUs, {} domains)", st.config.nr_cpus, st.domains.len())
@@ -489,5 +536,17 @@ fn info_of(domid: u32, d: &Domain) -> DomainInfo {
         cpu_time_ns: d.vcpus.iter().map(|v| v.cpu_time_ns).sum(),
         tot_pages: 32768,
         uuid: d.uuid,
+        emulation_flags: emulation_flags(d),
+    }
+}
+
+/// What libxl asks Xen to emulate: nothing for PV, the local APIC for PVH, the legacy
+/// platform but vPCI for HVM.
+fn emulation_flags(d: &Domain) -> u32 {
+    use xen_sys::{XEN_X86_EMU_LAPIC, XEN_X86_EMU_VPCI};
+    match (d.hvm, d.pvh) {
+        (false, _) => 0,
+        (true, true) => XEN_X86_EMU_LAPIC,
+        (true, false) => (XEN_X86_EMU_VPCI << 1) - 1 - XEN_X86_EMU_VPCI,
     }
 }

@@ -16,6 +16,7 @@ use xen_sys::{
 };
 
 use super::{CpuTopology, DomainFlags, DomainInfo, Hypervisor, PhysInfo, RawVcpuInfo};
+use crate::cpumap::CpuMap;
 use crate::error::{Error, Op};
 
 /// The hypervisor reached through libxenctrl.
@@ -152,6 +153,7 @@ fn domain_info(raw: &xc_domaininfo_t) -> DomainInfo {
         cpu_time_ns: raw.cpu_time,
         tot_pages: raw.tot_pages,
         uuid: raw.handle,
+        emulation_flags: raw.arch_config.emulation_flags,
     }
 }
 
@@ -283,6 +285,18 @@ impl Hypervisor for XenCtrlBackend {
             return Err(Errno::last());
         }
         Ok(())
+    }
+
+    fn node_affinity(&self, domid: u32) -> Result<CpuMap, Errno> {
+        // SAFETY: the handle is open; the call takes no buffers.
+        let size = unsafe { xen_sys::nodemap_size(self.lib(), self.iface.as_ptr()) }?;
+        let mut map = vec![0u8; size];
+        // SAFETY: the handle is open; `map` is exactly xc_get_nodemap_size() bytes, the
+        // length libxenctrl writes.
+        if unsafe { (self.lib().xc_domain_node_getaffinity)(self.iface.as_ptr(), domid, map.as_mut_ptr()) } < 0 {
+            return Err(Errno::last());
+        }
+        Ok(CpuMap::from_libvirt_bytes(&map))
     }
 
     fn describe(&self) -> String {

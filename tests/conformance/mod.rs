@@ -76,6 +76,9 @@ impl Hypervisor for Counting {
     fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno> {
         self.count().set_max_vcpus(domid, max)
     }
+    fn node_affinity(&self, domid: u32) -> Result<CpuMap, Errno> {
+        self.count().node_affinity(domid)
+    }
     fn describe(&self) -> String {
         self.inner.describe()
     }
@@ -562,6 +565,26 @@ pub fn offlining_a_cpu_breaks_a_hard_pin_to_it_alone(f: &Fixture) {
     });
 }
 
+/// The lab's host has one NUMA node, node 0: every domain's node affinity holds it, so the
+/// advisory nodeset for `placement='auto'` is every node, and resolves to every online CPU.
+pub fn node_affinity_holds_node_0_and_the_advisory_nodeset_is_all_nodes(f: &Fixture) {
+    let info = f.host.info().unwrap();
+    assert_eq!(info.node_cpus().len(), 1, "one NUMA node");
+    let mut domains = vec![f.dom0];
+    domains.extend(f.guest);
+    for domid in domains {
+        let dom = f.host.domain(domid).unwrap();
+        let affinity = dom.node_affinity().unwrap();
+        assert!(affinity.contains(0), "domain {domid}: node affinity {affinity}");
+        let advisory = dom.advisory_nodeset().unwrap();
+        assert_eq!(advisory.nodes(), &CpuMap::from_iter([0]), "domain {domid}");
+        assert!(advisory.is_all_nodes(), "domain {domid}");
+        let placement = xenvcpu::placement::Placement::builder(dom.max_vcpus()).auto().build().unwrap();
+        let resolved = placement.resolve(&info, Some(advisory.nodes())).unwrap();
+        assert!(resolved.vcpus.iter().all(|v| v.cpus == CpuMap::all(f.nr_cpus)), "{resolved}");
+    }
+}
+
 /// The suite's tests as this file defines them: every `pub fn NAME(f: &Fixture)`, sorted.
 pub fn defined_tests() -> Vec<&'static str> {
     suite_guard::defined_tests(include_str!("mod.rs"))
@@ -596,6 +619,7 @@ macro_rules! suite {
             an_offline_cpu_is_left_out_of_online_and_node_cpus,
             effective_hard_affinity_drops_an_offline_cpu,
             offlining_a_cpu_breaks_a_hard_pin_to_it_alone,
+            node_affinity_holds_node_0_and_the_advisory_nodeset_is_all_nodes,
         );
     };
     (@tests $fixture:path, $attrs:tt, $($name:ident),* $(,)?) => {

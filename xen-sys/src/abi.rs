@@ -31,6 +31,8 @@ pub const XEN_DOMCTL_getvcpuinfo: u32 = 14;
 pub const XEN_DOMCTL_max_vcpus: u32 = 15;
 /// `xen_domctl.cmd`: read a vCPU's hard/soft affinity ([`xen_domctl_vcpuaffinity`]).
 pub const XEN_DOMCTL_getvcpuaffinity: u32 = 25;
+/// `xen_domctl.cmd`: read a domain's NUMA node affinity ([`xen_domctl_nodeaffinity`]).
+pub const XEN_DOMCTL_getnodeaffinity: u32 = 69;
 
 // ---- sysctl command numbers -------------------------------------------------------------
 
@@ -65,6 +67,32 @@ pub const XEN_DOMINF_hap: u32 = 1 << 8;
 pub const XEN_DOMINF_shutdownshift: u32 = 16;
 /// Mask (after shifting) of the guest's shutdown reason.
 pub const XEN_DOMINF_shutdownmask: u32 = 255;
+
+/// [`xen_arch_domainconfig::emulation_flags`]: the local APIC. Every HVM container (HVM and
+/// PVH) has it; a PV domain has no emulation flag at all.
+pub const XEN_X86_EMU_LAPIC: u32 = 1 << 0;
+/// [`xen_arch_domainconfig::emulation_flags`]: the HPET.
+pub const XEN_X86_EMU_HPET: u32 = 1 << 1;
+/// [`xen_arch_domainconfig::emulation_flags`]: ACPI power-management timer and registers.
+pub const XEN_X86_EMU_PM: u32 = 1 << 2;
+/// [`xen_arch_domainconfig::emulation_flags`]: the RTC.
+pub const XEN_X86_EMU_RTC: u32 = 1 << 3;
+/// [`xen_arch_domainconfig::emulation_flags`]: the IO-APIC (HVM guests and a PVH dom0).
+pub const XEN_X86_EMU_IOAPIC: u32 = 1 << 4;
+/// [`xen_arch_domainconfig::emulation_flags`]: the 8259 PIC. libxl gives it to HVM guests
+/// (with the other legacy devices) and never to PVH ones, which makes it the sign of a
+/// full HVM guest.
+pub const XEN_X86_EMU_PIC: u32 = 1 << 5;
+/// [`xen_arch_domainconfig::emulation_flags`]: standard VGA.
+pub const XEN_X86_EMU_VGA: u32 = 1 << 6;
+/// [`xen_arch_domainconfig::emulation_flags`]: the emulated IOMMU.
+pub const XEN_X86_EMU_IOMMU: u32 = 1 << 7;
+/// [`xen_arch_domainconfig::emulation_flags`]: the PIT.
+pub const XEN_X86_EMU_PIT: u32 = 1 << 8;
+/// [`xen_arch_domainconfig::emulation_flags`]: event channels for the guest's PIRQs.
+pub const XEN_X86_EMU_USE_PIRQ: u32 = 1 << 9;
+/// [`xen_arch_domainconfig::emulation_flags`]: virtual PCI (a PVH dom0).
+pub const XEN_X86_EMU_VPCI: u32 = 1 << 10;
 
 /// [`xen_domctl_getdomaininfo::max_vcpu_id`] of a domain without any vCPU.
 pub const XEN_INVALID_MAX_VCPU_ID: u32 = !0;
@@ -111,7 +139,8 @@ pub struct xenctl_bitmap {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct xen_arch_domainconfig {
-    /// Devices Xen emulates for the domain (`XEN_X86_EMU_*`).
+    /// Devices Xen emulates for the domain (`XEN_X86_EMU_*`, e.g. [`XEN_X86_EMU_LAPIC`]):
+    /// none for PV, the local APIC alone for a PVH guest, the legacy platform for HVM.
     pub emulation_flags: u32,
     /// Miscellaneous flags (`XEN_X86_MSR_RELAXED`).
     pub misc_flags: u32,
@@ -213,6 +242,14 @@ pub struct xen_domctl_getvcpuinfo {
     pub cpu: u32,
 }
 
+/// Payload of [`XEN_DOMCTL_getnodeaffinity`] (`struct xen_domctl_nodeaffinity`, 16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct xen_domctl_nodeaffinity {
+    /// Out: the NUMA nodes (bit `i` = node `i`, the layout of a CPU bitmap).
+    pub nodemap: xenctl_bitmap,
+}
+
 /// Payload of [`XEN_DOMCTL_max_vcpus`] (`struct xen_domctl_max_vcpus`, 4 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -228,6 +265,8 @@ pub struct xen_domctl_max_vcpus {
 pub union xen_domctl_u {
     /// For [`XEN_DOMCTL_getdomaininfo`].
     pub getdomaininfo: xen_domctl_getdomaininfo,
+    /// For [`XEN_DOMCTL_getnodeaffinity`].
+    pub nodeaffinity: xen_domctl_nodeaffinity,
     /// For [`XEN_DOMCTL_setvcpuaffinity`] / [`XEN_DOMCTL_getvcpuaffinity`].
     pub vcpuaffinity: xen_domctl_vcpuaffinity,
     /// For [`XEN_DOMCTL_getvcpuinfo`].
@@ -412,6 +451,8 @@ pub type xc_physinfo_t = xen_sysctl_physinfo;
 pub type xc_cputopo_t = xen_sysctl_cputopo;
 /// A CPU map buffer: exactly `xc_get_cpumap_size()` bytes, bit order as [`xenctl_bitmap`].
 pub type xc_cpumap_t = *mut u8;
+/// A NUMA node map buffer: exactly `xc_get_nodemap_size()` bytes, bit `i` = node `i`.
+pub type xc_nodemap_t = *mut u8;
 
 // Sizes and alignments, checked at compile time (tests/layout.rs checks every field too).
 const _: () = assert!(size_of::<xenctl_bitmap>() == 16 && align_of::<xenctl_bitmap>() == 8);
@@ -419,6 +460,7 @@ const _: () = assert!(size_of::<xen_arch_domainconfig>() == 8);
 const _: () = assert!(size_of::<xen_domctl_getdomaininfo>() == 112);
 const _: () = assert!(size_of::<xen_domctl_vcpuaffinity>() == 40);
 const _: () = assert!(size_of::<xen_domctl_getvcpuinfo>() == 24);
+const _: () = assert!(size_of::<xen_domctl_nodeaffinity>() == 16);
 const _: () = assert!(size_of::<xen_domctl_max_vcpus>() == 4);
 const _: () = assert!(size_of::<xen_domctl_u>() == 128 && align_of::<xen_domctl_u>() == 8);
 const _: () = assert!(size_of::<xen_domctl>() == 144 && align_of::<xen_domctl>() == 8);

@@ -1,4 +1,4 @@
-//! Two small calls that encode libxenctrl pitfalls once, so every caller gets them right.
+//! Small calls that encode libxenctrl pitfalls once, so every caller gets them right.
 
 use crate::abi::{xc_domaininfo_t, xc_interface};
 use crate::errno::Errno;
@@ -43,6 +43,27 @@ pub unsafe fn getinfo_one(lib: &XenCtrl, xch: *mut xc_interface, domid: u32) -> 
 pub unsafe fn cpumap_size(lib: &XenCtrl, xch: *mut xc_interface) -> Result<usize, Errno> {
     // SAFETY: `xch` is open (caller's contract); the call takes no buffers.
     let ret = unsafe { (lib.xc_get_cpumap_size)(xch) };
+    positive_size(ret)
+}
+
+/// `xc_get_nodemap_size()`: the exact byte length of the NUMA node map
+/// `xc_domain_node_getaffinity` writes (`(max_node_id + 1 + 7) / 8`; 1 on a host without
+/// NUMA, which has node 0 alone).
+///
+/// # Errors
+/// The errno of the failed `xc_physinfo` behind it; `EINVAL` if libxenctrl reports a size
+/// of 0, which no host can have.
+///
+/// # Safety
+/// `xch` is an open handle from `lib.xc_interface_open`, not closed during the call.
+pub unsafe fn nodemap_size(lib: &XenCtrl, xch: *mut xc_interface) -> Result<usize, Errno> {
+    // SAFETY: `xch` is open (caller's contract); the call takes no buffers.
+    let ret = unsafe { (lib.xc_get_nodemap_size)(xch) };
+    positive_size(ret)
+}
+
+/// A size libxenctrl returned: -1 is the errno it left, 0 is `EINVAL`.
+fn positive_size(ret: libc::c_int) -> Result<usize, Errno> {
     if ret < 0 {
         return Err(Errno::last());
     }
@@ -92,8 +113,17 @@ mod tests {
         -1
     }
 
+    unsafe extern "C" fn fake_nodemap_size(_xch: *mut xc_interface) -> c_int {
+        0
+    }
+
     fn lib() -> XenCtrl {
-        XenCtrl { xc_domain_getinfolist: fake_getinfolist, xc_get_cpumap_size: fake_cpumap_size, ..XenCtrl::stubbed() }
+        XenCtrl {
+            xc_domain_getinfolist: fake_getinfolist,
+            xc_get_cpumap_size: fake_cpumap_size,
+            xc_get_nodemap_size: fake_nodemap_size,
+            ..XenCtrl::stubbed()
+        }
     }
 
     fn getinfo(domid: u32) -> Result<Option<xc_domaininfo_t>, Errno> {
@@ -116,5 +146,12 @@ mod tests {
         // SAFETY: the fake function ignores the handle.
         let err = unsafe { cpumap_size(&lib(), std::ptr::null_mut()) }.unwrap_err();
         assert_eq!(err, Errno::new(libc::EACCES));
+    }
+
+    #[test]
+    fn a_nodemap_size_of_zero_is_einval() {
+        // SAFETY: the fake function ignores the handle.
+        let err = unsafe { nodemap_size(&lib(), std::ptr::null_mut()) }.unwrap_err();
+        assert_eq!(err, Errno::new(libc::EINVAL));
     }
 }

@@ -19,9 +19,9 @@
 //!   versions, other), with what libxenctrl logged about it.
 //! * [`logger`], [`set_log_hook`], [`take_messages`]: libxenctrl's messages are captured by
 //!   our xentoollog logger and never printed; a caller who wants them installs a hook.
-//! * [`Errno`], and two helpers that encode libxenctrl pitfalls: [`getinfo_one`] (the
-//!   absent-domain check every release needs) and [`cpumap_size`] (the exact size of every
-//!   affinity buffer).
+//! * [`Errno`], and helpers that encode libxenctrl pitfalls: [`getinfo_one`] (the
+//!   absent-domain check every release needs), [`cpumap_size`] (the exact size of every
+//!   affinity buffer) and [`nodemap_size`] (the same for the NUMA node map).
 //!
 //! Only x86_64 Linux is supported: that is the layout the mirrors state.
 //!
@@ -80,7 +80,7 @@ pub fn elf_soname(data: &[u8]) -> Option<String> {
     elf::soname(data)
 }
 pub use errno::Errno;
-pub use helpers::{cpumap_size, getinfo_one};
+pub use helpers::{cpumap_size, getinfo_one, nodemap_size};
 pub use interface::{interface_mismatch, privcmd_present, Interface, OpenError, PRIVCMD_PATHS};
 pub use loader::{
     candidates, default_candidates, running_hypervisor_version, secure_env_var, xenctrl, Attempt, AttemptFailure,

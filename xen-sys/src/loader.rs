@@ -37,8 +37,8 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use crate::abi::{
-    interface_versions, xc_cpumap_t, xc_cputopo_t, xc_domaininfo_t, xc_interface, xc_physinfo_t, xc_vcpuinfo_t,
-    xentoollog_logger, XenVersion, INTERFACE_VERSIONS,
+    interface_versions, xc_cpumap_t, xc_cputopo_t, xc_domaininfo_t, xc_interface, xc_nodemap_t, xc_physinfo_t,
+    xc_vcpuinfo_t, xentoollog_logger, XenVersion, INTERFACE_VERSIONS,
 };
 use crate::log::{emit, LogLevel};
 
@@ -536,6 +536,19 @@ xenctrl_functions! {
     /// domain's vCPU count is fixed when it is created: this succeeds only when `max`
     /// equals it and fails with `EINVAL` otherwise (also for the calling domain itself).
     fn xc_domain_max_vcpus(xch: *mut xc_interface, domid: u32, max: c_uint) -> c_int;
+
+    /// `xc_get_nodemap_size(xch)`: `(physinfo.max_node_id + 1 + 7) / 8`, the byte size of
+    /// every [`xc_nodemap_t`]; -1 on failure. See [`crate::nodemap_size`].
+    fn xc_get_nodemap_size(xch: *mut xc_interface) -> c_int;
+
+    /// `xc_domain_node_getaffinity(xch, domid, nodemap)`: `XEN_DOMCTL_getnodeaffinity`,
+    /// the NUMA nodes the domain has affinity with (where Xen allocates its memory).
+    ///
+    /// **Buffer:** `nodemap` must be non-null and exactly `xc_get_nodemap_size()` bytes:
+    /// libxenctrl writes that many. Bit `i` is node `i`. Unless the toolstack set it, Xen
+    /// derives the node affinity from the vCPUs' affinity. Errors: `ESRCH` (no such
+    /// domain), `EINVAL` (libxenctrl could not size the map).
+    fn xc_domain_node_getaffinity(xch: *mut xc_interface, domid: u32, nodemap: xc_nodemap_t) -> c_int;
 }
 
 impl XenCtrl {
@@ -926,11 +939,11 @@ mod tests {
 
     #[test]
     fn symbol_table_lists_every_function() {
-        assert_eq!(XenCtrl::SYMBOLS.len(), 11);
+        assert_eq!(XenCtrl::SYMBOLS.len(), 13);
         assert_eq!(XenCtrl::SYMBOLS[0], "xc_interface_open");
         let stub = XenCtrl::stubbed();
         assert_eq!(stub.release(), None);
-        assert!(format!("{stub:?}").contains("functions: 11"));
+        assert!(format!("{stub:?}").contains("functions: 13"));
     }
 
     #[cfg(has_libxenctrl)]

@@ -17,8 +17,8 @@ use std::io::Write;
 use std::ptr;
 
 use xen_sys::{
-    cpumap_size, getinfo_one, running_hypervisor_version, xc_cputopo_t, xc_physinfo_t, xc_vcpuinfo_t, xenctrl,
-    CandidateOrigin, Errno, Interface, OpenError, XENVER_version, XenCtrl, XenVersion, XEN_INVALID_CORE_ID,
+    cpumap_size, getinfo_one, nodemap_size, running_hypervisor_version, xc_cputopo_t, xc_physinfo_t, xc_vcpuinfo_t,
+    xenctrl, CandidateOrigin, Errno, Interface, OpenError, XENVER_version, XenCtrl, XenVersion, XEN_INVALID_CORE_ID,
     XEN_INVALID_SOCKET_ID, XEN_VCPUAFFINITY_HARD,
 };
 
@@ -301,6 +301,43 @@ fn absent_domain_past_every_domain_is_none() {
     // SAFETY: `xc` is open for the call.
     let absent = unsafe { getinfo_one(xc.lib(), xc.as_ptr(), 31000) }.expect("getinfolist");
     assert_eq!(absent, None);
+}
+
+fn node_affinity(xc: &Interface, domid: u32) -> Result<Vec<u8>, Errno> {
+    // SAFETY: `xc` is open for the call.
+    let size = unsafe { nodemap_size(xc.lib(), xc.as_ptr()) }.expect("xc_get_nodemap_size");
+    let mut map = vec![0u8; size];
+    // SAFETY: `xc` is open; `map` is exactly xc_get_nodemap_size() bytes, which libxenctrl
+    // writes.
+    let ret = unsafe { (xc.lib().xc_domain_node_getaffinity)(xc.as_ptr(), domid, map.as_mut_ptr()) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(map)
+}
+
+/// The lab has one NUMA node: the node map is one byte, and every domain's node affinity
+/// holds node 0 (Xen derives it from the vCPUs' affinity, all CPUs of node 0). Bits past
+/// the host's nodes are printed, not asserted: they mean "all nodes" to Xen.
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn node_affinity_of_dom0_and_the_guest_holds_node_0_and_absent_is_esrch() {
+    lab();
+    let xc = open();
+    let info = physinfo(&xc);
+    assert_eq!((info.nr_nodes, info.max_node_id), (1, 0), "the lab has one NUMA node");
+    // SAFETY: `xc` is open for the call.
+    let size = unsafe { nodemap_size(xc.lib(), xc.as_ptr()) }.expect("xc_get_nodemap_size");
+    assert_eq!(size, usize::try_from(info.max_node_id + 1 + 7).unwrap() / 8);
+    let mut domains = vec![0];
+    domains.extend(lab_guest());
+    for domid in domains {
+        let map = node_affinity(&xc, domid).unwrap_or_else(|e| panic!("node affinity of {domid}: {e}"));
+        eprintln!("lab: domain {domid} node affinity bytes {map:02x?}");
+        assert_eq!(map.len(), 1);
+        assert_eq!(map[0] & 1, 1, "domain {domid}: node 0 in {map:02x?}");
+    }
+    assert_eq!(node_affinity(&xc, 31000), Err(Errno::new(libc::ESRCH)));
 }
 
 #[test]

@@ -130,6 +130,10 @@ prototypes! {
         = "int (*)(xc_interface *, uint32_t, int, xc_cpumap_t, xc_cpumap_t, uint32_t)";
     xc_domain_max_vcpus: unsafe extern "C" fn(*mut xc_interface, u32, c_uint) -> c_int
         = "int (*)(xc_interface *, uint32_t, unsigned int)";
+    xc_get_nodemap_size: unsafe extern "C" fn(*mut xc_interface) -> c_int
+        = "int (*)(xc_interface *)";
+    xc_domain_node_getaffinity: unsafe extern "C" fn(*mut xc_interface, u32, xc_nodemap_t) -> c_int
+        = "int (*)(xc_interface *, uint32_t, xc_nodemap_t)";
 }
 
 /// Everything both header sets must agree on.
@@ -149,6 +153,7 @@ fn common_spec() -> Spec {
         xen_domctl_getvcpuinfo => "struct xen_domctl_getvcpuinfo" {
             vcpu, online, blocked, running, cpu_time, cpu,
         }
+        xen_domctl_nodeaffinity => "struct xen_domctl_nodeaffinity" { nodemap }
         xen_domctl_max_vcpus => "struct xen_domctl_max_vcpus" { max }
         xen_domctl => "struct xen_domctl" { cmd, interface_version, domain, _pad, u }
         xen_sysctl_physinfo => "struct xen_sysctl_physinfo" {
@@ -163,18 +168,22 @@ fn common_spec() -> Spec {
         xc_physinfo_t => "xc_physinfo_t" {}
         xc_cputopo_t => "xc_cputopo_t" {}
         xc_cpumap_t => "xc_cpumap_t" {}
+        xc_nodemap_t => "xc_nodemap_t" {}
         domid_t => "domid_t" {}
     }
-    domctl_union! { s; getdomaininfo, vcpuaffinity, getvcpuinfo, max_vcpus, pad }
+    domctl_union! { s; getdomaininfo, nodeaffinity, vcpuaffinity, getvcpuinfo, max_vcpus, pad }
     consts! { s;
         DOMID_FIRST_RESERVED,
         XEN_DOMCTL_getdomaininfo, XEN_DOMCTL_setvcpuaffinity, XEN_DOMCTL_getvcpuinfo,
-        XEN_DOMCTL_max_vcpus, XEN_DOMCTL_getvcpuaffinity,
+        XEN_DOMCTL_max_vcpus, XEN_DOMCTL_getvcpuaffinity, XEN_DOMCTL_getnodeaffinity,
         XEN_SYSCTL_physinfo, XEN_SYSCTL_getdomaininfolist, XEN_SYSCTL_cputopoinfo,
         XEN_DOMINF_dying, XEN_DOMINF_hvm_guest, XEN_DOMINF_shutdown, XEN_DOMINF_paused,
         XEN_DOMINF_blocked, XEN_DOMINF_running, XEN_DOMINF_debugged, XEN_DOMINF_xs_domain,
         XEN_DOMINF_hap, XEN_DOMINF_shutdownshift, XEN_DOMINF_shutdownmask,
         XEN_INVALID_MAX_VCPU_ID,
+        XEN_X86_EMU_LAPIC, XEN_X86_EMU_HPET, XEN_X86_EMU_PM, XEN_X86_EMU_RTC, XEN_X86_EMU_IOAPIC,
+        XEN_X86_EMU_PIC, XEN_X86_EMU_VGA, XEN_X86_EMU_IOMMU, XEN_X86_EMU_PIT, XEN_X86_EMU_USE_PIRQ,
+        XEN_X86_EMU_VPCI,
         XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT, XEN_VCPUAFFINITY_FORCE,
         XEN_INVALID_CORE_ID, XEN_INVALID_SOCKET_ID, XEN_INVALID_NODE_ID,
         XENVER_version, XC_OPENFLAG_DUMMY, XC_OPENFLAG_NON_REENTRANT,
