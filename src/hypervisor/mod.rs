@@ -37,7 +37,8 @@ pub struct PhysInfo {
     pub max_cpu_id: u32,
     /// NUMA nodes online.
     pub nr_nodes: u32,
-    /// The largest NUMA node id.
+    /// The largest NUMA node id Xen supports (`MAX_NUMNODES - 1`, 63 on x86), not the
+    /// host's: count the host's nodes from the CPUs' topology instead.
     pub max_node_id: u32,
     /// CPU frequency in kHz.
     pub cpu_khz: u32,

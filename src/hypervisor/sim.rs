@@ -134,6 +134,9 @@ pub struct SimHost {
 }
 
 const EINVAL: Errno = Errno::new(libc::EINVAL);
+
+/// `physinfo.max_node_id` as Xen reports it on x86: `MAX_NUMNODES - 1`, whatever the host.
+const SIM_MAX_NODE_ID: u32 = 63;
 const ESRCH: Errno = Errno::new(libc::ESRCH);
 
 impl SimHost {
@@ -197,7 +200,8 @@ impl SimHost {
 
     /// Sets a domain's NUMA node affinity (node ids), as `xc_domain_node_setaffinity` does:
     /// a map naming every node of the host goes back to the automatic affinity (every
-    /// node, here); bits past the node map's size are dropped.
+    /// node, here); bits past the node map's size (64 nodes, as `physinfo.max_node_id`
+    /// says) are dropped.
     ///
     /// # Errors
     /// `ESRCH` for an absent domain, `EINVAL` for a map without any node of the host (Xen
@@ -205,7 +209,7 @@ impl SimHost {
     pub fn set_node_affinity(&self, domid: u32, nodes: &CpuMap) -> Result<(), Errno> {
         let mut st = self.lock();
         let host_nodes = CpuMap::all(st.config.nr_nodes as usize);
-        let bits = CpuMap::all((st.config.nr_nodes as usize).div_ceil(8) * 8);
+        let bits = CpuMap::all(SIM_MAX_NODE_ID as usize + 1);
         let d = st.domains.get_mut(&domid).ok_or(ESRCH)?;
         if nodes.intersection(&host_nodes).is_empty() {
             return Err(EINVAL);
@@ -369,7 +373,9 @@ impl Hypervisor for SimHost {
             nr_cpus: online_cpus(c).count() as u32,
             max_cpu_id: c.nr_cpus - 1,
             nr_nodes: c.nr_nodes,
-            max_node_id: c.nr_nodes - 1,
+            // Xen reports the highest node id it supports (MAX_NUMNODES - 1), not the
+            // host's: 63 on x86 (seen in the lab on Xen 4.17, one node).
+            max_node_id: SIM_MAX_NODE_ID,
             cpu_khz: 2_000_000,
         })
     }

@@ -324,7 +324,8 @@ pub struct xen_sysctl_physinfo {
     pub max_cpu_id: u32,
     /// NUMA nodes online.
     pub nr_nodes: u32,
-    /// Highest NUMA node id.
+    /// Highest NUMA node id Xen supports (`MAX_NUMNODES - 1`, 63 on x86), not the host's:
+    /// node maps are sized from it.
     pub max_node_id: u32,
     /// CPU frequency in kHz.
     pub cpu_khz: u32,

@@ -47,8 +47,9 @@ pub unsafe fn cpumap_size(lib: &XenCtrl, xch: *mut xc_interface) -> Result<usize
 }
 
 /// `xc_get_nodemap_size()`: the exact byte length of the NUMA node map
-/// `xc_domain_node_getaffinity` writes (`(max_node_id + 1 + 7) / 8`; 1 on a host without
-/// NUMA, which has node 0 alone).
+/// `xc_domain_node_getaffinity` writes (`(physinfo.max_node_id + 1 + 7) / 8`). Xen reports
+/// as `max_node_id` the highest node id it supports (`MAX_NUMNODES - 1`), not the host's:
+/// 8 bytes on x86 (seen in the lab on Xen 4.17, a host of one node).
 ///
 /// # Errors
 /// The errno of the failed `xc_physinfo` behind it; `EINVAL` if libxenctrl reports a size

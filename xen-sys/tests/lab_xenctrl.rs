@@ -316,16 +316,18 @@ fn node_affinity(xc: &Interface, domid: u32) -> Result<Vec<u8>, Errno> {
     Ok(map)
 }
 
-/// The lab has one NUMA node: the node map is one byte, and every domain's node affinity
-/// holds node 0 (Xen derives it from the vCPUs' affinity, all CPUs of node 0). Bits past
-/// the host's nodes are printed, not asserted: they mean "all nodes" to Xen.
+/// The lab has one NUMA node, but Xen's `max_node_id` is the highest node id it supports
+/// (`MAX_NUMNODES - 1`: 63 on x86, seen on Xen 4.17), so the node map is 8 bytes. Every
+/// domain's node affinity holds node 0 (Xen derives it from the vCPUs' affinity, all CPUs
+/// of node 0). Bits past the host's node are printed, not asserted.
 #[test]
 #[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
 fn node_affinity_of_dom0_and_the_guest_holds_node_0_and_absent_is_esrch() {
     lab();
     let xc = open();
     let info = physinfo(&xc);
-    assert_eq!((info.nr_nodes, info.max_node_id), (1, 0), "the lab has one NUMA node");
+    assert_eq!(info.nr_nodes, 1, "the lab has one NUMA node");
+    assert!(info.max_node_id >= 1, "max_node_id {} is Xen's limit, not the host's", info.max_node_id);
     // SAFETY: `xc` is open for the call.
     let size = unsafe { nodemap_size(xc.lib(), xc.as_ptr()) }.expect("xc_get_nodemap_size");
     assert_eq!(size, usize::try_from(info.max_node_id + 1 + 7).unwrap() / 8);
@@ -333,8 +335,13 @@ fn node_affinity_of_dom0_and_the_guest_holds_node_0_and_absent_is_esrch() {
     domains.extend(lab_guest());
     for domid in domains {
         let map = node_affinity(&xc, domid).unwrap_or_else(|e| panic!("node affinity of {domid}: {e}"));
-        eprintln!("lab: domain {domid} node affinity bytes {map:02x?}");
-        assert_eq!(map.len(), 1);
+        // Past libtest's capture: the figures end up in the lab's output of this binary.
+        let _ = writeln!(
+            std::io::stderr(),
+            "lab_xenctrl: max_node_id {}, nodemap {size} bytes; domain {domid} node affinity {map:02x?}",
+            info.max_node_id
+        );
+        assert_eq!(map.len(), size);
         assert_eq!(map[0] & 1, 1, "domain {domid}: node 0 in {map:02x?}");
     }
     assert_eq!(node_affinity(&xc, 31000), Err(Errno::new(libc::ESRCH)));
