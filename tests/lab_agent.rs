@@ -137,3 +137,54 @@ fn the_command_runs_until_sigterm_and_reports_json_lines() {
         assert_eq!(rest.last().map(|l| l["event"].clone()), Some("stopped".into()), "{rest:#?}");
     });
 }
+
+/// The daemon is killed (SIGKILL: no chance to save anything) after an unplug dropped a
+/// `<vcpupin>`, and restarted: it repins nothing, which its write count shows.
+#[test]
+#[ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)"]
+fn a_killed_and_restarted_daemon_writes_nothing() {
+    let f = lab_fixture();
+    f.with_guest_restored(|| {
+        let dir = policy_dir(&[("guest.xml", &guest_policy(&f.guest))]);
+        let state = scratch("killed-state");
+        let mut child = xenvcpu()
+            .args(["agent", "--json", "--interval", "0", "--policy"])
+            .arg(&dir)
+            .arg("--state-dir")
+            .arg(&state)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut until = |what: &str, ok: &dyn Fn(&serde_json::Value) -> bool| loop {
+            let line = lines.next().unwrap_or_else(|| panic!("the agent ended before {what}")).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if ok(&value) {
+                return value;
+            }
+        };
+        until("the start pass", &|v| v["cause"] == "start");
+        f.vcpu_set(4);
+        until("the hotplug", &|v| v["cause"] == "availability");
+        f.vcpu_set(2);
+        let unplugged = until("the unplug", &|v| v["event"] == "unplugged");
+        assert_eq!(unplugged["dropped"], "3", "{unplugged}");
+        until("the re-pin", &|v| v["cause"] == "availability");
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert_eq!(f.maps(&f.guest()), ["0-1"; 4]);
+
+        let out = xenvcpu()
+            .args(["agent", "--once", "--json", "--policy"])
+            .arg(&dir)
+            .arg("--state-dir")
+            .arg(&state)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert_eq!((summary["domains"].as_u64(), summary["writes"].as_u64()), (Some(1), Some(0)), "{text}");
+        assert_eq!(f.maps(&f.guest()), ["0-1"; 4], "vCPU 3 kept the cpuset it inherited");
+    });
+}
