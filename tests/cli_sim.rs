@@ -389,3 +389,45 @@ fn the_man_page_is_generated_for_the_command_and_each_subcommand() {
     assert!(run_env(&["man"], None).status.success(), "no Xen needed");
     fails(&["man", "frob"], 2, "no subcommand \"frob\"");
 }
+
+#[test]
+fn agent_daemon_reloads_on_sighup_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-daemon-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("labguest.xml"), "<domain><name>labguest</name><vcpu cpuset='0-1'>4</vcpu></domain>")
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xenvcpu"))
+        .args(["agent", "--json", "--policy"])
+        .arg(&dir)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .env("XENVCPU_BACKEND", "sim")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || -> Value { serde_json::from_str(&lines.next().expect("a line").unwrap()).unwrap() };
+    assert_eq!(next()["event"], "loaded");
+    let start = next();
+    assert_eq!((start["cause"].as_str(), start["writes"].as_u64()), (Some("start"), Some(4)), "{start}");
+
+    std::fs::write(dir.join("labguest.xml"), "<domain><name>labguest</name><vcpu cpuset='2'>4</vcpu></domain>")
+        .unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGHUP) }, 0);
+    let loaded = next();
+    assert_eq!(loaded["event"], "loaded", "{loaded}");
+    assert_eq!(next()["event"], "released", "the old policy's domain is let go");
+    let again = next();
+    assert_eq!((again["cause"].as_str(), again["writes"].as_u64()), (Some("reload"), Some(4)), "{again}");
+    assert!(again["changed"].as_array().unwrap().iter().all(|c| c["to"] == "2"), "{again}");
+
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(next()["event"], "stopped");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -123,7 +123,9 @@ pub enum Event {
         /// Those of them that had a `<vcpupin>`.
         dropped: VcpuSet,
     },
-    /// A placed domain is gone, or has no policy any more (it is left as it is).
+    /// The agent stopped keeping a domain placed: it is gone or was replaced, or a reload
+    /// changed or removed its policy (a changed policy places it again at once; without
+    /// one it is left as it is).
     Released {
         /// The domain.
         domid: DomId,
