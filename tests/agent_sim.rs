@@ -51,11 +51,20 @@ impl Toolstack for SimXl {
         DomId(domid)
     }
 
+    /// As `xl destroy` on Xen 4.17: the domain's xenstore nodes go first, then the domain
+    /// dies and xenstored fires `@releaseDomain` while Xen still lists it (dying); it is
+    /// freed later.
     fn destroy(&self, name: &str) {
         let domid = self.sim.host.domain_id(name).unwrap();
-        self.sim.hv.remove_domain(domid.get());
         self.sim.store.rm(TxId::NONE, &format!("/local/domain/{domid}")).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        self.sim.hv.set_dying(domid.get());
         self.sim.store.fire_special("@releaseDomain");
+        let hv = self.sim.hv.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            hv.remove_domain(domid.get());
+        });
     }
 }
 

@@ -253,6 +253,8 @@ struct Placed {
     live: LivePlacement,
     /// The `<vcpupin>`s dropped so far.
     dropped: VcpuSet,
+    /// Whether the domain had availability nodes when placed (dom0 has none).
+    has_nodes: bool,
 }
 
 /// The watch token of the agent's watches.
@@ -376,15 +378,6 @@ impl Agent {
         Ok(summary)
     }
 
-    /// The vCPUs the toolstack asked online (the availability nodes), or Xen's online
-    /// ones when the domain has no such nodes (dom0).
-    fn requested(dom: &Domain) -> Result<VcpuSet> {
-        match dom.requested_vcpus()? {
-            Some(set) => Ok(set),
-            None => dom.online_vcpus(),
-        }
-    }
-
     /// Resolves a live placement for `dom`: `placement='auto'` takes the domain's node
     /// affinity (where libxl placed its memory), with a warning when that is every node.
     fn resolve(
@@ -407,7 +400,9 @@ impl Agent {
     /// One pass over the running domains: places those seen for the first time, forgets
     /// those gone, and on a periodic pass checks the placed ones for drift.
     fn pass(&mut self, cause: Cause, since: Instant, on_event: &mut dyn FnMut(Event)) -> Result<()> {
-        let domains = self.host.domains()?;
+        // A dying domain is as good as gone: xenstored fires @releaseDomain while Xen still
+        // lists it (with the dying flag) until its last page is freed.
+        let domains: Vec<_> = self.host.domains()?.into_iter().filter(|d| !d.flags.dying).collect();
         let mut info: Option<HostInfo> = None;
         let policies = self.policies();
         let mut seen = BTreeSet::new();
@@ -500,12 +495,17 @@ impl Agent {
         for vcpu in dropped.iter() {
             placement.vcpupins.remove(&vcpu.get());
         }
-        let online = Self::requested(&dom)?;
+        let requested = dom.requested_vcpus()?;
+        let has_nodes = requested.is_some();
+        let online = match requested {
+            Some(set) => set,
+            None => dom.online_vcpus()?,
+        };
         let live = LivePlacement::with_online(placement, &online)?;
         let resolved = self.resolve(&dom, live.placement(), info, on_event)?;
         let options = Options { dry_run: self.dry_run, repair: Repair::All, emulator: true };
         let report = reconcile_with(&dom, &resolved, &options)?;
-        self.placed.insert(domid, Placed { uuid, name: name.to_owned(), policy, live, dropped });
+        self.placed.insert(domid, Placed { uuid, name: name.to_owned(), policy, live, dropped, has_nodes });
         Ok(report)
     }
 
@@ -533,11 +533,17 @@ impl Agent {
     fn availability(&mut self, domid: DomId, since: Instant, on_event: &mut dyn FnMut(Event)) -> Result<()> {
         let Some(p) = self.placed.get(&domid) else { return Ok(()) };
         let dom = match self.host.domain(domid) {
-            Ok(dom) if dom.info().uuid == p.uuid.0 => dom,
-            // Gone or replaced: the release (or introduction) event handles it.
+            Ok(dom) if dom.info().uuid == p.uuid.0 && !dom.info().flags.dying => dom,
+            // Gone, dying or replaced: the release (or introduction) event handles it.
             _ => return Ok(()),
         };
-        let now = Self::requested(&dom)?;
+        let now = match dom.requested_vcpus()? {
+            Some(requested) => requested,
+            // The toolstack removed the domain's nodes: it is being destroyed (xl removes
+            // them before the domain dies), not unplugging vCPUs.
+            None if p.has_nodes => return Ok(()),
+            None => dom.online_vcpus()?,
+        };
         let went = p.live.online().difference(&now);
         let came = now.difference(p.live.online());
         if went.is_empty() && came.is_empty() {

@@ -93,6 +93,8 @@ struct Domain {
     hvm: bool,
     /// An HVM container without a device model (only meaningful with `hvm`).
     pvh: bool,
+    /// Being destroyed: listed with `XEN_DOMINF_dying` until removed.
+    dying: bool,
     /// The node affinity set by the toolstack; `None` is Xen's automatic one (here: every
     /// node of the host).
     node_affinity: Option<CpuMap>,
@@ -187,7 +189,7 @@ impl SimHost {
                 cpu_time_ns: 0,
             })
             .collect();
-        st.domains.insert(d.domid, Domain { hvm: d.hvm, pvh: false, node_affinity: None, vcpus, uuid });
+        st.domains.insert(d.domid, Domain { hvm: d.hvm, pvh: false, dying: false, node_affinity: None, vcpus, uuid });
     }
 
     /// Makes an HVM domain PVH (`true`: Xen emulates the local APIC alone, there is no
@@ -221,6 +223,14 @@ impl SimHost {
     /// Destroys a domain.
     pub fn remove_domain(&self, domid: u32) {
         self.lock().domains.remove(&domid);
+    }
+
+    /// Marks a domain as being destroyed, as `xl destroy` leaves it for a while on real
+    /// Xen: still listed, with the dying flag (xenstored fires `@releaseDomain` then).
+    pub fn set_dying(&self, domid: u32) {
+        if let Some(d) = self.lock().domains.get_mut(&domid) {
+            d.dying = true;
+        }
     }
 
     /// Sets or clears a temporary pin override (`SCHEDOP_pin_override`) on a vCPU: while
@@ -534,7 +544,7 @@ fn info_of(domid: u32, d: &Domain) -> DomainInfo {
     let online = d.vcpus.iter().filter(|v| v.online).count() as u32;
     DomainInfo {
         domid: crate::DomId(domid),
-        flags: DomainFlags { hvm: d.hvm, running: online > 0, ..DomainFlags::default() },
+        flags: DomainFlags { hvm: d.hvm, dying: d.dying, running: online > 0, ..DomainFlags::default() },
         shutdown_reason: None,
         nr_online_vcpus: online,
         max_vcpu_id: (d.vcpus.len() as u32).checked_sub(1),
