@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_checks::{Fixture, Toolstack};
+use agent_checks::{Counting, Fixture, Toolstack};
 use xenvcpu::agent::{reconcile, reconcile_with, EmulatorOutcome, Options, Repair};
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::hypervisor::SimDomain;
 use xenvcpu::placement::Placement;
 use xenvcpu::sim::SimPlatform;
 use xenvcpu::xenstore::{paths, TxId, XenStore};
-use xenvcpu::{AffinityRequest, DomId, Error, NoEmulatorReason, VcpuId, VcpuSet};
+use xenvcpu::{AffinityRequest, DomId, Error, Host, NoEmulatorReason, VcpuId, VcpuSet};
 
 /// `xl`'s writes, made on the simulator.
 struct SimXl {
@@ -70,9 +70,11 @@ impl Toolstack for SimXl {
 
 fn sim_fixture() -> Fixture {
     let sim = Arc::new(SimPlatform::lab_like().unwrap());
-    let host = sim.host.clone();
+    let counter = Counting::new(sim.hv.clone());
+    let host = Host::with_shared_backend(counter.clone()).unwrap().with_store(sim.store.connect()).unwrap();
     Fixture {
         host,
+        counter,
         guest: "labguest".into(),
         xl: Box::new(SimXl { sim, next_domid: AtomicU32::new(10) }),
         follow: Duration::from_secs(10),

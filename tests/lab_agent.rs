@@ -5,9 +5,11 @@ mod agent_checks;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent_checks::{guest_policy, policy_dir, scratch, Fixture, Toolstack, PLACED};
+use agent_checks::{guest_policy, policy_dir, scratch, Counting, Fixture, Toolstack, PLACED};
+use xenvcpu::hypervisor::XenCtrlBackend;
 use xenvcpu::{DomId, Host};
 
 fn xl(args: &[&str]) -> String {
@@ -48,7 +50,9 @@ impl Toolstack for Xl {
 fn lab_fixture() -> Fixture {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
     let guest = std::env::var("XENVCPU_LAB_GUEST").expect("XENVCPU_LAB_GUEST");
-    Fixture { host: Host::open().unwrap(), guest, xl: Box::new(Xl), follow: Duration::from_secs(90) }
+    let counter = Counting::new(Arc::new(XenCtrlBackend::open().expect("libxenctrl in the lab")));
+    let host = Host::with_shared_backend(counter.clone()).unwrap();
+    Fixture { host, counter, guest, xl: Box::new(Xl), follow: Duration::from_secs(90) }
 }
 
 agent_suite!(lab_fixture, ignore = "lab: needs a real Xen and its PV guest (run tests/lab/lab.sh test)");

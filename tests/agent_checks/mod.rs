@@ -18,6 +18,10 @@ use xenvcpu::{AffinityRequest, DomId, Domain, Host, VcpuId, VcpuSet};
 #[path = "../support/suite_guard.rs"]
 mod suite_guard;
 
+#[path = "../support/counting.rs"]
+mod counting;
+pub use counting::Counting;
+
 /// What another toolstack does, behind the agent's back: `xl` in the lab; the same
 /// xenstore and hypercall writes on the simulator.
 pub trait Toolstack: Send + Sync {
@@ -34,8 +38,10 @@ pub trait Toolstack: Send + Sync {
 
 /// What a check runs against.
 pub struct Fixture {
-    /// The host.
+    /// The host, through [`Fixture::counter`].
     pub host: Host,
+    /// Counts the hypercalls the host makes.
+    pub counter: std::sync::Arc<Counting>,
     /// The lab guest's name.
     pub guest: String,
     /// The other toolstack.
@@ -343,8 +349,12 @@ pub fn a_restarted_agent_repins_nothing(f: &Fixture) {
         let mut second = agent(f, &dir, None);
         second.set_state_dir(&state);
         let mut events = Vec::new();
+        f.counter.take();
         let summary: Summary = second.reconcile_all(&mut |e| events.push(e.to_string())).unwrap();
         assert_eq!((summary.domains, summary.writes, summary.failed), (1, 0, 0), "{events:#?}");
+        let calls = f.counter.take();
+        assert!(calls.get("vcpu_info").is_some_and(|&n| n >= 4), "it read every vCPU: {calls:?}");
+        assert!(!calls.keys().any(|k| k.starts_with("set_affinity")), "read hypercalls only: {calls:?}");
         assert_eq!(f.maps(&dom), ["0-1"; 4], "the dropped pin stayed dropped");
 
         // Without the state, the restart would put vCPU 3 back on its <vcpupin>.

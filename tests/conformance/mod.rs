@@ -4,85 +4,15 @@
 //!
 //! Every test that changes state saves, changes, reads back, asserts and restores.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use xenvcpu::cpumap::CpuMap;
-use xenvcpu::hypervisor::{CpuTopology, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo, SimHost, XenCtrlBackend};
+use xenvcpu::hypervisor::{CpuTopology, SimHost, XenCtrlBackend};
 use xenvcpu::{AffinityRequest, DomId, Error, Host, HostInfo, VcpuId, VcpuSet, VcpuState};
 
-/// A backend that counts the calls made through it, so that "no hypercall was made" is
-/// checked the same way against real Xen and the simulator.
-#[derive(Debug)]
-pub struct Counting {
-    inner: Arc<dyn Hypervisor>,
-    calls: AtomicU64,
-}
-
-impl Counting {
-    fn new(inner: Arc<dyn Hypervisor>) -> Arc<Counting> {
-        Arc::new(Counting { inner, calls: AtomicU64::new(0) })
-    }
-
-    /// The calls made so far (every method that reaches the hypervisor).
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    fn count(&self) -> &dyn Hypervisor {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        &*self.inner
-    }
-}
-
-impl Hypervisor for Counting {
-    fn cpumap_size(&self) -> usize {
-        self.inner.cpumap_size()
-    }
-    fn physinfo(&self) -> Result<PhysInfo, Errno> {
-        self.count().physinfo()
-    }
-    fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
-        self.count().cpu_topology(out)
-    }
-    fn domain_list(&self, first: u32, max: u32, out: &mut Vec<DomainInfo>) -> Result<(), Errno> {
-        self.count().domain_list(first, max, out)
-    }
-    fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno> {
-        self.count().domain_info(domid)
-    }
-    fn vcpu_info(&self, domid: u32, vcpu: u32) -> Result<RawVcpuInfo, Errno> {
-        self.count().vcpu_info(domid, vcpu)
-    }
-    fn get_affinity(
-        &self,
-        domid: u32,
-        vcpu: u32,
-        hard: Option<&mut [u8]>,
-        soft: Option<&mut [u8]>,
-    ) -> Result<(), Errno> {
-        self.count().get_affinity(domid, vcpu, hard, soft)
-    }
-    fn set_affinity(
-        &self,
-        domid: u32,
-        vcpu: u32,
-        hard: Option<&mut [u8]>,
-        soft: Option<&mut [u8]>,
-        force: bool,
-    ) -> Result<(), Errno> {
-        self.count().set_affinity(domid, vcpu, hard, soft, force)
-    }
-    fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno> {
-        self.count().set_max_vcpus(domid, max)
-    }
-    fn node_affinity(&self, domid: u32) -> Result<CpuMap, Errno> {
-        self.count().node_affinity(domid)
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-}
+#[path = "../support/counting.rs"]
+mod counting;
+pub use counting::Counting;
 
 /// What a test runs against.
 pub struct Fixture {

@@ -1,0 +1,106 @@
+//! A backend that counts the calls made through it, by method (and by the maps given), so
+//! that "no write was made" or "the same calls as the raw loop" is checked the same way
+//! against real Xen and the simulator. Shared by the conformance and agent suites and the
+//! reconcile benchmark.
+
+// Each includer uses a part.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use xenvcpu::hypervisor::{CpuTopology, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo};
+
+/// A backend that counts the calls made through it, by method and by the maps given.
+#[derive(Debug)]
+pub struct Counting {
+    inner: Arc<dyn Hypervisor>,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Counting {
+    /// Counts the calls made to `inner` through it.
+    pub fn new(inner: Arc<dyn Hypervisor>) -> Arc<Counting> {
+        Arc::new(Counting { inner, calls: Mutex::new(BTreeMap::new()) })
+    }
+
+    fn count(&self, what: impl Into<String>) -> &dyn Hypervisor {
+        *self.calls.lock().unwrap().entry(what.into()).or_default() += 1;
+        &*self.inner
+    }
+
+    /// The calls counted since the last take, and a fresh count.
+    pub fn take(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
+    /// Every call counted since the last take, of any method.
+    pub fn calls(&self) -> u64 {
+        self.calls.lock().unwrap().values().sum()
+    }
+
+    /// The calls since the last take of the methods whose name starts with `prefix` (e.g.
+    /// `set_affinity`).
+    pub fn calls_of(&self, prefix: &str) -> u64 {
+        self.calls.lock().unwrap().iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, n)| n).sum()
+    }
+}
+
+fn maps(hard: &Option<&mut [u8]>, soft: &Option<&mut [u8]>) -> &'static str {
+    match (hard.is_some(), soft.is_some()) {
+        (true, true) => "hard, soft",
+        (true, false) => "hard",
+        (false, true) => "soft",
+        (false, false) => "none",
+    }
+}
+
+impl Hypervisor for Counting {
+    fn cpumap_size(&self) -> usize {
+        self.inner.cpumap_size()
+    }
+    fn physinfo(&self) -> Result<PhysInfo, Errno> {
+        self.count("physinfo").physinfo()
+    }
+    fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
+        self.count("cpu_topology").cpu_topology(out)
+    }
+    fn domain_list(&self, first: u32, max: u32, out: &mut Vec<DomainInfo>) -> Result<(), Errno> {
+        self.count("domain_list").domain_list(first, max, out)
+    }
+    fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno> {
+        self.count("domain_info").domain_info(domid)
+    }
+    fn vcpu_info(&self, domid: u32, vcpu: u32) -> Result<RawVcpuInfo, Errno> {
+        self.count("vcpu_info").vcpu_info(domid, vcpu)
+    }
+    fn get_affinity(
+        &self,
+        domid: u32,
+        vcpu: u32,
+        hard: Option<&mut [u8]>,
+        soft: Option<&mut [u8]>,
+    ) -> Result<(), Errno> {
+        self.count(format!("get_affinity({})", maps(&hard, &soft))).get_affinity(domid, vcpu, hard, soft)
+    }
+    fn set_affinity(
+        &self,
+        domid: u32,
+        vcpu: u32,
+        hard: Option<&mut [u8]>,
+        soft: Option<&mut [u8]>,
+        force: bool,
+    ) -> Result<(), Errno> {
+        let what = format!("set_affinity({}{})", maps(&hard, &soft), if force { ", force" } else { "" });
+        self.count(what).set_affinity(domid, vcpu, hard, soft, force)
+    }
+    fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno> {
+        self.count("set_max_vcpus").set_max_vcpus(domid, max)
+    }
+    fn node_affinity(&self, domid: u32) -> Result<xenvcpu::cpumap::CpuMap, Errno> {
+        self.count("node_affinity").node_affinity(domid)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
