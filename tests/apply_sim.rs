@@ -290,3 +290,32 @@ fn set_and_state_with_a_policy_pin_the_vcpus_they_bring_online() {
     assert_eq!(sim.hv.snapshot(), before, "nothing changed");
     let _ = (std::fs::remove_file(&file), std::fs::remove_file(&other));
 }
+
+/// `xenvcpu agent --once --dry-run` reports what it would change and writes nothing;
+/// without `--dry-run` the same pass pins every vCPU.
+#[test]
+fn agent_dry_run_writes_nothing() {
+    let sim = xenvcpu::sim::SimPlatform::lab_like().unwrap();
+    let dir = std::env::temp_dir().join(format!("xenvcpu-agent-dry-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("labguest.xml"), "<domain><name>labguest</name><vcpu cpuset='2'>4</vcpu></domain>")
+        .unwrap();
+    let state = dir.join("state");
+    let args = |dry: bool| {
+        let mut v = vec!["xenvcpu", "agent", "--once", "--policy", dir.to_str().unwrap(), "--state-dir"];
+        v.push(state.to_str().unwrap());
+        if dry {
+            v.push("--dry-run");
+        }
+        v.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let before = sim.hv.snapshot();
+    assert_eq!(xenvcpu::cli::run(args(true), Some(&sim)), 0);
+    assert_eq!(sim.hv.snapshot(), before, "a dry run writes nothing");
+    assert_eq!(xenvcpu::cli::run(args(false), Some(&sim)), 0);
+    let maps: Vec<String> =
+        sim.host.domain(DomId(1)).unwrap().vcpus().unwrap().iter().map(|v| v.hard.to_string()).collect();
+    assert_eq!(maps, ["2"; 4]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
