@@ -18,7 +18,12 @@
 //! write the feature as `clfsh`.
 
 mod features;
+mod guest;
 pub mod names;
 
 pub use features::{CpuFeatures, FeatureBit, FeatureNameError, MAX_WORDS};
+pub use guest::{
+    cpuid_name, CheckRule, CpuCheckError, CpuMode, FeaturePolicy, FeatureRequest, GuestCpu, GuestCpuError, Refusal,
+    Topology,
+};
 pub use names::{Feature, XenRelease};
