@@ -8,6 +8,11 @@
 //!   depending on the release), with set algebra and Xen's feature names.
 //! - [`names`]: the name table (one for Xen 4.17 to 4.22, since names were only ever
 //!   appended) and the aliases libxl, xen-cpuid 4.17/4.18 and libvirt use.
+//! - [`GuestCpu`]: a domain's `<cpu>` (libvirt's `policy` form or the RFC's
+//!   `mode`/`value`), [`GuestCpu::check`] against a host, and the `cpuid=` string libxl
+//!   takes.
+//! - [`CpuPolicy`] and [`compare`]: whether a domain can move to another host, with a JSON
+//!   form to carry a policy between hosts.
 //!
 //! # Names
 //! A feature's name is Xen's: the `XEN_CPUFEATURE` name of `cpufeatureset.h` in lower
@@ -19,7 +24,9 @@
 
 mod features;
 mod guest;
+mod json;
 pub mod names;
+mod policy;
 
 pub use features::{CpuFeatures, FeatureBit, FeatureNameError, MAX_WORDS};
 pub use guest::{
@@ -27,3 +34,7 @@ pub use guest::{
     Topology,
 };
 pub use names::{Feature, XenRelease};
+pub use policy::{
+    compare, Blocker, Compatibility, CpuPolicy, CpuidLeaf, LeafLimit, PolicyJsonError, Vendor, DECODED_WORDS,
+    MSR_ARCH_CAPS, MSR_PLATFORM_INFO, NO_SUBLEAF,
+};
