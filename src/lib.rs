@@ -8,6 +8,7 @@
 //! - [`hypervisor`]: the hypercall-level operations behind the [`hypervisor::Hypervisor`]
 //!   trait, with the real libxenctrl backend and a simulated host.
 //! - [`xenstore`]: the xenstore client and a simulated store.
+//! - [`cpu`]: CPU features (Xen's featureset and names), a guest's `<cpu>`, migration checks.
 //! - [`cpumap`]: CPU maps and their translations — the hot path, depending on nothing else.
 //!
 //! Every failure is an [`Error`] a caller can match on; the library never prints.
@@ -15,6 +16,7 @@
 pub mod agent;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod cpu;
 pub mod cpumap;
 mod domain;
 mod error;
