@@ -360,6 +360,28 @@ pub enum Error {
         /// What its command line says instead.
         found: String,
     },
+    /// A domain's `<cpu>` is malformed or inconsistent (its position is in the error).
+    #[error("{0}")]
+    GuestCpu(#[from] crate::cpu::GuestCpuError),
+    /// A domain's `<cpu>` asks for what this host cannot give (every feature at fault is
+    /// named).
+    #[error("{0}")]
+    CpuCheck(#[from] crate::cpu::CpuCheckError),
+    /// A CPU feature name that Xen does not have (the nearest names are suggested).
+    #[error("{0}")]
+    FeatureName(#[from] crate::cpu::FeatureNameError),
+    /// A CPU policy file (`xenvcpu cpu export`'s JSON) that does not read.
+    #[error("{file}: {error}")]
+    CpuPolicyFile {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        error: crate::cpu::PolicyJsonError,
+    },
+    /// A domain with one CPU policy cannot run on a host with another (every reason is
+    /// named).
+    #[error("{0}")]
+    CpuIncompatible(String),
     /// A pass of the [`Agent`](crate::agent::Agent) reported failures (each one was an
     /// event of its own).
     #[error("{failed} failures in the agent's pass (reported above)")]

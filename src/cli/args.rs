@@ -180,6 +180,10 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = "/run/xenvcpu/agent")]
         state_dir: std::path::PathBuf,
     },
+    /// CPU features: a guest's `<cpu>` as libxl's `cpuid=`, checked against the host, and
+    /// CPU policies compared for migration.
+    #[command(subcommand)]
+    Cpu(CpuCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -194,6 +198,32 @@ pub enum Command {
     Man {
         /// A subcommand (default: the command itself).
         subcommand: Option<String>,
+    },
+}
+
+/// The subcommands of `xenvcpu cpu`.
+#[derive(Debug, Subcommand)]
+pub enum CpuCommand {
+    /// Print the xl.cfg `cpuid=` line of a domain XML's `<cpu>` (`--json`: also libxl's
+    /// token list): `require`/`force` give `name=1`, `forbid`/`disable` `name=0`.
+    Cpuid {
+        /// A libvirt domain XML, or a `<cpu>` element.
+        file: String,
+        /// Print JSON: `{cpuid, libxl}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Whether a domain with GUEST's CPU policy can run on a host with HOST's (both as
+    /// written by `xenvcpu cpu export`; HOST is the host's maximum for the domain's type).
+    /// Exit 0 when it can, 1 when it cannot (every reason is named).
+    Compare {
+        /// The domain's policy (JSON).
+        guest: String,
+        /// The destination host's policy (JSON).
+        host: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -9,6 +9,7 @@
 
 mod agent;
 mod args;
+mod cpu;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde::Serialize;
 
-pub use args::{Args, BenchCommand, Command, MAX_INTERVAL, MAX_ITERATIONS, MAX_WAIT};
+pub use args::{Args, BenchCommand, Command, CpuCommand, MAX_INTERVAL, MAX_ITERATIONS, MAX_WAIT};
 
 use crate::agent::{Policy, PolicyError};
 use crate::cpumap::CpuMap;
@@ -97,6 +98,9 @@ fn exit_code(error: &Error) -> u8 {
         | Error::Vcpu0Offline { .. }
         | Error::Overcommit { .. }
         | Error::PolicyForAnotherDomain { .. }
+        | Error::GuestCpu(_)
+        | Error::FeatureName(_)
+        | Error::CpuPolicyFile { .. }
         | Error::Placement(_)
         | Error::NoEmulator { .. }
         | Error::NotDeviceModel { .. }
@@ -167,6 +171,8 @@ fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
     match &command {
         Command::Completions { shell } => return completions(*shell),
         Command::Man { subcommand } => return man(subcommand.as_deref()),
+        Command::Cpu(CpuCommand::Cpuid { file, json }) => return cpu::cpuid(file, *json),
+        Command::Cpu(CpuCommand::Compare { guest, host, json }) => return cpu::compare_files(guest, host, *json),
         _ => {}
     }
     let owned;
@@ -213,7 +219,9 @@ fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
         Command::Bench(BenchCommand::Pin { domain, vcpus, iterations, json }) => {
             bench_pin(&env, &domain, vcpus.as_deref(), iterations, json)
         }
-        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
+        Command::Completions { .. }
+        | Command::Man { .. }
+        | Command::Cpu(CpuCommand::Cpuid { .. } | CpuCommand::Compare { .. }) => unreachable!("handled above"),
     };
     result.map_err(|e| env.classify(e))
 }
