@@ -51,6 +51,20 @@ impl Toolstack for SimXl {
         DomId(domid)
     }
 
+    /// xl's view, from the hypercalls xl makes: state `--p` when offline, else `r--`
+    /// (running and blocked are not modelled), and the hard affinity as xl prints it.
+    fn vcpu_list(&self, name: &str) -> Vec<(String, String)> {
+        let dom = self.sim.host.domain_by_name(name).unwrap();
+        dom.vcpus()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let state = if v.state == xenvcpu::VcpuState::Offline { "--p" } else { "r--" };
+                (state.to_owned(), v.hard.to_string())
+            })
+            .collect()
+    }
+
     /// As `xl destroy` on Xen 4.17: the domain's xenstore nodes go first, then the domain
     /// dies and xenstored fires `@releaseDomain` while Xen still lists it (dying); it is
     /// freed later.

@@ -45,6 +45,20 @@ impl Toolstack for Xl {
     fn destroy(&self, name: &str) {
         xl(&["destroy", name]);
     }
+
+    /// Parses `xl vcpu-list NAME`: `Name ID VCPU CPU State Time(s) Hard / Soft`, where
+    /// an offline vCPU's CPU is `-` and its State `--p`.
+    fn vcpu_list(&self, name: &str) -> Vec<(String, String)> {
+        let out = xl(&["vcpu-list", name]);
+        out.lines()
+            .skip(1)
+            .map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                assert!(words.len() >= 9 && words[words.len() - 2] == "/", "xl vcpu-list line {line:?}");
+                (words[4].to_owned(), words[words.len() - 3].to_owned())
+            })
+            .collect()
+    }
 }
 
 fn lab_fixture() -> Fixture {

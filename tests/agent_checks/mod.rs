@@ -35,6 +35,9 @@ pub trait Toolstack: Send + Sync {
     fn create(&self, name: &str) -> DomId;
     /// `xl destroy`.
     fn destroy(&self, name: &str);
+    /// `xl vcpu-list NAME`: each vCPU's state and hard affinity as xl prints them (the
+    /// state is `r`/`-`, `b`/`-`, then `p` when the vCPU is offline: `--p`).
+    fn vcpu_list(&self, name: &str) -> Vec<(String, String)>;
 }
 
 /// What a check runs against.
@@ -238,6 +241,11 @@ pub fn places_offline_vcpus_so_hotplug_by_xl_comes_up_placed(f: &Fixture) {
         assert!(matches!(start.first(), Some((Cause::Start, _, 4, _))), "4 writes at start: {start:?}");
 
         f.vcpu_set(4);
+        // The very first listing by the other tool shows them online and placed.
+        let listed = f.xl.vcpu_list(&f.guest);
+        let hard: Vec<&str> = listed.iter().map(|(_, hard)| hard.as_str()).collect();
+        assert_eq!(hard, PLACED, "{listed:?}");
+        assert!(listed.iter().all(|(state, _)| !state.ends_with('p')), "all four online: {listed:?}");
         assert_eq!(f.maps(&dom), PLACED, "on the policy as soon as they are online");
         running.stop();
     });
