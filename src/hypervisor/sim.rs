@@ -30,7 +30,10 @@ use std::sync::Mutex;
 
 use crate::cpumap::CpuMap;
 
-use super::{CpuTopology, DomainFlags, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo};
+use super::cpuid::{encode_policy, CpuVendor, PolicyShape, RawCpuPolicy};
+use super::{
+    CpuTopology, DomainFlags, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawVcpuInfo,
+};
 
 /// The shape of a simulated host.
 #[derive(Debug, Clone)]
@@ -99,6 +102,22 @@ struct Domain {
     vcpus: Vec<Vcpu>,
     /// Unique per creation: a domain re-created under the same id gets a new one.
     uuid: [u8; 16],
+    /// The domain's CPUID featureset: its type's default at creation, clamped to its
+    /// type's maximum when set.
+    featureset: Vec<u32>,
+}
+
+/// The simulated CPU: the shape of every policy and the six featuresets.
+#[derive(Debug, Clone)]
+struct SimCpu {
+    shape: PolicyShape,
+    featuresets: BTreeMap<FeaturesetKind, Vec<u32>>,
+}
+
+impl SimCpu {
+    fn featureset(&self, kind: FeaturesetKind) -> Vec<u32> {
+        self.featuresets.get(&kind).cloned().unwrap_or_default()
+    }
 }
 
 #[derive(Debug)]
@@ -109,6 +128,7 @@ struct State {
     fail_at: Option<(u64, i32)>,
     /// Domains created so far (for unique uuids).
     created: u64,
+    cpu: SimCpu,
 }
 
 /// What the toolstack can change on a [`SimHost`], at one moment: every domain (its uuid
@@ -142,7 +162,11 @@ const ESRCH: Errno = Errno::new(libc::ESRCH);
 impl SimHost {
     /// A host with no domains.
     pub fn new(config: SimConfig) -> Self {
-        Self { state: Mutex::new(State { config, domains: BTreeMap::new(), calls: 0, fail_at: None, created: 0 }) }
+        let cpu = SimCpu {
+            shape: LAB_CPU_SHAPE,
+            featuresets: FeaturesetKind::ALL.into_iter().zip(LAB_FEATURESETS.iter().map(|w| w.to_vec())).collect(),
+        };
+        Self { state: Mutex::new(State { config, domains: BTreeMap::new(), calls: 0, fail_at: None, created: 0, cpu }) }
     }
 
     /// The domains of the lab's shape: dom0 (4 vCPUs), domain 1 (a PV guest with
@@ -187,7 +211,9 @@ impl SimHost {
                 cpu_time_ns: 0,
             })
             .collect();
-        st.domains.insert(d.domid, Domain { hvm: d.hvm, pvh: false, node_affinity: None, vcpus, uuid });
+        let default = if d.hvm { FeaturesetKind::HvmDefault } else { FeaturesetKind::PvDefault };
+        let featureset = st.cpu.featureset(default);
+        st.domains.insert(d.domid, Domain { hvm: d.hvm, pvh: false, node_affinity: None, vcpus, uuid, featureset });
     }
 
     /// Makes an HVM domain PVH (`true`: Xen emulates the local APIC alone, there is no
@@ -216,6 +242,28 @@ impl SimHost {
         }
         d.node_affinity = (!host_nodes.is_subset(nodes)).then(|| nodes.intersection(&bits));
         Ok(())
+    }
+
+    /// Sets a domain's CPUID featureset, as libxl's `cpuid=` does when it builds the
+    /// domain: Xen clamps it to the domain type's maximum (`pv_max` or `hvm_max`), silently
+    /// dropping any bit beyond it, and the domain's policy then reports the clamped words.
+    /// Words past the hypervisor's featureset length are dropped.
+    ///
+    /// # Errors
+    /// `ESRCH` for an absent domain.
+    pub fn set_domain_featureset(&self, domid: u32, words: &[u32]) -> Result<(), Errno> {
+        let mut st = self.lock();
+        let State { cpu, domains, .. } = &mut *st;
+        let d = domains.get_mut(&domid).ok_or(ESRCH)?;
+        let max = cpu.featureset(if d.hvm { FeaturesetKind::HvmMax } else { FeaturesetKind::PvMax });
+        d.featureset = max.iter().enumerate().map(|(w, &m)| m & words.get(w).copied().unwrap_or(0)).collect();
+        Ok(())
+    }
+
+    /// Replaces the simulated hypervisor's featureset `kind` (for tests of other CPUs).
+    /// Domains created later start from the new default; existing ones keep theirs.
+    pub fn set_host_featureset(&self, kind: FeaturesetKind, words: &[u32]) {
+        self.lock().cpu.featuresets.insert(kind, words.to_vec());
     }
 
     /// Destroys a domain.
@@ -524,6 +572,22 @@ impl Hypervisor for SimHost {
         Ok(d.node_affinity.clone().unwrap_or_else(|| CpuMap::all(st.config.nr_nodes as usize)))
     }
 
+    fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
+        let st = self.enter()?;
+        Ok(st.cpu.featureset(kind))
+    }
+
+    fn system_cpu_policy(&self, kind: FeaturesetKind) -> Result<RawCpuPolicy, PolicyCallError> {
+        let st = self.enter()?;
+        Ok(encode_policy(&st.cpu.shape, &st.cpu.featureset(kind)))
+    }
+
+    fn domain_cpu_policy(&self, domid: u32) -> Result<RawCpuPolicy, PolicyCallError> {
+        let st = self.enter()?;
+        let d = st.domains.get(&domid).ok_or(ESRCH)?;
+        Ok(encode_policy(&st.cpu.shape, &d.featureset))
+    }
+
     fn describe(&self) -> String {
         let st = self.lock();
         format!("simulated host ({} CPUs, {} domains)", st.config.nr_cpus, st.domains.len())
@@ -556,3 +620,17 @@ fn emulation_flags(d: &Domain) -> u32 {
         (true, false) => (XEN_X86_EMU_VPCI << 1) - 1 - XEN_X86_EMU_VPCI,
     }
 }
+
+/// The shape of the lab's CPU policies (Xen 4.17 on QEMU TCG's `qemu64`).
+const LAB_CPU_SHAPE: PolicyShape = PolicyShape {
+    vendor: CpuVendor::Amd,
+    signature: 0x0006_0fb1,
+    max_basic_leaf: 0xd,
+    max_extended_leaf: 0x8000_000a,
+    max_leaf7_subleaf: 0,
+    platform_info: 0,
+};
+
+/// The featuresets the lab's Xen 4.17 reports on `qemu64`, in [`FeaturesetKind::ALL`]
+/// order (raw, host, pv_default, hvm_default, pv_max, hvm_max).
+const LAB_FEATURESETS: [[u32; 18]; 6] = [[0; 18]; 6];

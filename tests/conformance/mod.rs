@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use xenvcpu::cpumap::CpuMap;
-use xenvcpu::hypervisor::{CpuTopology, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo, SimHost, XenCtrlBackend};
+use xenvcpu::hypervisor::{
+    CpuTopology, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawCpuPolicy, RawVcpuInfo,
+    SimHost, XenCtrlBackend,
+};
 use xenvcpu::{AffinityRequest, DomId, Error, Host, HostInfo, VcpuId, VcpuSet, VcpuState};
 
 /// A backend that counts the calls made through it, so that "no hypercall was made" is
@@ -78,6 +81,15 @@ impl Hypervisor for Counting {
     }
     fn node_affinity(&self, domid: u32) -> Result<CpuMap, Errno> {
         self.count().node_affinity(domid)
+    }
+    fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
+        self.count().cpu_featureset(kind)
+    }
+    fn system_cpu_policy(&self, kind: FeaturesetKind) -> Result<RawCpuPolicy, PolicyCallError> {
+        self.count().system_cpu_policy(kind)
+    }
+    fn domain_cpu_policy(&self, domid: u32) -> Result<RawCpuPolicy, PolicyCallError> {
+        self.count().domain_cpu_policy(domid)
     }
     fn describe(&self) -> String {
         self.inner.describe()
