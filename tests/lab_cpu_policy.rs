@@ -9,7 +9,7 @@
 
 use std::io::Write;
 
-use xenvcpu::hypervisor::cpuid::{featureset_excess, featureset_is_subset};
+use xenvcpu::hypervisor::cpuid::{featureset_excess, featureset_is_subset, without_e1d_aliases};
 use xenvcpu::{CpuPolicy, DomId, FeaturesetKind, Host};
 
 fn lab() -> Host {
@@ -56,9 +56,11 @@ fn system_policies_decode_to_xens_own_featuresets() {
         assert_eq!(words.len(), len, "{kind}");
         assert_eq!(policy.featureset, words, "{kind}: decoded policy vs Xen's featureset");
     }
+    // Not host ⊆ raw: Xen synthesises some host features (on the lab's AMD qemu64,
+    // lfence-dispatch, word 11 bit 2), so only the guest sets nest.
     let raw = host.featureset(FeaturesetKind::Raw).unwrap();
     let hst = host.featureset(FeaturesetKind::Host).unwrap();
-    assert!(featureset_is_subset(&hst, &raw), "host ⊆ raw: extra {:?}", featureset_excess(&hst, &raw));
+    say(&format!("host features not in raw (word, bit): {:?}", featureset_excess(&hst, &raw)));
     for (def, max) in
         [(FeaturesetKind::PvDefault, FeaturesetKind::PvMax), (FeaturesetKind::HvmDefault, FeaturesetKind::HvmMax)]
     {
@@ -79,10 +81,13 @@ fn pv_domains_policies_lie_within_pv_max() {
         let policy = domain.cpu_policy().unwrap_or_else(|e| panic!("domain {domid}: {e}"));
         say(&format!("domain {domid}: {}", describe(&policy)));
         assert_eq!(policy.featureset.len(), pv_max.featureset.len());
+        // An AMD domain's policy repeats word 0's common features in word 2; pv_max does
+        // not: compare without those repeats.
+        let ours = without_e1d_aliases(&policy.featureset);
         assert!(
-            featureset_is_subset(&policy.featureset, &pv_max.featureset),
+            featureset_is_subset(&ours, &pv_max.featureset),
             "domain {domid} ⊆ pv_max: extra (word, bit) {:?}",
-            featureset_excess(&policy.featureset, &pv_max.featureset)
+            featureset_excess(&ours, &pv_max.featureset)
         );
         assert_eq!(policy.vendor, host_policy.vendor, "domain {domid}: vendor");
         assert!(policy.max_basic_leaf <= pv_max.max_basic_leaf, "domain {domid}: basic leaves");

@@ -384,6 +384,38 @@ pub fn encode_policy(shape: &PolicyShape, featureset: &[u32]) -> RawCpuPolicy {
     RawCpuPolicy { leaves, msrs }
 }
 
+/// The features of leaf 1 `edx` (word 0) that AMD CPUs repeat in leaf `0x80000001` `edx`
+/// (word 2): FPU, VME, DE, PSE, TSC, MSR, PAE, MCE, CX8, APIC, MTRR, PGE, MCA, CMOV, PAT,
+/// PSE36, MMX, FXSR (Xen's `CPUID_COMMON_1D_FEATURES`).
+///
+/// Xen keeps them in word 0 only for its guest defaults and maxima (and in
+/// `physinfo.hw_cap`), but an AMD or Hygon policy read from hardware (raw, host) or given to
+/// a domain repeats them in word 2: in the lab (Xen 4.17 on QEMU's AMD `qemu64`) dom0's
+/// word 2 was `pv_max`'s plus exactly these bits of its word 0. Compare featuresets with
+/// [`without_e1d_aliases`].
+pub const COMMON_1D_FEATURES: u32 = 0x0183_f3ff;
+
+/// `words` with the word-2 repeats of word 0's features ([`COMMON_1D_FEATURES`]) cleared:
+/// the form in which featuresets of different origin (hardware, guest maximum, domain)
+/// can be compared bit by bit.
+pub fn without_e1d_aliases(words: &[u32]) -> Vec<u32> {
+    let mut out = words.to_vec();
+    if let Some(e1d) = out.get_mut(2) {
+        *e1d &= !COMMON_1D_FEATURES;
+    }
+    out
+}
+
+/// `words` with word 0's [`COMMON_1D_FEATURES`] repeated in word 2, as an AMD or Hygon
+/// domain's policy has them (for the simulator).
+pub fn with_e1d_aliases(words: &[u32]) -> Vec<u32> {
+    let mut out = words.to_vec();
+    if out.len() > 2 {
+        out[2] = (out[2] & !COMMON_1D_FEATURES) | (out[0] & COMMON_1D_FEATURES);
+    }
+    out
+}
+
 /// Whether every bit of `inner` is also in `outer` (missing words of `outer` count as 0).
 pub fn featureset_is_subset(inner: &[u32], outer: &[u32]) -> bool {
     inner.iter().enumerate().all(|(w, &bits)| bits & !outer.get(w).copied().unwrap_or(0) == 0)
@@ -566,6 +598,17 @@ mod tests {
         }
         assert_eq!(fs[..10], SAMPLE_WORDS[..10]);
         assert_eq!(fs[16..18], SAMPLE_WORDS[16..18]);
+    }
+
+    #[test]
+    fn e1d_aliases_are_word_0s_common_bits_in_word_2() {
+        // The lab's dom0 (Xen 4.17, qemu64): pv_max word 2 is 20100800, dom0's 2191cbf5.
+        let dom0 = [0x1789_c3f5, 0x8000_2001, 0x2191_cbf5, 3];
+        let pv_max = [0x1789_c3f5, 0x8020_2001, 0x2010_0800, 3];
+        assert!(!featureset_is_subset(&dom0, &pv_max));
+        assert!(featureset_is_subset(&without_e1d_aliases(&dom0), &pv_max));
+        assert_eq!(with_e1d_aliases(&without_e1d_aliases(&dom0)), dom0);
+        assert_eq!(without_e1d_aliases(&[1, 2]), [1, 2], "no word 2: unchanged");
     }
 
     #[test]
