@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use crate::cpumap::{CpuListContext, CpuMap};
 use crate::error::{Error, Op, Result};
-use crate::hypervisor::{CpuTopology, DomainInfo, Hypervisor, PhysInfo, XenCtrlBackend, MAX_CPUMAP_BYTES};
+use crate::hypervisor::{
+    CpuPolicy, CpuTopology, DomainInfo, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, XenCtrlBackend,
+    MAX_CPUMAP_BYTES,
+};
 use crate::ids::{DomId, VcpuId};
 use crate::xenstore::{self, paths, XenStore, XsClient, XsError};
 use crate::Domain;
@@ -39,6 +42,8 @@ struct Inner {
     store: OnceLock<std::result::Result<Box<dyn XenStore>, StoreFailure>>,
     /// The reply deadline of the connection opened on first use.
     store_timeout: Mutex<Duration>,
+    /// The number of words of the hypervisor's featuresets, once asked.
+    featureset_len: OnceLock<usize>,
 }
 
 /// Why the xenstore connection could not be opened (kept to report it on every use).
@@ -154,6 +159,7 @@ impl Host {
             cpumap_size,
             store: OnceLock::new(),
             store_timeout: Mutex::new(xenstore::DEFAULT_TIMEOUT),
+            featureset_len: OnceLock::new(),
         };
         Ok(Host { inner: Arc::new(inner) })
     }
@@ -343,8 +349,71 @@ impl Host {
         Domain::new(self.clone(), info)
     }
 
+    /// One of the hypervisor's featuresets (libxenguest's `xc_get_cpu_featureset`): 32-bit
+    /// words, word `w` bit `b` being the feature Xen numbers `w * 32 + b`, as many words as
+    /// the hypervisor has (14 to 19 depending on the release, point releases included).
+    /// Words 0–7 of [`FeaturesetKind::Host`] are `xl info`'s `hw_caps`.
+    ///
+    /// # Errors
+    /// [`Error::LibraryNotFound`] when libxenguest of the loaded libxenctrl's release is
+    /// missing (the message names the files tried and the package); [`Error::Unsupported`]
+    /// when the hypervisor lacks this featureset (`pv_max` and `hvm_max` need Xen 4.17.2)
+    /// or the call fails otherwise (with the errno in the message).
+    pub fn featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>> {
+        let words = self
+            .hypervisor()
+            .cpu_featureset(kind)
+            .map_err(|e| policy_error(e, "xc_get_cpu_featureset", &format!("the {kind} featureset")))?;
+        let _ = self.inner.featureset_len.set(words.len());
+        Ok(words)
+    }
+
+    /// The number of words of the hypervisor's featuresets (asked once, with the host
+    /// featureset, then remembered).
+    ///
+    /// # Errors
+    /// As [`featureset`](Self::featureset).
+    pub fn featureset_len(&self) -> Result<usize> {
+        match self.inner.featureset_len.get() {
+            Some(&len) => Ok(len),
+            None => self.featureset(FeaturesetKind::Host).map(|words| words.len()),
+        }
+    }
+
+    /// One of the hypervisor's system CPU policies (libxenguest's
+    /// `xc_cpu_policy_get_system`), decoded: vendor, leaf limits, and the featureset in as
+    /// many words as the hypervisor's featuresets have (so that it lines up with
+    /// [`featureset`](Self::featureset)). The raw and host policies describe the boot CPU.
+    ///
+    /// # Errors
+    /// As [`featureset`](Self::featureset).
+    pub fn cpu_policy(&self, kind: FeaturesetKind) -> Result<CpuPolicy> {
+        let len = self.featureset_len()?;
+        let raw = self
+            .hypervisor()
+            .system_cpu_policy(kind)
+            .map_err(|e| policy_error(e, "xc_cpu_policy_get_system", &format!("the {kind} policy")))?;
+        Ok(CpuPolicy::decode(raw, len))
+    }
+
     pub(crate) fn error(&self, op: Op, domid: Option<DomId>, vcpu: Option<VcpuId>, errno: xen_sys::Errno) -> Error {
         classify(self.hypervisor(), op, domid, vcpu, errno)
+    }
+}
+
+/// The error for a failed featureset or CPU policy call. (These calls have no [`Op`]: a
+/// library that is missing is [`Error::LibraryNotFound`], anything Xen refuses
+/// [`Error::Unsupported`] naming the call and the errno.)
+pub(crate) fn policy_error(e: PolicyCallError, call: &str, what: &str) -> Error {
+    match e {
+        PolicyCallError::Library(load) => Error::LibraryNotFound(load),
+        PolicyCallError::Xen(errno) if matches!(errno.raw(), libc::EINVAL | libc::EOPNOTSUPP) => {
+            Error::Unsupported(format!(
+                "{call} for {what}: the hypervisor does not provide it ({errno}; pv_max and hvm_max need Xen 4.17.2 \
+                 or later, and a PV or HVM policy needs that guest type compiled into Xen)"
+            ))
+        }
+        PolicyCallError::Xen(errno) => Error::Unsupported(format!("{call} for {what} failed: {errno}")),
     }
 }
 

@@ -7,7 +7,9 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use xenvcpu::cpumap::CpuMap;
-use xenvcpu::hypervisor::{CpuTopology, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo};
+use xenvcpu::hypervisor::{
+    CpuTopology, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawCpuPolicy, RawVcpuInfo,
+};
 use xenvcpu::{AffinityRequest, DomId, Effective, Host, VcpuId, VcpuInfo};
 
 struct Counting;
@@ -93,6 +95,16 @@ impl Hypervisor for Still {
     }
     fn node_affinity(&self, _: u32) -> Result<CpuMap, Errno> {
         Ok(CpuMap::all(1))
+    }
+    // Not on the hot path this test measures: no CPU policy here.
+    fn cpu_featureset(&self, _: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
+        Err(PolicyCallError::Xen(Errno::new(libc::ENOSYS)))
+    }
+    fn system_cpu_policy(&self, _: FeaturesetKind) -> Result<RawCpuPolicy, PolicyCallError> {
+        Err(PolicyCallError::Xen(Errno::new(libc::ENOSYS)))
+    }
+    fn domain_cpu_policy(&self, _: u32) -> Result<RawCpuPolicy, PolicyCallError> {
+        Err(PolicyCallError::Xen(Errno::new(libc::ENOSYS)))
     }
     fn describe(&self) -> String {
         "still".into()

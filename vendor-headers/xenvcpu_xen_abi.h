@@ -215,6 +215,45 @@ struct xen_sysctl_cputopoinfo {
     uint64_t cputopo;             /* address of struct xen_sysctl_cputopo[num_cpus] */
 };
 
+/* ---- CPUID policy and featuresets (x86) ---------------------------------------------- */
+/* One CPUID leaf of a serialised CPU policy. Size 24, align 4. subleaf is
+ * XEN_CPUID_NO_SUBLEAF for a leaf without subleaves; a..d are eax, ebx, ecx, edx. */
+#define XEN_CPUID_NO_SUBLEAF 0xffffffffu
+typedef struct xen_cpuid_leaf {
+    uint32_t leaf;
+    uint32_t subleaf;
+    uint32_t a;
+    uint32_t b;
+    uint32_t c;
+    uint32_t d;
+} xen_cpuid_leaf_t;
+
+/* One MSR of a serialised CPU policy. Size 16, align 8. Xen 4.17-4.22 serialise two:
+ * 0xce (MSR_INTEL_PLATFORM_INFO, bit 31 = CPUID faulting) and 0x10a (MSR_ARCH_CAPABILITIES). */
+typedef struct xen_msr_entry {
+    uint32_t idx;
+    uint32_t flags;               /* reserved, zero */
+    uint64_t val;
+} xen_msr_entry_t;
+
+/* Index argument of XEN_SYSCTL_get_cpu_featureset (xc_get_cpu_featureset). 4 and 5 exist
+ * from 4.17.2 (4.18.0 upstream); an older hypervisor answers them with EINVAL. */
+#define XEN_SYSCTL_cpu_featureset_raw      0
+#define XEN_SYSCTL_cpu_featureset_host     1
+#define XEN_SYSCTL_cpu_featureset_pv       2
+#define XEN_SYSCTL_cpu_featureset_hvm      3
+#define XEN_SYSCTL_cpu_featureset_pv_max   4
+#define XEN_SYSCTL_cpu_featureset_hvm_max  5
+
+/* Index argument of XEN_SYSCTL_get_cpu_policy (xc_cpu_policy_get_system). Note the order
+ * differs from the featureset indices above. */
+#define XEN_SYSCTL_cpu_policy_raw          0
+#define XEN_SYSCTL_cpu_policy_host         1
+#define XEN_SYSCTL_cpu_policy_pv_max       2
+#define XEN_SYSCTL_cpu_policy_hvm_max      3
+#define XEN_SYSCTL_cpu_policy_pv_default   4
+#define XEN_SYSCTL_cpu_policy_hvm_default  5
+
 /* ---- interface versions per release -------------------------------------------------- */
 /* The hypervisor rejects a domctl/sysctl whose interface_version differs from its own
  * with EACCES. libxenctrl fills these in, so a libxenctrl from another release than the

@@ -3,6 +3,7 @@
 
 mod affinity;
 mod availability;
+mod cpu_policy;
 mod libvirt;
 mod numa;
 mod placement;

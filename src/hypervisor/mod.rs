@@ -9,10 +9,12 @@
 //! Xen's layout (CPU `i` = bit `i % 8` of byte `i / 8`): the caller owns the buffers, so the
 //! hot path needs no allocation.
 
+pub mod cpuid;
 #[cfg(feature = "sim")]
 mod sim;
 mod xenctrl;
 
+pub use cpuid::{CpuPolicy, CpuVendor, CpuidLeaf, DomainCpuPolicy, MsrEntry, RawCpuPolicy};
 #[cfg(feature = "sim")]
 pub use sim::{SimConfig, SimDomain, SimHost, SimSnapshot};
 pub use xen_sys::Errno;
@@ -162,6 +164,107 @@ pub struct RawVcpuInfo {
     pub cpu: u32,
 }
 
+/// One of the hypervisor's featuresets and system CPU policies: what the hardware has,
+/// what Xen uses, and what PV and HVM guests get by default and at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FeaturesetKind {
+    /// What the hardware offers (`raw`).
+    Raw,
+    /// What Xen uses, after its command line (`host`).
+    Host,
+    /// A PV guest's default (`pv_default`).
+    PvDefault,
+    /// An HVM guest's default (`hvm_default`).
+    HvmDefault,
+    /// The most a PV guest may have (`pv_max`; from Xen 4.17.2).
+    PvMax,
+    /// The most an HVM guest may have (`hvm_max`; from Xen 4.17.2).
+    HvmMax,
+}
+
+impl FeaturesetKind {
+    /// Every kind, in the order of Xen's featureset indices (0 to 5).
+    pub const ALL: [FeaturesetKind; 6] = [
+        FeaturesetKind::Raw,
+        FeaturesetKind::Host,
+        FeaturesetKind::PvDefault,
+        FeaturesetKind::HvmDefault,
+        FeaturesetKind::PvMax,
+        FeaturesetKind::HvmMax,
+    ];
+
+    /// The index `xc_get_cpu_featureset` takes (`XEN_SYSCTL_cpu_featureset_*`).
+    pub const fn featureset_index(self) -> u32 {
+        match self {
+            FeaturesetKind::Raw => xen_sys::XEN_SYSCTL_cpu_featureset_raw,
+            FeaturesetKind::Host => xen_sys::XEN_SYSCTL_cpu_featureset_host,
+            FeaturesetKind::PvDefault => xen_sys::XEN_SYSCTL_cpu_featureset_pv,
+            FeaturesetKind::HvmDefault => xen_sys::XEN_SYSCTL_cpu_featureset_hvm,
+            FeaturesetKind::PvMax => xen_sys::XEN_SYSCTL_cpu_featureset_pv_max,
+            FeaturesetKind::HvmMax => xen_sys::XEN_SYSCTL_cpu_featureset_hvm_max,
+        }
+    }
+
+    /// The index `xc_cpu_policy_get_system` takes (`XEN_SYSCTL_cpu_policy_*`, in another
+    /// order than the featureset indices).
+    pub const fn policy_index(self) -> u32 {
+        match self {
+            FeaturesetKind::Raw => xen_sys::XEN_SYSCTL_cpu_policy_raw,
+            FeaturesetKind::Host => xen_sys::XEN_SYSCTL_cpu_policy_host,
+            FeaturesetKind::PvDefault => xen_sys::XEN_SYSCTL_cpu_policy_pv_default,
+            FeaturesetKind::HvmDefault => xen_sys::XEN_SYSCTL_cpu_policy_hvm_default,
+            FeaturesetKind::PvMax => xen_sys::XEN_SYSCTL_cpu_policy_pv_max,
+            FeaturesetKind::HvmMax => xen_sys::XEN_SYSCTL_cpu_policy_hvm_max,
+        }
+    }
+
+    /// The name Xen's sources use: `raw`, `host`, `pv_default`, `hvm_default`, `pv_max`,
+    /// `hvm_max`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FeaturesetKind::Raw => "raw",
+            FeaturesetKind::Host => "host",
+            FeaturesetKind::PvDefault => "pv_default",
+            FeaturesetKind::HvmDefault => "hvm_default",
+            FeaturesetKind::PvMax => "pv_max",
+            FeaturesetKind::HvmMax => "hvm_max",
+        }
+    }
+}
+
+impl std::fmt::Display for FeaturesetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a featureset or CPU policy call failed: these calls live in libxenguest, which is
+/// loaded only when first needed, so besides Xen's errno the library itself can be missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyCallError {
+    /// libxenguest (of the loaded libxenctrl's release) could not be loaded.
+    Library(xen_sys::LoadError),
+    /// The call failed with this errno.
+    Xen(Errno),
+}
+
+impl From<Errno> for PolicyCallError {
+    fn from(errno: Errno) -> Self {
+        PolicyCallError::Xen(errno)
+    }
+}
+
+impl std::fmt::Display for PolicyCallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyCallError::Library(e) => write!(f, "{e}"),
+            PolicyCallError::Xen(errno) => write!(f, "{errno}"),
+        }
+    }
+}
+
+impl std::error::Error for PolicyCallError {}
+
 /// The hypercall-level operations xenvcpu needs, one method per libxenctrl call.
 ///
 /// Implementations are thread-safe: one handle may serve many threads at once. Every
@@ -227,6 +330,24 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
     ///
     /// Xen: `ESRCH` for an absent domain.
     fn node_affinity(&self, domid: u32) -> Result<CpuMap, Errno>;
+
+    /// Wraps libxenguest's `xc_get_cpu_featureset`: the featureset `kind` as 32-bit words,
+    /// as many as the hypervisor has (asked first with a null buffer: the count differs
+    /// between point releases).
+    ///
+    /// Xen: `EINVAL` for an index it lacks (`pv_max`, `hvm_max` before 4.17.2),
+    /// `EOPNOTSUPP` when PV or HVM is compiled out.
+    fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError>;
+
+    /// Wraps libxenguest's `xc_cpu_policy_get_system` and `xc_cpu_policy_serialise`: the
+    /// system policy `kind` as CPUID leaves and MSRs.
+    fn system_cpu_policy(&self, kind: FeaturesetKind) -> Result<RawCpuPolicy, PolicyCallError>;
+
+    /// Wraps libxenguest's `xc_cpu_policy_get_domain` and `xc_cpu_policy_serialise`: a
+    /// domain's CPU policy as CPUID leaves and MSRs.
+    ///
+    /// Xen: `ESRCH` for an absent domain.
+    fn domain_cpu_policy(&self, domid: u32) -> Result<RawCpuPolicy, PolicyCallError>;
 
     /// A description of the library or model behind the backend (for messages).
     fn describe(&self) -> String;

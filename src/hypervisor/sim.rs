@@ -22,6 +22,12 @@
 //!   vCPUs' affinity, is not modelled: with vCPUs free to run anywhere it is every node);
 //! - guest types: PV, HVM (`hvm`), and PVH ([`SimHost::set_pvh`]), told apart by the
 //!   emulation flags as on real Xen.
+//! - CPU featuresets and policies: the six featuresets and the policy shape (vendor, leaf
+//!   limits) the lab's Xen 4.17 reports on QEMU's `qemu64`; each domain starts with its
+//!   type's default featureset, and [`SimHost::set_domain_featureset`] clamps what it is
+//!   given to the type's maximum, as Xen does with libxl's `cpuid=` (silently). Policies
+//!   are built from the featuresets ([`super::cpuid::encode_policy`]): only the leaves that
+//!   carry the limits and the featureset words.
 //!
 //! It is never chosen automatically: tests and tools construct it explicitly.
 
@@ -30,7 +36,10 @@ use std::sync::Mutex;
 
 use crate::cpumap::CpuMap;
 
-use super::{CpuTopology, DomainFlags, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo};
+use super::cpuid::{encode_policy, with_e1d_aliases, CpuVendor, PolicyShape, RawCpuPolicy};
+use super::{
+    CpuTopology, DomainFlags, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawVcpuInfo,
+};
 
 /// The shape of a simulated host.
 #[derive(Debug, Clone)]
@@ -101,6 +110,30 @@ struct Domain {
     vcpus: Vec<Vcpu>,
     /// Unique per creation: a domain re-created under the same id gets a new one.
     uuid: [u8; 16],
+    /// The domain's CPUID featureset: its type's default at creation, clamped to its
+    /// type's maximum when set.
+    featureset: Vec<u32>,
+}
+
+/// The simulated CPU: the six featuresets and the shape of each system policy.
+#[derive(Debug, Clone)]
+struct SimCpu {
+    featuresets: BTreeMap<FeaturesetKind, Vec<u32>>,
+}
+
+impl SimCpu {
+    fn featureset(&self, kind: FeaturesetKind) -> Vec<u32> {
+        self.featuresets.get(&kind).cloned().unwrap_or_default()
+    }
+
+    /// A policy of the system policy `kind`'s shape with these words; for an AMD or Hygon
+    /// domain (`domain`), word 0's common features are repeated in word 2, as Xen does.
+    fn policy(&self, kind: FeaturesetKind, words: &[u32], domain: bool) -> RawCpuPolicy {
+        let shape = lab_cpu_shape(kind);
+        let amd = matches!(shape.vendor, CpuVendor::Amd | CpuVendor::Hygon);
+        let words = if domain && amd { with_e1d_aliases(words) } else { words.to_vec() };
+        encode_policy(&shape, &words)
+    }
 }
 
 #[derive(Debug)]
@@ -111,6 +144,7 @@ struct State {
     fail_at: Option<(u64, i32)>,
     /// Domains created so far (for unique uuids).
     created: u64,
+    cpu: SimCpu,
 }
 
 /// What the toolstack can change on a [`SimHost`], at one moment: every domain (its uuid
@@ -144,7 +178,10 @@ const ESRCH: Errno = Errno::new(libc::ESRCH);
 impl SimHost {
     /// A host with no domains.
     pub fn new(config: SimConfig) -> Self {
-        Self { state: Mutex::new(State { config, domains: BTreeMap::new(), calls: 0, fail_at: None, created: 0 }) }
+        let cpu = SimCpu {
+            featuresets: FeaturesetKind::ALL.into_iter().zip(LAB_FEATURESETS.iter().map(|w| w.to_vec())).collect(),
+        };
+        Self { state: Mutex::new(State { config, domains: BTreeMap::new(), calls: 0, fail_at: None, created: 0, cpu }) }
     }
 
     /// The domains of the lab's shape: dom0 (4 vCPUs), domain 1 (a PV guest with
@@ -189,7 +226,12 @@ impl SimHost {
                 cpu_time_ns: 0,
             })
             .collect();
-        st.domains.insert(d.domid, Domain { hvm: d.hvm, pvh: false, dying: false, node_affinity: None, vcpus, uuid });
+        let default = if d.hvm { FeaturesetKind::HvmDefault } else { FeaturesetKind::PvDefault };
+        let featureset = st.cpu.featureset(default);
+        st.domains.insert(
+            d.domid,
+            Domain { hvm: d.hvm, pvh: false, dying: false, node_affinity: None, vcpus, uuid, featureset },
+        );
     }
 
     /// Makes an HVM domain PVH (`true`: Xen emulates the local APIC alone, there is no
@@ -218,6 +260,28 @@ impl SimHost {
         }
         d.node_affinity = (!host_nodes.is_subset(nodes)).then(|| nodes.intersection(&bits));
         Ok(())
+    }
+
+    /// Sets a domain's CPUID featureset, as libxl's `cpuid=` does when it builds the
+    /// domain: Xen clamps it to the domain type's maximum (`pv_max` or `hvm_max`), silently
+    /// dropping any bit beyond it, and the domain's policy then reports the clamped words.
+    /// Words past the hypervisor's featureset length are dropped.
+    ///
+    /// # Errors
+    /// `ESRCH` for an absent domain.
+    pub fn set_domain_featureset(&self, domid: u32, words: &[u32]) -> Result<(), Errno> {
+        let mut st = self.lock();
+        let State { cpu, domains, .. } = &mut *st;
+        let d = domains.get_mut(&domid).ok_or(ESRCH)?;
+        let max = cpu.featureset(if d.hvm { FeaturesetKind::HvmMax } else { FeaturesetKind::PvMax });
+        d.featureset = max.iter().enumerate().map(|(w, &m)| m & words.get(w).copied().unwrap_or(0)).collect();
+        Ok(())
+    }
+
+    /// Replaces the simulated hypervisor's featureset `kind` (for tests of other CPUs).
+    /// Domains created later start from the new default; existing ones keep theirs.
+    pub fn set_host_featureset(&self, kind: FeaturesetKind, words: &[u32]) {
+        self.lock().cpu.featuresets.insert(kind, words.to_vec());
     }
 
     /// Destroys a domain.
@@ -534,6 +598,23 @@ impl Hypervisor for SimHost {
         Ok(d.node_affinity.clone().unwrap_or_else(|| CpuMap::all(st.config.nr_nodes as usize)))
     }
 
+    fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
+        let st = self.enter()?;
+        Ok(st.cpu.featureset(kind))
+    }
+
+    fn system_cpu_policy(&self, kind: FeaturesetKind) -> Result<RawCpuPolicy, PolicyCallError> {
+        let st = self.enter()?;
+        Ok(st.cpu.policy(kind, &st.cpu.featureset(kind), false))
+    }
+
+    fn domain_cpu_policy(&self, domid: u32) -> Result<RawCpuPolicy, PolicyCallError> {
+        let st = self.enter()?;
+        let d = st.domains.get(&domid).ok_or(ESRCH)?;
+        let default = if d.hvm { FeaturesetKind::HvmDefault } else { FeaturesetKind::PvDefault };
+        Ok(st.cpu.policy(default, &d.featureset, true))
+    }
+
     fn describe(&self) -> String {
         let st = self.lock();
         format!("simulated host ({} CPUs, {} domains)", st.config.nr_cpus, st.domains.len())
@@ -565,4 +646,45 @@ fn emulation_flags(d: &Domain) -> u32 {
         (true, true) => XEN_X86_EMU_LAPIC,
         (true, false) => (XEN_X86_EMU_VPCI << 1) - 1 - XEN_X86_EMU_VPCI,
     }
+}
+
+/// The shape of the lab's system policy `kind` (Xen 4.17.5+ on QEMU TCG's `qemu64`, read by
+/// `lab_cpu_policy`): AuthenticAMD, family 0xf model 0x6b stepping 1, basic leaves to 0xd;
+/// extended leaves to 0x8000000a in the raw policy and to 0x80000021 in Xen's; leaf 7
+/// subleaves 0, 2 in the maxima; CPUID faulting (MSR_PLATFORM_INFO bit 31) for HVM only.
+fn lab_cpu_shape(kind: FeaturesetKind) -> PolicyShape {
+    use FeaturesetKind::*;
+    PolicyShape {
+        vendor: CpuVendor::Amd,
+        signature: 0x0006_0fb1,
+        max_basic_leaf: 0xd,
+        max_extended_leaf: if kind == Raw { 0x8000_000a } else { 0x8000_0021 },
+        max_leaf7_subleaf: if matches!(kind, PvMax | HvmMax) { 2 } else { 0 },
+        platform_info: if matches!(kind, HvmDefault | HvmMax) { 1 << 31 } else { 0 },
+    }
+}
+
+/// The featuresets the lab's Xen 4.17 (Debian's 4.17.5+72, 19 words) reports on QEMU's
+/// `qemu64`, in [`FeaturesetKind::ALL`] order: raw, host, pv_default, hvm_default, pv_max,
+/// hvm_max (`xen-cpuid` printed the same). Host is *not* within raw: Xen synthesises
+/// lfence-dispatch (word 11 bit 2) and drops sep (word 0 bit 11) on this AMD CPU.
+const LAB_FEATURESETS: [[u32; 19]; 6] = [
+    lab_words(0x178b_fbfd, 0x8000_2001, 0x2193_fbfd, 7, 0, 0),
+    lab_words(0x178b_f3fd, 0x8000_2001, 0x2193_fbfd, 7, 0, 4),
+    lab_words(0x1789_c3f5, 0x8000_2001, 0x2010_0800, 3, 0, 4),
+    lab_words(0x178b_fbfd, 0x8020_2001, 0x2010_0800, 3, 0x0010_0000, 4),
+    lab_words(0x1789_c3f5, 0x8020_2001, 0x2010_0800, 3, 0, 0x24),
+    lab_words(0x178b_fbfd, 0x8020_2001, 0x2010_0800, 3, 0x0010_0000, 0x24),
+];
+
+/// 19 words with words 0-3 (1d, 1c, e1d, e1c), 8 (e8b) and 11 (e21a) given, the rest 0.
+const fn lab_words(w0: u32, w1: u32, w2: u32, w3: u32, w8: u32, w11: u32) -> [u32; 19] {
+    let mut words = [0; 19];
+    words[0] = w0;
+    words[1] = w1;
+    words[2] = w2;
+    words[3] = w3;
+    words[8] = w8;
+    words[11] = w11;
+    words
 }

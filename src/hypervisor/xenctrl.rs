@@ -1,6 +1,6 @@
 //! The real backend: libxenctrl, loaded at run time by xen-sys.
 //!
-//! This file holds the main crate's only `unsafe` code: each block is one libxenctrl call
+//! This file holds the main crate's only `unsafe` code: each block is one libxenctrl (or libxenguest) call
 //! on the open handle, with buffers whose sizes are checked right before it. It also decides
 //! what a failure *at open* means for libxenctrl ([`XenCtrlBackend::open`]); failures after
 //! open are classified backend-neutrally by [`crate::Host`].
@@ -15,7 +15,8 @@ use xen_sys::{
     XEN_INVALID_NODE_ID, XEN_INVALID_SOCKET_ID, XEN_VCPUAFFINITY_FORCE, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
 };
 
-use super::{CpuTopology, DomainFlags, DomainInfo, Hypervisor, PhysInfo, RawVcpuInfo};
+use super::cpuid::{CpuidLeaf, MsrEntry, RawCpuPolicy};
+use super::{CpuTopology, DomainFlags, DomainInfo, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawVcpuInfo};
 use crate::cpumap::CpuMap;
 use crate::error::{Error, Op};
 
@@ -70,6 +71,31 @@ impl XenCtrlBackend {
 
     fn lib(&self) -> &'static XenCtrl {
         self.iface.lib()
+    }
+
+    /// libxenguest of the loaded libxenctrl's release, loaded on first use (and cached by
+    /// xen-sys, failure included).
+    fn guest(&self) -> Result<&'static xen_sys::XenGuest, PolicyCallError> {
+        xen_sys::xenguest(self.lib()).map_err(PolicyCallError::Library)
+    }
+
+    /// Reads a policy into a new libxenguest object with `get` and serialises it.
+    fn read_policy(
+        &self,
+        get: impl FnOnce(&mut xen_sys::CpuPolicy<'static>) -> Result<(), Errno>,
+    ) -> Result<RawCpuPolicy, PolicyCallError> {
+        let mut policy = xen_sys::CpuPolicy::new(self.guest()?)?;
+        get(&mut policy)?;
+        // SAFETY: the handle is open and belongs to the libxenctrl the libxenguest was
+        // loaded for (xen_sys::xenguest pairs them by release).
+        let (leaves, msrs) = unsafe { policy.serialise(self.iface.as_ptr()) }?;
+        Ok(RawCpuPolicy {
+            leaves: leaves
+                .iter()
+                .map(|l| CpuidLeaf { leaf: l.leaf, subleaf: l.subleaf, eax: l.a, ebx: l.b, ecx: l.c, edx: l.d })
+                .collect(),
+            msrs: msrs.iter().map(|m| MsrEntry { index: m.idx, value: m.val }).collect(),
+        })
     }
 
     /// Checks that an affinity buffer is exactly the size libxenctrl will read and write.
@@ -297,6 +323,25 @@ impl Hypervisor for XenCtrlBackend {
             return Err(Errno::last());
         }
         Ok(CpuMap::from_libvirt_bytes(&map))
+    }
+
+    fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
+        let guest = self.guest()?;
+        // SAFETY: the handle is open and belongs to the libxenctrl `guest` was loaded for;
+        // cpu_featureset sizes the buffer itself.
+        Ok(unsafe { xen_sys::cpu_featureset(guest, self.iface.as_ptr(), kind.featureset_index()) }?)
+    }
+
+    fn system_cpu_policy(&self, kind: FeaturesetKind) -> Result<RawCpuPolicy, PolicyCallError> {
+        let xch = self.iface.as_ptr();
+        // SAFETY: `xch` is open and belongs to the libxenctrl of the policy's library.
+        self.read_policy(|p| unsafe { p.get_system(xch, kind.policy_index()) })
+    }
+
+    fn domain_cpu_policy(&self, domid: u32) -> Result<RawCpuPolicy, PolicyCallError> {
+        let xch = self.iface.as_ptr();
+        // SAFETY: `xch` is open and belongs to the libxenctrl of the policy's library.
+        self.read_policy(|p| unsafe { p.get_domain(xch, domid) })
     }
 
     fn describe(&self) -> String {

@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use xenvcpu::hypervisor::{CpuTopology, DomainInfo, Errno, Hypervisor, PhysInfo, RawVcpuInfo};
+use xenvcpu::hypervisor::{
+    CpuTopology, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawCpuPolicy, RawVcpuInfo,
+};
 
 /// A backend that counts the calls made through it, by method and by the maps given.
 #[derive(Debug)]
@@ -99,6 +101,15 @@ impl Hypervisor for Counting {
     }
     fn node_affinity(&self, domid: u32) -> Result<xenvcpu::cpumap::CpuMap, Errno> {
         self.count("node_affinity").node_affinity(domid)
+    }
+    fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
+        self.count("cpu_featureset").cpu_featureset(kind)
+    }
+    fn system_cpu_policy(&self, kind: FeaturesetKind) -> Result<RawCpuPolicy, PolicyCallError> {
+        self.count("system_cpu_policy").system_cpu_policy(kind)
+    }
+    fn domain_cpu_policy(&self, domid: u32) -> Result<RawCpuPolicy, PolicyCallError> {
+        self.count("domain_cpu_policy").domain_cpu_policy(domid)
     }
     fn describe(&self) -> String {
         self.inner.describe()

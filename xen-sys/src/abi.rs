@@ -372,6 +372,85 @@ pub struct xen_sysctl_cputopoinfo {
     pub cputopo: u64,
 }
 
+/// One CPUID leaf of a serialised CPU policy (`xen_cpuid_leaf_t`, 24 bytes): the input
+/// `leaf`/`subleaf` and the output registers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct xen_cpuid_leaf {
+    /// `eax` input.
+    pub leaf: u32,
+    /// `ecx` input, or [`XEN_CPUID_NO_SUBLEAF`] for a leaf without subleaves.
+    pub subleaf: u32,
+    /// `eax` output.
+    pub a: u32,
+    /// `ebx` output.
+    pub b: u32,
+    /// `ecx` output.
+    pub c: u32,
+    /// `edx` output.
+    pub d: u32,
+}
+
+/// [`xen_cpuid_leaf::subleaf`] of a leaf that has no subleaves.
+pub const XEN_CPUID_NO_SUBLEAF: u32 = 0xffff_ffff;
+
+/// One MSR of a serialised CPU policy (`xen_msr_entry_t`, 16 bytes). Xen 4.17–4.22
+/// serialise two: `0xce` (`MSR_INTEL_PLATFORM_INFO`) and `0x10a` (`MSR_ARCH_CAPABILITIES`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct xen_msr_entry {
+    /// The MSR's index.
+    pub idx: u32,
+    /// Reserved, zero.
+    pub flags: u32,
+    /// The MSR's value.
+    pub val: u64,
+}
+
+/// libxenguest's name for [`xen_cpuid_leaf`].
+pub type xen_cpuid_leaf_t = xen_cpuid_leaf;
+/// libxenguest's name for [`xen_msr_entry`].
+pub type xen_msr_entry_t = xen_msr_entry;
+
+/// `xc_get_cpu_featureset` index: what the hardware offers (before Xen's command line).
+pub const XEN_SYSCTL_cpu_featureset_raw: u32 = 0;
+/// `xc_get_cpu_featureset` index: what Xen uses (after command-line overrides).
+pub const XEN_SYSCTL_cpu_featureset_host: u32 = 1;
+/// `xc_get_cpu_featureset` index: a PV guest's default.
+pub const XEN_SYSCTL_cpu_featureset_pv: u32 = 2;
+/// `xc_get_cpu_featureset` index: an HVM guest's default.
+pub const XEN_SYSCTL_cpu_featureset_hvm: u32 = 3;
+/// `xc_get_cpu_featureset` index: the most a PV guest may have. From Xen 4.17.2
+/// (`EINVAL` before).
+pub const XEN_SYSCTL_cpu_featureset_pv_max: u32 = 4;
+/// `xc_get_cpu_featureset` index: the most an HVM guest may have. From Xen 4.17.2
+/// (`EINVAL` before).
+pub const XEN_SYSCTL_cpu_featureset_hvm_max: u32 = 5;
+
+/// `xc_cpu_policy_get_system` index: the hardware's policy. The policy indices are not in
+/// the order of the featureset ones.
+pub const XEN_SYSCTL_cpu_policy_raw: u32 = 0;
+/// `xc_cpu_policy_get_system` index: the policy Xen uses.
+pub const XEN_SYSCTL_cpu_policy_host: u32 = 1;
+/// `xc_cpu_policy_get_system` index: the most a PV guest may have.
+pub const XEN_SYSCTL_cpu_policy_pv_max: u32 = 2;
+/// `xc_cpu_policy_get_system` index: the most an HVM guest may have.
+pub const XEN_SYSCTL_cpu_policy_hvm_max: u32 = 3;
+/// `xc_cpu_policy_get_system` index: a PV guest's default.
+pub const XEN_SYSCTL_cpu_policy_pv_default: u32 = 4;
+/// `xc_cpu_policy_get_system` index: an HVM guest's default.
+pub const XEN_SYSCTL_cpu_policy_hvm_default: u32 = 5;
+
+/// Opaque libxenguest CPU policy object (`xc_cpu_policy_t`): allocated by
+/// `xc_cpu_policy_init`, freed by `xc_cpu_policy_destroy`, only ever used behind a
+/// pointer. Its layout is private to libxenguest (and changed in 4.18).
+#[repr(C)]
+#[derive(Debug)]
+pub struct xc_cpu_policy_t {
+    _opaque: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
 /// Opaque libxenctrl handle (`xc_interface`, i.e. `struct xc_interface_core`). Only ever
 /// used behind a pointer; see [`crate::Interface`] for an owned one.
 #[repr(C)]
@@ -468,6 +547,8 @@ const _: () = assert!(size_of::<xen_domctl>() == 144 && align_of::<xen_domctl>()
 const _: () = assert!(size_of::<xen_sysctl_physinfo>() == 112);
 const _: () = assert!(size_of::<xen_sysctl_cputopo>() == 12);
 const _: () = assert!(size_of::<xen_sysctl_cputopoinfo>() == 16);
+const _: () = assert!(size_of::<xen_cpuid_leaf>() == 24 && align_of::<xen_cpuid_leaf>() == 4);
+const _: () = assert!(size_of::<xen_msr_entry>() == 16 && align_of::<xen_msr_entry>() == 8);
 const _: () = assert!(size_of::<xentoollog_logger>() == 24 && align_of::<xentoollog_logger>() == 8);
 
 // ---- releases and interface versions ----------------------------------------------------

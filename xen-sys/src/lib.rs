@@ -19,6 +19,10 @@
 //!   versions, other), with what libxenctrl logged about it.
 //! * [`logger`], [`set_log_hook`], [`take_messages`]: libxenctrl's messages are captured by
 //!   our xentoollog logger and never printed; a caller who wants them installs a hook.
+//! * [`xenguest`] / [`XenGuest`]: libxenguest, loaded on demand for the libxenctrl in use
+//!   (same release, checked by soname), for CPU featuresets and CPUID policies
+//!   ([`cpu_featureset`], [`CpuPolicy`]); a missing one is a [`LoadError`] whose
+//!   [`target`](LoadError::target) is [`LoadTarget::XenGuest`].
 //! * [`Errno`], and helpers that encode libxenctrl pitfalls: [`getinfo_one`] (the
 //!   absent-domain check every release needs), [`cpumap_size`] (the exact size of every
 //!   affinity buffer) and [`nodemap_size`] (the same for the NUMA node map).
@@ -65,6 +69,7 @@ compile_error!(
 pub mod abi;
 mod elf;
 mod errno;
+mod guest;
 mod helpers;
 mod interface;
 mod loader;
@@ -80,11 +85,12 @@ pub fn elf_soname(data: &[u8]) -> Option<String> {
     elf::soname(data)
 }
 pub use errno::Errno;
+pub use guest::{cpu_featureset, libxenguest_soname, xenguest, CpuPolicy, XenGuest};
 pub use helpers::{cpumap_size, getinfo_one, nodemap_size};
 pub use interface::{interface_mismatch, privcmd_present, Interface, OpenError, PRIVCMD_PATHS};
 pub use loader::{
     candidates, default_candidates, running_hypervisor_version, secure_env_var, xenctrl, Attempt, AttemptFailure,
-    Candidate, CandidateOrigin, LoadError, LoadErrorKind, XenCtrl, LIBXENCTRL_ENV, SYSFS_HYPERVISOR_VERSION,
-    UNVERSIONED_LIBXENCTRL,
+    Candidate, CandidateOrigin, LoadError, LoadErrorKind, LoadTarget, XenCtrl, LIBXENCTRL_ENV,
+    SYSFS_HYPERVISOR_VERSION, UNVERSIONED_LIBXENCTRL,
 };
 pub use log::{logger, set_log_hook, take_messages, LogHook, LogLevel, LogMessage};

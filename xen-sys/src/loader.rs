@@ -202,6 +202,17 @@ pub enum AttemptFailure {
     /// A relative path (contains `/` but does not start with it): `dlopen` would resolve it
     /// against the working directory, so it is refused without opening anything.
     RelativePath,
+    /// The file is not the library asked for: its `DT_SONAME` is not `expected` (for
+    /// libxenguest: not the release of the loaded libxenctrl). None of its functions was
+    /// resolved or called.
+    WrongLibrary {
+        /// The soname read from the file (the file name if it has none).
+        soname: String,
+        /// The soname that was required.
+        expected: String,
+        /// The file, when known.
+        file: Option<PathBuf>,
+    },
 }
 
 /// The releases in [`INTERFACE_VERSIONS`], oldest first: `4.17, 4.18, …`.
@@ -241,6 +252,13 @@ impl fmt::Display for Attempt {
                 }
                 write!(f, "; xenvcpu supports Xen {}", supported_list())
             }
+            AttemptFailure::WrongLibrary { soname, expected, file } => {
+                write!(f, "{}: {soname} is not {expected}", self.candidate)?;
+                if let Some(file) = file {
+                    write!(f, " ({})", file.display())?;
+                }
+                Ok(())
+            }
             AttemptFailure::RelativePath => write!(
                 f,
                 "{}: relative paths are refused (dlopen would resolve them against the working \
@@ -257,7 +275,9 @@ pub enum LoadErrorKind {
     /// No candidate could be opened: libxenctrl is not installed (or not where named).
     NotFound,
     /// A libxenctrl was found but its release is not supported
-    /// ([`AttemptFailure::UnsupportedRelease`]; see [`LoadError::unsupported_release`]).
+    /// ([`AttemptFailure::UnsupportedRelease`]; see [`LoadError::unsupported_release`]),
+    /// or a libxenguest of another release than the loaded libxenctrl's
+    /// ([`AttemptFailure::WrongLibrary`]).
     UnsupportedRelease,
     /// A library of a supported release lacks a function ([`AttemptFailure::MissingSymbol`]).
     MissingSymbol,
@@ -265,13 +285,40 @@ pub enum LoadErrorKind {
     RelativePath,
 }
 
-/// No usable libxenctrl: every candidate, with the reason each was rejected.
+/// Which library a [`LoadError`] is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadTarget {
+    /// libxenctrl ([`xenctrl`]).
+    XenCtrl,
+    /// libxenguest, for CPU featuresets and CPUID policies ([`crate::xenguest`]): it must
+    /// be of the release of the libxenctrl already loaded.
+    XenGuest {
+        /// The release required (the loaded libxenctrl's).
+        release: XenVersion,
+        /// The loaded libxenctrl's soname.
+        libxenctrl: String,
+    },
+}
+
+/// No usable libxenctrl (or libxenguest): every candidate, with the reason each was
+/// rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadError {
     attempts: Vec<Attempt>,
+    target: LoadTarget,
 }
 
 impl LoadError {
+    /// The library that could not be loaded.
+    pub fn target(&self) -> &LoadTarget {
+        &self.target
+    }
+
+    /// A libxenguest load failure with these attempts.
+    pub(crate) fn xenguest(attempts: Vec<Attempt>, release: XenVersion, libxenctrl: &str) -> Self {
+        Self { attempts, target: LoadTarget::XenGuest { release, libxenctrl: libxenctrl.to_owned() } }
+    }
+
     /// Every candidate tried, in order, with its failure.
     pub fn attempts(&self) -> &[Attempt] {
         &self.attempts
@@ -283,7 +330,8 @@ impl LoadError {
         let any = |pred: fn(&AttemptFailure) -> bool| self.attempts.iter().any(|a| pred(&a.failure));
         if any(|f| matches!(f, AttemptFailure::RelativePath)) {
             LoadErrorKind::RelativePath
-        } else if any(|f| matches!(f, AttemptFailure::UnsupportedRelease { .. })) {
+        } else if any(|f| matches!(f, AttemptFailure::UnsupportedRelease { .. } | AttemptFailure::WrongLibrary { .. }))
+        {
             LoadErrorKind::UnsupportedRelease
         } else if any(|f| matches!(f, AttemptFailure::MissingSymbol { .. })) {
             LoadErrorKind::MissingSymbol
@@ -301,6 +349,24 @@ impl LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let LoadTarget::XenGuest { release, libxenctrl } = &self.target {
+            write!(
+                f,
+                "cannot load libxenguest of Xen {release} (CPU featuresets and CPUID policies \
+                 are libxenguest calls; it must be the release of the loaded {libxenctrl}); tried "
+            )?;
+            for (i, attempt) in self.attempts.iter().enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
+                }
+                write!(f, "{attempt}")?;
+            }
+            return write!(
+                f,
+                ". Install Xen {release}'s tools libraries: Debian's libxenmisc{release} ships \
+                 libxenguest.so.{release} next to libxenctrl.so.{release}"
+            );
+        }
         if let Some(Attempt { failure: AttemptFailure::UnsupportedRelease { soname, found, .. }, .. }) =
             self.unsupported_release()
         {
@@ -333,65 +399,61 @@ impl std::error::Error for LoadError {}
 /// Where the loaded library came from.
 #[derive(Clone, Debug)]
 pub(crate) struct Origin {
-    requested: Candidate,
-    file: Option<PathBuf>,
-    soname: String,
-    skipped: Vec<Attempt>,
+    pub(crate) requested: Candidate,
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) soname: String,
+    pub(crate) skipped: Vec<Attempt>,
 }
 
-/// Declares the function table once: the struct, the list of symbol names, the resolver
-/// and (for unit tests) a constructor with aborting stubs.
-macro_rules! xenctrl_functions {
-    ($(
-        $(#[doc = $doc:literal])*
-        fn $name:ident($($arg:ident: $argty:ty),* $(,)?) -> $ret:ty;
-    )*) => {
-        /// The libxenctrl functions xenvcpu uses, resolved from one loaded library.
-        ///
-        /// Get the process-wide table with [`xenctrl`]. Each field is the C function of the
-        /// same name, with the prototype of `vendor-headers/xenvcpu_xenctrl.h` (checked
-        /// against Xen's `<xenctrl.h>` by `tests/layout.rs`). Calling one is `unsafe`: the
-        /// caller upholds the contract written on the field, above all the buffer sizes.
-        /// Every `xch` must come from this table's own `xc_interface_open` and still be
-        /// open ([`crate::Interface`] guarantees both). Unless noted, a function returns
-        /// a negative value (or null) on failure and sets `errno`: read it with
-        /// [`crate::Errno::last`] right after the call.
-        pub struct XenCtrl {
+/// Declares a function table once: the struct, the list of symbol names, the resolver
+/// and (for unit tests) a constructor with aborting stubs. Used for libxenctrl
+/// ([`XenCtrl`]) and libxenguest ([`crate::XenGuest`]).
+macro_rules! function_table {
+    (
+        $(#[$meta:meta])*
+        pub struct $table:ident;
+        $(
+            $(#[doc = $doc:literal])*
+            fn $name:ident($($arg:ident: $argty:ty),* $(,)?) -> $ret:ty;
+        )*
+    ) => {
+        $(#[$meta])*
+        pub struct $table {
             $(
                 $(#[doc = $doc])*
                 pub $name: unsafe extern "C" fn($($arg: $argty),*) -> $ret,
             )*
-            pub(crate) origin: Origin,
+            pub(crate) origin: $crate::loader::Origin,
         }
 
-        impl XenCtrl {
+        impl $table {
             /// The C names of every function in the table, in declaration order.
             pub const SYMBOLS: &'static [&'static str] = &[$(stringify!($name)),*];
 
             /// Resolves every symbol from `handle`.
             ///
             /// # Safety
-            /// `handle` is a live `dlopen` handle of a libxenctrl whose functions have the
+            /// `handle` is a live `dlopen` handle of a library whose functions have the
             /// prototypes declared here (true for the releases in `INTERFACE_VERSIONS`).
             unsafe fn resolve(
-                handle: NonNull<c_void>,
-                origin: Origin,
+                handle: std::ptr::NonNull<std::ffi::c_void>,
+                origin: $crate::loader::Origin,
             ) -> Result<Self, (&'static str, String)> {
                 Ok(Self {
                     $(
                         $name: {
                             let name = concat!(stringify!($name), "\0");
                             // SAFETY: the caller guarantees `handle` is live.
-                            let sym = unsafe { lookup(handle, name) }
+                            let sym = unsafe { $crate::loader::lookup(handle, name) }
                                 .map_err(|msg| (stringify!($name), msg))?;
                             // SAFETY: `sym` is the non-null address of the function
-                            // `$name` in libxenctrl, whose C prototype is this pointer type
+                            // `$name` in the library, whose C prototype is this pointer type
                             // (the caller guarantees the release; tests/layout.rs checks the
                             // prototype); data and function pointers have the same size on
                             // x86_64 Linux.
                             unsafe {
                                 std::mem::transmute::<
-                                    *mut c_void,
+                                    *mut std::ffi::c_void,
                                     unsafe extern "C" fn($($argty),*) -> $ret,
                                 >(sym.as_ptr())
                             }
@@ -412,8 +474,11 @@ macro_rules! xenctrl_functions {
                 )*
                 Self {
                     $($name,)*
-                    origin: Origin {
-                        requested: Candidate::new("stub", CandidateOrigin::EnvOverride),
+                    origin: $crate::loader::Origin {
+                        requested: $crate::loader::Candidate::new(
+                            "stub",
+                            $crate::loader::CandidateOrigin::EnvOverride,
+                        ),
                         file: None,
                         soname: "stub".into(),
                         skipped: Vec::new(),
@@ -423,8 +488,21 @@ macro_rules! xenctrl_functions {
         }
     };
 }
+pub(crate) use function_table;
 
-xenctrl_functions! {
+function_table! {
+    /// The libxenctrl functions xenvcpu uses, resolved from one loaded library.
+    ///
+    /// Get the process-wide table with [`xenctrl`]. Each field is the C function of the
+    /// same name, with the prototype of `vendor-headers/xenvcpu_xenctrl.h` (checked
+    /// against Xen's `<xenctrl.h>` by `tests/layout.rs`). Calling one is `unsafe`: the
+    /// caller upholds the contract written on the field, above all the buffer sizes.
+    /// Every `xch` must come from this table's own `xc_interface_open` and still be
+    /// open ([`crate::Interface`] guarantees both). Unless noted, a function returns
+    /// a negative value (or null) on failure and sets `errno`: read it with
+    /// [`crate::Errno::last`] right after the call.
+    pub struct XenCtrl;
+
     /// `xc_interface_open(logger, dombuild_logger, open_flags)`: opens a handle on the
     /// hypervisor (privcmd and the other Xen devices).
     ///
@@ -617,7 +695,7 @@ impl XenCtrl {
                 }
             }
         }
-        Err(LoadError { attempts })
+        Err(LoadError { attempts, target: LoadTarget::XenCtrl })
     }
 
     /// The name that was passed to `dlopen` and why.
@@ -684,7 +762,7 @@ fn dlerror_text() -> Option<String> {
     Some(unsafe { CStr::from_ptr(msg) }.to_string_lossy().into_owned())
 }
 
-fn dlopen(name: &OsStr) -> Result<NonNull<c_void>, String> {
+pub(crate) fn dlopen(name: &OsStr) -> Result<NonNull<c_void>, String> {
     let cname = CString::new(name.as_bytes()).map_err(|_| "name contains a NUL byte")?;
     // SAFETY: `cname` is NUL-terminated and outlives the call. Loading runs the library's
     // initialisers, which is what linking against it would do too.
@@ -696,7 +774,7 @@ fn dlopen(name: &OsStr) -> Result<NonNull<c_void>, String> {
 ///
 /// # Safety
 /// `handle` is a live handle returned by `dlopen`.
-unsafe fn lookup(handle: NonNull<c_void>, name: &str) -> Result<NonNull<c_void>, String> {
+pub(crate) unsafe fn lookup(handle: NonNull<c_void>, name: &str) -> Result<NonNull<c_void>, String> {
     debug_assert!(name.ends_with('\0'));
     // Clear any stale error so that the one read below belongs to this dlsym.
     let _ = dlerror_text();
@@ -708,7 +786,7 @@ unsafe fn lookup(handle: NonNull<c_void>, name: &str) -> Result<NonNull<c_void>,
 
 /// The path of the file behind `handle`, as the dynamic loader reports it.
 #[cfg(target_env = "gnu")]
-fn loaded_file(handle: NonNull<c_void>) -> Option<PathBuf> {
+pub(crate) fn loaded_file(handle: NonNull<c_void>) -> Option<PathBuf> {
     let mut map: *mut libc::c_void = std::ptr::null_mut();
     // SAFETY: `handle` came from dlopen and is never closed; RTLD_DI_LINKMAP writes one
     // `struct link_map *` to the out-pointer.
@@ -736,7 +814,7 @@ fn loaded_file(handle: NonNull<c_void>) -> Option<PathBuf> {
 
 /// Without glibc's `dlinfo` the file is not known (the soname falls back to the name).
 #[cfg(not(target_env = "gnu"))]
-fn loaded_file(_handle: NonNull<c_void>) -> Option<PathBuf> {
+pub(crate) fn loaded_file(_handle: NonNull<c_void>) -> Option<PathBuf> {
     None
 }
 
@@ -758,7 +836,7 @@ fn check_release(soname: &str, file: Option<PathBuf>) -> Result<XenVersion, Atte
     }
 }
 
-fn file_name_of(name: &OsStr) -> String {
+pub(crate) fn file_name_of(name: &OsStr) -> String {
     Path::new(name).file_name().unwrap_or(name).to_string_lossy().into_owned()
 }
 

@@ -89,16 +89,18 @@ macro_rules! consts {
 /// table field has that type; the C side a compile-time check that the header's function
 /// has that type.
 macro_rules! prototypes {
-    ($($name:ident: $rty:ty = $cty:literal;)*) => {
+    (fn $check:ident(&$table:ty); const $list:ident; $($name:ident: $rty:ty = $cty:literal;)*) => {
         #[allow(dead_code)]
-        fn rust_prototypes(lib: &XenCtrl) {
+        fn $check(lib: &$table) {
             $( let _: $rty = lib.$name; )*
         }
-        const PROTOTYPES: &[(&str, &str)] = &[$((stringify!($name), $cty)),*];
+        const $list: &[(&str, &str)] = &[$((stringify!($name), $cty)),*];
     };
 }
 
 prototypes! {
+    fn rust_prototypes(&XenCtrl);
+    const PROTOTYPES;
     xc_interface_open:
         unsafe extern "C" fn(*mut xentoollog_logger, *mut xentoollog_logger, c_uint)
             -> *mut xc_interface
@@ -136,6 +138,32 @@ prototypes! {
         = "int (*)(xc_interface *, uint32_t, xc_nodemap_t)";
 }
 
+prototypes! {
+    fn rust_guest_prototypes(&XenGuest);
+    const GUEST_PROTOTYPES;
+    xc_get_cpu_featureset: unsafe extern "C" fn(*mut xc_interface, u32, *mut u32, *mut u32) -> c_int
+        = "int (*)(xc_interface *, uint32_t, uint32_t *, uint32_t *)";
+    xc_cpu_policy_init: unsafe extern "C" fn() -> *mut xc_cpu_policy_t
+        = "xc_cpu_policy_t *(*)(void)";
+    xc_cpu_policy_destroy: unsafe extern "C" fn(*mut xc_cpu_policy_t)
+        = "void (*)(xc_cpu_policy_t *)";
+    xc_cpu_policy_get_system: unsafe extern "C" fn(*mut xc_interface, c_uint, *mut xc_cpu_policy_t) -> c_int
+        = "int (*)(xc_interface *, unsigned int, xc_cpu_policy_t *)";
+    xc_cpu_policy_get_domain: unsafe extern "C" fn(*mut xc_interface, u32, *mut xc_cpu_policy_t) -> c_int
+        = "int (*)(xc_interface *, uint32_t, xc_cpu_policy_t *)";
+    xc_cpu_policy_serialise: unsafe extern "C" fn(
+        *mut xc_interface,
+        *const xc_cpu_policy_t,
+        *mut xen_cpuid_leaf_t,
+        *mut u32,
+        *mut xen_msr_entry_t,
+        *mut u32,
+    ) -> c_int
+        = "int (*)(xc_interface *, const xc_cpu_policy_t *, xen_cpuid_leaf_t *, uint32_t *, xen_msr_entry_t *, uint32_t *)";
+    xc_cpu_policy_get_size: unsafe extern "C" fn(*mut xc_interface, *mut u32, *mut u32) -> c_int
+        = "int (*)(xc_interface *, uint32_t *, uint32_t *)";
+}
+
 /// Everything both header sets must agree on.
 fn common_spec() -> Spec {
     let mut s = Spec::default();
@@ -167,6 +195,10 @@ fn common_spec() -> Spec {
         xc_vcpuinfo_t => "xc_vcpuinfo_t" {}
         xc_physinfo_t => "xc_physinfo_t" {}
         xc_cputopo_t => "xc_cputopo_t" {}
+        xen_cpuid_leaf => "struct xen_cpuid_leaf" { leaf, subleaf, a, b, c, d }
+        xen_msr_entry => "struct xen_msr_entry" { idx, flags, val }
+        xen_cpuid_leaf_t => "xen_cpuid_leaf_t" {}
+        xen_msr_entry_t => "xen_msr_entry_t" {}
         xc_cpumap_t => "xc_cpumap_t" {}
         xc_nodemap_t => "xc_nodemap_t" {}
         domid_t => "domid_t" {}
@@ -187,8 +219,13 @@ fn common_spec() -> Spec {
         XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT, XEN_VCPUAFFINITY_FORCE,
         XEN_INVALID_CORE_ID, XEN_INVALID_SOCKET_ID, XEN_INVALID_NODE_ID,
         XENVER_version, XC_OPENFLAG_DUMMY, XC_OPENFLAG_NON_REENTRANT,
+        XEN_CPUID_NO_SUBLEAF,
+        XEN_SYSCTL_cpu_featureset_raw, XEN_SYSCTL_cpu_featureset_host, XEN_SYSCTL_cpu_featureset_pv,
+        XEN_SYSCTL_cpu_featureset_hvm, XEN_SYSCTL_cpu_featureset_pv_max, XEN_SYSCTL_cpu_featureset_hvm_max,
+        XEN_SYSCTL_cpu_policy_raw, XEN_SYSCTL_cpu_policy_host, XEN_SYSCTL_cpu_policy_pv_max,
+        XEN_SYSCTL_cpu_policy_hvm_max, XEN_SYSCTL_cpu_policy_pv_default, XEN_SYSCTL_cpu_policy_hvm_default,
     }
-    for (name, cty) in PROTOTYPES {
+    for (name, cty) in PROTOTYPES.iter().chain(GUEST_PROTOTYPES) {
         writeln!(
             s.c,
             "    _Static_assert(__builtin_types_compatible_p(__typeof__(&{name}), {cty}), \
@@ -262,6 +299,8 @@ fn assert_same(what: &str, rust: &Values, c: &Values) {
 fn prototype_list_covers_the_whole_function_table() {
     let listed: Vec<&str> = PROTOTYPES.iter().map(|(name, _)| *name).collect();
     assert_eq!(listed, XenCtrl::SYMBOLS);
+    let listed: Vec<&str> = GUEST_PROTOTYPES.iter().map(|(name, _)| *name).collect();
+    assert_eq!(listed, XenGuest::SYMBOLS);
 }
 
 #[test]
@@ -285,7 +324,7 @@ fn vendor_headers_match_rust_layouts() {
         }
     }
     let vendor = Path::new(env!("CARGO_MANIFEST_DIR")).join("vendor-headers");
-    let source = program("#include \"xenvcpu_xenctrl.h\"", &spec.c);
+    let source = program("#include \"xenvcpu_xenctrl.h\"\n#include \"xenvcpu_xenguest.h\"", &spec.c);
     let include = format!("-I{}", vendor.display());
     let c = compile_and_run("vendor", &source, &[&include, "-Wextra", "-pedantic"]);
     assert_same("vendor-headers vs Rust", &spec.rust, &c);
@@ -326,7 +365,7 @@ fn real_xen_headers_match_rust_layouts() {
         "    P(\"real XEN_DOMCTL_INTERFACE_VERSION\", XEN_DOMCTL_INTERFACE_VERSION);\n\
          \x20   P(\"real XEN_SYSCTL_INTERFACE_VERSION\", XEN_SYSCTL_INTERFACE_VERSION);\n",
     );
-    let source = program("#include <xenctrl.h>", &spec.c);
+    let source = program("#include <xenctrl.h>\n#include <xenguest.h>", &spec.c);
     let root = headers_root();
     let include = format!("-I{}", root.join("usr/include").display());
     let mut c = compile_and_run("real", &source, &["-D__XEN_TOOLS__", &include]);
