@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::cpumap::{CpuListContext, CpuMap};
 use crate::error::{Error, Op, Result};
 use crate::hypervisor::{
-    CpuPolicy, CpuTopology, DomainInfo, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, XenCtrlBackend,
+    CpuTopology, DomainInfo, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, XenCpuPolicy, XenCtrlBackend,
     MAX_CPUMAP_BYTES,
 };
 use crate::ids::{DomId, VcpuId};
@@ -387,13 +387,13 @@ impl Host {
     ///
     /// # Errors
     /// As [`featureset`](Self::featureset).
-    pub fn cpu_policy(&self, kind: FeaturesetKind) -> Result<CpuPolicy> {
+    pub fn cpu_policy(&self, kind: FeaturesetKind) -> Result<XenCpuPolicy> {
         let len = self.featureset_len()?;
         let raw = self
             .hypervisor()
             .system_cpu_policy(kind)
             .map_err(|e| policy_error(e, "xc_cpu_policy_get_system", &format!("the {kind} policy")))?;
-        Ok(CpuPolicy::decode(raw, len))
+        Ok(XenCpuPolicy::decode(raw, len))
     }
 
     pub(crate) fn error(&self, op: Op, domid: Option<DomId>, vcpu: Option<VcpuId>, errno: xen_sys::Errno) -> Error {

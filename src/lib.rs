@@ -35,7 +35,7 @@ pub use domain::{
 };
 pub use error::{Error, MapKind, NoEmulatorReason, Op, Result, Uuid};
 pub use host::{Host, HostInfo};
-pub use hypervisor::{CpuPolicy, CpuVendor, DomainCpuPolicy, FeaturesetKind};
+pub use hypervisor::{CpuVendor, DomainCpuPolicy, FeaturesetKind, XenCpuPolicy};
 pub use ids::{DomId, PhysCpu, VcpuId, VcpuSet};
 /// libxenctrl's messages and xenvcpu's warnings are never printed by the library: install a
 /// hook to see them (see [`xen_sys::set_log_hook`]). `secure_env_var` reads an environment

@@ -1,10 +1,9 @@
 //! Migration compatibility: `CpuPolicy` decoded from leaves, its JSON file (round trips and
 //! errors), and `compare` with every blocker and the accumulating/special rules.
 
-use xenvcpu::cpu::{
-    compare, Blocker, CpuFeatures, CpuPolicy, CpuidLeaf, LeafLimit, PolicyJsonError, Vendor, MSR_ARCH_CAPS,
-    MSR_PLATFORM_INFO, NO_SUBLEAF,
-};
+use xenvcpu::cpu::{compare, Blocker, CpuFeatures, CpuPolicy, LeafLimit, PolicyJsonError, Vendor};
+use xenvcpu::hypervisor::cpuid::{MSR_ARCH_CAPABILITIES, MSR_PLATFORM_INFO, NO_SUBLEAF};
+use xenvcpu::hypervisor::{CpuidLeaf, MsrEntry, RawCpuPolicy, XenCpuPolicy};
 
 fn set(names: &str) -> CpuFeatures {
     names.parse().unwrap()
@@ -99,14 +98,16 @@ fn featuresets_of_different_lengths_compare() {
     assert_eq!(compare(&guest, &host).blocking_features(), set("tsa-l1-no"));
 }
 
-fn leaf(leaf: u32, subleaf: u32, a: u32, b: u32, c: u32, d: u32) -> CpuidLeaf {
-    CpuidLeaf { leaf, subleaf, a, b, c, d }
+fn leaf(leaf: u32, subleaf: u32, eax: u32, ebx: u32, ecx: u32, edx: u32) -> CpuidLeaf {
+    CpuidLeaf { leaf, subleaf, eax, ebx, ecx, edx }
 }
 
+/// A serialised policy, decoded by the hypervisor layer and made portable, as `xenvcpu
+/// cpu export` does.
 #[test]
 fn decodes_a_serialised_policy() {
     // "GenuineIntel" = EBX "Genu", EDX "ineI", ECX "ntel".
-    let leaves = [
+    let leaves = vec![
         leaf(0, NO_SUBLEAF, 0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69),
         leaf(1, NO_SUBLEAF, 0x506e3, 0, 1 << 19 | 1 << 31, 1 << 0 | 1 << 19),
         leaf(7, 0, 1, 1 << 5, 1 << 11, 1 << 10),
@@ -120,8 +121,12 @@ fn decodes_a_serialised_policy() {
         // Beyond max_ext_leaf: ignored, as Xen ignores it.
         leaf(0x8000_0021, NO_SUBLEAF, 1 << 2, 0, 1 << 1, 0),
     ];
-    let msrs = [(MSR_PLATFORM_INFO, 1u64 << 31), (MSR_ARCH_CAPS, 1 << 0 | 1u64 << 62)];
-    let p = CpuPolicy::from_leaves(&leaves, &msrs, 19);
+    let msrs = vec![
+        MsrEntry { index: MSR_PLATFORM_INFO, value: 1u64 << 31 },
+        MsrEntry { index: MSR_ARCH_CAPABILITIES, value: 1 << 0 | 1u64 << 62 },
+    ];
+    let raw = RawCpuPolicy { leaves, msrs };
+    let p = XenCpuPolicy::decode(raw.clone(), 19).to_portable();
     assert_eq!(p.vendor, Vendor::Intel);
     assert_eq!((p.max_leaf, p.max_subleaf_7, p.max_ext_leaf), (0xd, 1, 0x8000_0008));
     assert_eq!(p.platform_info, 1 << 31);
@@ -131,7 +136,7 @@ fn decodes_a_serialised_policy() {
         "fpu clflush sse4-1 hypervisor lm lahf-lm xsaveopt avx2 avx512-vnni ibpb md-clear avx-vnni-int8 rdcl-no its-no"
     );
     // A 14-word featureset (Xen 4.17.0) has no room for words 14 and up.
-    let p14 = CpuPolicy::from_leaves(&leaves, &msrs, 14);
+    let p14 = XenCpuPolicy::decode(raw, 14).to_portable();
     assert_eq!(p14.features.nr_words(), 14);
     assert!(!p14.features.contains_name("rdcl-no").unwrap());
     assert_eq!(Vendor::from_registers(0x6874_7541, 0x6974_6e65, 0x444d_4163), Vendor::Amd);

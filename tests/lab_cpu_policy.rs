@@ -10,7 +10,7 @@
 use std::io::Write;
 
 use xenvcpu::hypervisor::cpuid::{featureset_excess, featureset_is_subset, without_e1d_aliases};
-use xenvcpu::{CpuPolicy, DomId, FeaturesetKind, Host};
+use xenvcpu::{DomId, FeaturesetKind, Host, XenCpuPolicy};
 
 fn lab() -> Host {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
@@ -26,7 +26,7 @@ fn hex(words: &[u32]) -> String {
     words.iter().map(|w| format!("{w:08x}")).collect::<Vec<_>>().join(":")
 }
 
-fn describe(p: &CpuPolicy) -> String {
+fn describe(p: &XenCpuPolicy) -> String {
     format!(
         "vendor {} fms {:x?} max leaves {:#x} / {:#x}, leaf 7 subleaves {}, platform_info {:x?}, {} leaves, \
          brand {:?}; featureset {}",

@@ -34,7 +34,4 @@ pub use guest::{
     Topology,
 };
 pub use names::{Feature, XenRelease};
-pub use policy::{
-    compare, Blocker, Compatibility, CpuPolicy, CpuidLeaf, LeafLimit, PolicyJsonError, Vendor, DECODED_WORDS,
-    MSR_ARCH_CAPS, MSR_PLATFORM_INFO, NO_SUBLEAF,
-};
+pub use policy::{compare, Blocker, Compatibility, CpuPolicy, LeafLimit, PolicyJsonError, Vendor};

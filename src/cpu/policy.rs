@@ -71,65 +71,6 @@ impl FromStr for Vendor {
     }
 }
 
-/// One CPUID leaf of a serialised Xen policy (`xen_cpuid_leaf_t`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct CpuidLeaf {
-    /// The leaf (EAX input).
-    pub leaf: u32,
-    /// The subleaf (ECX input), [`NO_SUBLEAF`] for a leaf without subleaves.
-    pub subleaf: u32,
-    /// EAX.
-    pub a: u32,
-    /// EBX.
-    pub b: u32,
-    /// ECX.
-    pub c: u32,
-    /// EDX.
-    pub d: u32,
-}
-
-/// The subleaf of a leaf that has none (`XEN_CPUID_NO_SUBLEAF`).
-pub const NO_SUBLEAF: u32 = 0xffff_ffff;
-
-/// The MSRs a Xen policy carries: PLATFORM_INFO.
-pub const MSR_PLATFORM_INFO: u32 = 0xce;
-/// ARCH_CAPABILITIES, whose halves are featureset words 16 and 17.
-pub const MSR_ARCH_CAPS: u32 = 0x10a;
-
-/// Where each featureset word comes from (Xen's `x86_cpu_policy_to_featureset`): a leaf
-/// (subleaf, register index 0–3 = EAX–EDX), or the low/high half of MSR_ARCH_CAPS.
-#[derive(Clone, Copy)]
-enum Source {
-    Leaf(u32, Option<u32>, usize),
-    ArchCaps(u32),
-}
-
-const WORD_SOURCES: [Source; 19] = [
-    Source::Leaf(1, None, 3),
-    Source::Leaf(1, None, 2),
-    Source::Leaf(0x8000_0001, None, 3),
-    Source::Leaf(0x8000_0001, None, 2),
-    Source::Leaf(0xd, Some(1), 0),
-    Source::Leaf(7, Some(0), 1),
-    Source::Leaf(7, Some(0), 2),
-    Source::Leaf(0x8000_0007, None, 3),
-    Source::Leaf(0x8000_0008, None, 1),
-    Source::Leaf(7, Some(0), 3),
-    Source::Leaf(7, Some(1), 0),
-    Source::Leaf(0x8000_0021, None, 0),
-    Source::Leaf(7, Some(1), 1),
-    Source::Leaf(7, Some(2), 3),
-    Source::Leaf(7, Some(1), 2),
-    Source::Leaf(7, Some(1), 3),
-    Source::ArchCaps(0),
-    Source::ArchCaps(32),
-    Source::Leaf(0x8000_0021, None, 2),
-];
-
-/// The featureset words Xen 4.22 decodes from a policy (and so the most
-/// [`CpuPolicy::from_leaves`] can fill).
-pub const DECODED_WORDS: usize = WORD_SOURCES.len();
-
 /// A CPU policy reduced to what decides whether a domain may move between hosts (§6 of
 /// the design notes, after Xen's `x86_cpu_policies_are_compatible` plus the feature bits
 /// it does not compare): vendor, the three leaf limits, PLATFORM_INFO and the featureset.
@@ -173,46 +114,8 @@ pub struct CpuPolicy {
 }
 
 impl CpuPolicy {
-    /// Decodes a serialised policy (`xc_cpu_policy_serialise`'s leaves and MSRs, or
-    /// `XEN_DOMCTL_get_cpu_policy`'s buffers) into `nr_words` featureset words (Xen's
-    /// `FSCAPINTS`; words past [`DECODED_WORDS`] stay 0). A leaf that is absent, or
-    /// beyond the policy's own limits, is 0, as Xen treats it.
-    pub fn from_leaves(leaves: &[CpuidLeaf], msrs: &[(u32, u64)], nr_words: usize) -> CpuPolicy {
-        let find = |leaf: u32, subleaf: Option<u32>| -> Option<&CpuidLeaf> {
-            let want = subleaf.unwrap_or(NO_SUBLEAF);
-            leaves.iter().find(|l| l.leaf == leaf && l.subleaf == want)
-        };
-        let regs = |l: &CpuidLeaf| [l.a, l.b, l.c, l.d];
-        let leaf0 = find(0, None).copied().unwrap_or_default();
-        let max_leaf = leaf0.a;
-        let max_subleaf_7 = if max_leaf >= 7 { find(7, Some(0)).map_or(0, |l| l.a) } else { 0 };
-        let max_ext_leaf = find(0x8000_0000, None).map_or(0, |l| l.a);
-        let msr = |index: u32| msrs.iter().find(|(i, _)| *i == index).map_or(0, |&(_, v)| v);
-        let in_range = |leaf: u32, subleaf: Option<u32>| {
-            if leaf >= 0x8000_0000 {
-                leaf <= max_ext_leaf && max_ext_leaf >= 0x8000_0000
-            } else {
-                leaf <= max_leaf && (leaf != 7 || subleaf.unwrap_or(0) <= max_subleaf_7)
-            }
-        };
-        let words: Vec<u32> = (0..nr_words.min(super::MAX_WORDS))
-            .map(|w| match WORD_SOURCES.get(w) {
-                Some(&Source::Leaf(leaf, subleaf, reg)) if in_range(leaf, subleaf) => {
-                    find(leaf, subleaf).map_or(0, |l| regs(l)[reg])
-                }
-                Some(&Source::ArchCaps(shift)) => (msr(MSR_ARCH_CAPS) >> shift) as u32,
-                _ => 0,
-            })
-            .collect();
-        CpuPolicy {
-            vendor: Vendor::from_registers(leaf0.b, leaf0.d, leaf0.c),
-            max_leaf,
-            max_subleaf_7,
-            max_ext_leaf,
-            platform_info: msr(MSR_PLATFORM_INFO),
-            features: CpuFeatures::from_words(words),
-        }
-    }
+    // A policy read from Xen comes from `XenCpuPolicy::to_portable` (the hypervisor
+    // layer decodes Xen's serialised leaves; this module stays pure).
 
     /// The policy as JSON (see the type's documentation), pretty-printed, ending in a
     /// newline.

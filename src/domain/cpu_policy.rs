@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::host::policy_error;
-use crate::hypervisor::CpuPolicy;
+use crate::hypervisor::XenCpuPolicy;
 use crate::Domain;
 
 impl Domain {
@@ -15,12 +15,12 @@ impl Domain {
     /// # Errors
     /// [`Error::NoSuchDomain`] once the domain is gone; otherwise as
     /// [`crate::Host::featureset`] ([`Error::LibraryNotFound`] without libxenguest).
-    pub fn cpu_policy(&self) -> Result<CpuPolicy> {
+    pub fn cpu_policy(&self) -> Result<XenCpuPolicy> {
         let host = self.host();
         let len = host.featureset_len()?;
         let domid = self.id();
         match host.hypervisor().domain_cpu_policy(domid.get()) {
-            Ok(raw) => Ok(CpuPolicy::decode(raw, len)),
+            Ok(raw) => Ok(XenCpuPolicy::decode(raw, len)),
             Err(crate::hypervisor::PolicyCallError::Xen(errno))
                 if errno.raw() == libc::ESRCH && matches!(host.hypervisor().domain_info(domid.get()), Ok(None)) =>
             {

@@ -174,11 +174,23 @@ pub const FEATURESET_WORDS: usize = FEATURESET_SOURCES.len();
 /// length). Words past [`FEATURESET_WORDS`], and words whose leaf or MSR the policy
 /// lacks, are 0.
 pub fn decode_featureset(policy: &RawCpuPolicy, nr_words: usize) -> Vec<u32> {
+    // A leaf beyond the policy's own limits reads as 0, as Xen treats it.
+    let max_basic = policy.leaf_any(LEAF_VENDOR).map_or(0, |l| l.eax);
+    let max_ext = policy.leaf_any(LEAF_EXTENDED_MAX).map_or(0, |l| l.eax);
+    let max_sub7 = if max_basic >= 7 { policy.leaf(0x7, 0).map_or(0, |l| l.eax) } else { 0 };
+    let in_range = |leaf: u32, subleaf: Option<u32>| {
+        if leaf >= LEAF_EXTENDED_MAX {
+            leaf <= max_ext
+        } else {
+            leaf <= max_basic && (leaf != 7 || subleaf.unwrap_or(0) <= max_sub7)
+        }
+    };
     (0..nr_words)
         .map(|w| match FEATURESET_SOURCES.get(w) {
-            Some(&WordSource::Cpuid { leaf, subleaf, reg }) => {
+            Some(&WordSource::Cpuid { leaf, subleaf, reg }) if in_range(leaf, subleaf) => {
                 policy.leaf(leaf, subleaf.unwrap_or(NO_SUBLEAF)).map_or(0, |l| l.reg(reg))
             }
+            Some(WordSource::Cpuid { .. }) => 0,
             Some(&WordSource::Msr { index, high }) => {
                 policy.msr(index).map_or(0, |v| if high { (v >> 32) as u32 } else { v as u32 })
             }
@@ -241,7 +253,7 @@ impl fmt::Display for CpuVendor {
 
 /// A decoded CPU policy: what xenvcpu needs to compare policies and to describe a CPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CpuPolicy {
+pub struct XenCpuPolicy {
     /// The vendor (leaf 0). A policy without leaf 0 gives `Other` of 12 zero bytes.
     pub vendor: CpuVendor,
     /// The largest basic leaf (leaf 0 `eax`).
@@ -260,9 +272,9 @@ pub struct CpuPolicy {
 }
 
 /// A domain's CPU policy (the same type as a host's).
-pub type DomainCpuPolicy = CpuPolicy;
+pub type DomainCpuPolicy = XenCpuPolicy;
 
-impl CpuPolicy {
+impl XenCpuPolicy {
     /// Decodes `raw`, with a featureset of `nr_words` words.
     pub fn decode(raw: RawCpuPolicy, nr_words: usize) -> Self {
         let leaf0 = raw.leaf_any(LEAF_VENDOR).copied().unwrap_or_default();
@@ -275,6 +287,22 @@ impl CpuPolicy {
             platform_info: raw.msr(MSR_PLATFORM_INFO),
             featureset,
             raw,
+        }
+    }
+
+    /// The policy as [`crate::cpu::CpuPolicy`]: what `xenvcpu cpu export` writes and
+    /// [`crate::cpu::compare`] compares. On AMD, word 2 repeats leaf 1 `edx`'s common
+    /// features in a domain's policy but not in the default and max featuresets, so the
+    /// repeats are left out ([`without_e1d_aliases`]) to compare like with like.
+    pub fn to_portable(&self) -> crate::cpu::CpuPolicy {
+        let (ebx, ecx, edx) = self.vendor.leaf0_registers();
+        crate::cpu::CpuPolicy {
+            vendor: crate::cpu::Vendor::from_registers(ebx, edx, ecx),
+            max_leaf: self.max_basic_leaf,
+            max_subleaf_7: self.max_leaf7_subleaf,
+            max_ext_leaf: self.max_extended_leaf,
+            platform_info: self.platform_info.unwrap_or(0),
+            features: crate::cpu::CpuFeatures::from_words(without_e1d_aliases(&self.featureset)),
         }
     }
 
@@ -523,7 +551,7 @@ mod tests {
 
     #[test]
     fn vendor_limits_and_msrs_are_decoded() {
-        let p = CpuPolicy::decode(sample(), 18);
+        let p = XenCpuPolicy::decode(sample(), 18);
         assert_eq!(p.vendor, CpuVendor::Intel);
         assert_eq!(p.vendor.to_string(), "GenuineIntel");
         assert_eq!((p.max_basic_leaf, p.max_extended_leaf, p.max_leaf7_subleaf), (0xd, 0x8000_0021, 2));
@@ -554,7 +582,7 @@ mod tests {
         // An AMD Zen 3 signature: family 0xf + 0xa = 0x19, model 0x21, stepping 0.
         let mut raw = sample();
         raw.leaves[1].eax = 0x00a2_0f10;
-        assert_eq!(CpuPolicy::decode(raw, 1).family_model_stepping(), Some((0x19, 0x21, 0)));
+        assert_eq!(XenCpuPolicy::decode(raw, 1).family_model_stepping(), Some((0x19, 0x21, 0)));
     }
 
     #[test]
@@ -566,7 +594,7 @@ mod tests {
             let o = n * 16;
             raw.leaves.push(leaf(l, NO_SUBLEAF, word(o), word(o + 4), word(o + 8), word(o + 12)));
         }
-        assert_eq!(CpuPolicy::decode(raw, 1).brand().as_deref(), Some("QEMU Virtual CPU version 2.5+"));
+        assert_eq!(XenCpuPolicy::decode(raw, 1).brand().as_deref(), Some("QEMU Virtual CPU version 2.5+"));
     }
 
     #[test]
@@ -580,7 +608,7 @@ mod tests {
             platform_info: 0,
         };
         let raw = encode_policy(&shape, &SAMPLE_WORDS);
-        let p = CpuPolicy::decode(raw, 19);
+        let p = XenCpuPolicy::decode(raw, 19);
         assert_eq!(p.featureset, SAMPLE_WORDS);
         assert_eq!(p.vendor, CpuVendor::Amd);
         assert_eq!((p.max_basic_leaf, p.max_extended_leaf, p.max_leaf7_subleaf), (0xd, 0x8000_0021, 2));
@@ -592,7 +620,7 @@ mod tests {
 
         // Narrower limits drop the words whose leaves they exclude.
         let narrow = PolicyShape { max_extended_leaf: 0x8000_0008, max_leaf7_subleaf: 0, ..shape };
-        let fs = CpuPolicy::decode(encode_policy(&narrow, &SAMPLE_WORDS), 19).featureset;
+        let fs = XenCpuPolicy::decode(encode_policy(&narrow, &SAMPLE_WORDS), 19).featureset;
         for w in [10, 11, 12, 13, 14, 15, 18] {
             assert_eq!(fs[w], 0, "word {w}");
         }

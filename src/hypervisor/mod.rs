@@ -14,7 +14,7 @@ pub mod cpuid;
 mod sim;
 mod xenctrl;
 
-pub use cpuid::{CpuPolicy, CpuVendor, CpuidLeaf, DomainCpuPolicy, MsrEntry, RawCpuPolicy};
+pub use cpuid::{CpuVendor, CpuidLeaf, DomainCpuPolicy, MsrEntry, RawCpuPolicy, XenCpuPolicy};
 #[cfg(feature = "sim")]
 pub use sim::{SimConfig, SimDomain, SimHost, SimSnapshot};
 pub use xen_sys::Errno;
