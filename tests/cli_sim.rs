@@ -339,7 +339,20 @@ fn no_xen_here_exits_3() {
 #[test]
 fn every_subcommand_has_help() {
     let top = ok(&["--help"]);
-    let subcommands = ["info", "list", "pin", "set", "state", "maps", "apply", "emulatorpin", "agent", "bench"];
+    let subcommands = [
+        "info",
+        "list",
+        "pin",
+        "set",
+        "state",
+        "maps",
+        "apply",
+        "emulatorpin",
+        "capabilities",
+        "agent",
+        "cpu",
+        "bench",
+    ];
     for sub in subcommands {
         assert!(top.contains(&format!("  {sub} ")), "{sub} in --help: {top}");
         let help = ok(&[sub, "--help"]);
@@ -377,7 +390,9 @@ fn the_man_page_is_generated_for_the_command_and_each_subcommand() {
     let page = ok(&["man"]);
     assert!(page.contains(".TH xenvcpu 1"), "{page}");
     assert!(page.contains(".SH NAME") && page.contains(".SH SYNOPSIS"), "{page}");
-    for sub in ["info", "list", "pin", "set", "state", "maps", "apply", "emulatorpin", "agent", "bench"] {
+    for sub in
+        ["info", "list", "pin", "set", "state", "maps", "apply", "emulatorpin", "capabilities", "agent", "cpu", "bench"]
+    {
         assert!(page.contains(sub), "man page lacks {sub}");
         let sub_page = ok(&["man", sub]);
         assert!(
@@ -429,5 +444,62 @@ fn agent_daemon_reloads_on_sighup_and_stops_cleanly_on_sigterm() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert_eq!(next()["event"], "stopped");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn capabilities_and_cpu_commands_on_the_simulated_lab() {
+    let caps = ok(&["capabilities"]);
+    let doc = roxmltree::Document::parse(&caps).unwrap();
+    let cpu = doc.descendants().find(|n| n.has_tag_name("cpu")).unwrap();
+    let topology = cpu.children().find(|n| n.has_tag_name("topology")).unwrap();
+    assert_eq!((topology.attribute("sockets"), topology.attribute("cores")), (Some("1"), Some("4")), "{caps}");
+    assert!(cpu.children().any(|n| n.has_tag_name("feature") && n.attribute("name") == Some("cx16")), "{caps}");
+    let guests: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("guest")).collect();
+    assert_eq!(guests.len(), 2, "PV and HVM: {caps}");
+    assert!(guests.iter().all(|g| g.descendants().any(|n| n.has_tag_name("cpuselection"))), "{caps}");
+    let caps = json(&["capabilities", "--json"]);
+    assert_eq!(caps["host"]["cpu"]["vendor"], "AuthenticAMD");
+    assert_eq!(caps["guests"][0]["type"], "xen");
+
+    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-cpu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        file.to_str().unwrap().to_owned()
+    };
+    let fits = write("fits.xml", "<domain><vcpu>4</vcpu><cpu><feature policy='require' name='cx16'/><feature policy='disable' name='sse3'/></cpu></domain>");
+    assert!(ok(&["cpu", "check", &fits]).contains("fits this host for a PV guest"));
+    assert_eq!(ok(&["cpu", "cpuid", &fits]).trim(), "cpuid = \"host,cx16=1,sse3=0\"");
+    let lacks =
+        write("lacks.xml", "<cpu><feature policy='require' name='avx2'/><feature policy='require' name='sha'/></cpu>");
+    fails(&["cpu", "check", &lacks], 1, "required but missing on the host: avx2, sha");
+    fails(&["cpu", "check", &write("typo.xml", "<cpu><feature name='sse4_3'/></cpu>")], 2, "sse4-2");
+    let out = run(&["cpu", "check", &fits, "--domain", "labguest", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "sse3 is present in labguest though disabled");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], false, "{report}");
+    let verdicts: Vec<(&str, &str)> = report["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["feature"].as_str().unwrap(), f["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(verdicts, [("cx16", "as requested"), ("sse3", "present though disabled")]);
+
+    let guest = dir.join("guest.json");
+    let host = dir.join("host.json");
+    std::fs::write(&guest, ok(&["cpu", "export", "--domain", "labguest"])).unwrap();
+    std::fs::write(&host, ok(&["cpu", "export", "--type", "pv"])).unwrap();
+    let (g, h) = (guest.to_str().unwrap(), host.to_str().unwrap());
+    assert!(ok(&["cpu", "compare", g, h]).starts_with("compatible"));
+    let mut smaller: Value = serde_json::from_str(&std::fs::read_to_string(&host).unwrap()).unwrap();
+    smaller.as_object_mut().unwrap().remove("words");
+    let features: Vec<Value> =
+        smaller["features"].as_array().unwrap().iter().filter(|f| *f != "cx16").cloned().collect();
+    smaller["features"] = Value::Array(features);
+    std::fs::write(&host, smaller.to_string()).unwrap();
+    fails(&["cpu", "compare", g, h], 1, "cx16");
     let _ = std::fs::remove_dir_all(&dir);
 }

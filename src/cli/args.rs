@@ -147,6 +147,13 @@ pub enum Command {
         /// cpu-list.
         cpus: String,
     },
+    /// The host's CPU as libvirt's capabilities XML: topology, the features Xen uses, and
+    /// per guest type (PV, HVM) whether the CPU can be selected and the most it may have.
+    Capabilities {
+        /// Print JSON with the same facts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Keep every domain with a policy placed: new domains, hotplug by any tool, drift.
     ///
     /// Reads every `*.xml` of DIR (libvirt domain XML, as in /etc/libvirt/libxl), matches
@@ -212,6 +219,33 @@ pub enum CpuCommand {
         /// Print JSON: `{cpuid, libxl}`.
         #[arg(long)]
         json: bool,
+    },
+    /// Check a domain XML's `<cpu>` against this host (`require`: the host and the guest
+    /// type's maximum must have it; `forbid`: the host must not), or with --domain against
+    /// a running domain's policy (each feature: as requested, dropped by Xen, or present
+    /// though forbidden). Exit 0 when it fits, 1 naming every feature at fault.
+    Check {
+        /// A libvirt domain XML, or a `<cpu>` element.
+        file: String,
+        /// The guest type whose maximum featureset applies.
+        #[arg(long = "type", value_enum, default_value = "pv")]
+        guest: super::cpu::GuestType,
+        /// A running domain (name or id) to check instead of the host.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Print JSON (with --domain).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the host's maximum CPU policy for a guest type, or a domain's policy, as JSON
+    /// (what `compare` reads).
+    Export {
+        /// A domain (name or id) instead of the host.
+        #[arg(long)]
+        domain: Option<String>,
+        /// The guest type whose maximum to export for the host.
+        #[arg(long = "type", value_enum, default_value = "pv")]
+        guest: super::cpu::GuestType,
     },
     /// Whether a domain with GUEST's CPU policy can run on a host with HOST's (both as
     /// written by `xenvcpu cpu export`; HOST is the host's maximum for the domain's type).

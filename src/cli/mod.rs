@@ -22,6 +22,7 @@ use clap::Parser;
 use serde::Serialize;
 
 pub use args::{Args, BenchCommand, Command, CpuCommand, MAX_INTERVAL, MAX_ITERATIONS, MAX_WAIT};
+pub use cpu::GuestType;
 
 use crate::agent::{Policy, PolicyError};
 use crate::cpumap::CpuMap;
@@ -212,6 +213,15 @@ fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
             apply(&env, &domain, &file, nodeset.as_deref(), commit, force)
         }
         Command::Emulatorpin { domain, cpus } => emulatorpin(&env, &domain, &cpus),
+        Command::Capabilities { json } => cpu::capabilities(&env.host, json),
+        Command::Cpu(CpuCommand::Check { file, guest, domain: None, .. }) => cpu::check(&env.host, &file, guest),
+        Command::Cpu(CpuCommand::Check { file, domain: Some(domain), json, .. }) => {
+            cpu::check_domain(&env.domain(&domain)?, &file, json)
+        }
+        Command::Cpu(CpuCommand::Export { domain, guest }) => {
+            let dom = domain.map(|d| env.domain(&d)).transpose()?;
+            cpu::export(&env.host, dom.as_ref(), guest)
+        }
         Command::Agent { policy, once, dry_run, enforce, interval, json, state_dir } => {
             let options = agent::Options { once, dry_run, enforce, interval, json, state_dir };
             agent::agent(&env.host, &policy, &options)

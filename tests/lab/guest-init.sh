@@ -15,6 +15,10 @@ mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 
 echo "LABGUEST init"
+# The CPU flags the guest kernel sees (tests compare a guest built with cpuid= to this one).
+while IFS= read -r line; do
+    case "$line" in flags*) echo "LABGUEST flags=${line#*: }"; break ;; esac
+done </proc/cpuinfo
 # The loop forks nothing: `read -t` on an idle FIFO is the sleep (less work for TCG).
 mkfifo /tmp/tick
 exec 3<>/tmp/tick
