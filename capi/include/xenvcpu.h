@@ -232,7 +232,8 @@ int xenvcpu_domain_max_vcpus(xenvcpu_conn *c, unsigned int domid);
  *
  * Returns n, the number of entries filled, or -1 on error: XENVCPU_ERR_INVALID (NULL
  * `c` or `info`, `maxinfo` < 1, `maplen` < 0 or not matching `cpumaps`),
- * XENVCPU_ERR_NO_DOMAIN, or a failed hypercall. On error the maps are zeroed.
+ * XENVCPU_ERR_NO_DOMAIN, or a failed hypercall. Once the arguments are checked, an
+ * error leaves the maps zeroed; an invalid argument leaves them untouched.
  */
 int xenvcpu_get_vcpus(xenvcpu_conn *c, unsigned int domid, xenvcpu_vcpu_info *info, int maxinfo, unsigned char *cpumaps, int maplen);
 

@@ -276,7 +276,8 @@ pub extern "C" fn xenvcpu_domain_max_vcpus(c: *mut xenvcpu_conn, domid: c_uint) 
 ///
 /// Returns n, the number of entries filled, or -1 on error: XENVCPU_ERR_INVALID (NULL
 /// `c` or `info`, `maxinfo` < 1, `maplen` < 0 or not matching `cpumaps`),
-/// XENVCPU_ERR_NO_DOMAIN, or a failed hypercall. On error the maps are zeroed.
+/// XENVCPU_ERR_NO_DOMAIN, or a failed hypercall. Once the arguments are checked, an
+/// error leaves the maps zeroed; an invalid argument leaves them untouched.
 #[no_mangle]
 pub extern "C" fn xenvcpu_get_vcpus(
     c: *mut xenvcpu_conn,
