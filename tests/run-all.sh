@@ -6,7 +6,8 @@
 #
 # It installs what it needs with apt (root, or sudo): libxen-dev and libxenmisc4.17, so
 # the layout tests compare against the real Xen headers and the loader finds a real
-# libxenctrl, and g++ (libfuzzer-sys compiles libFuzzer for the fuzz step); the lab
+# libxenctrl, g++ (libfuzzer-sys compiles libFuzzer for the fuzz step), and pkg-config
+# (the C library's tests compile their C program with `pkg-config --cflags --libs`); the lab
 # installs its own tools (qemu, busybox, cpio) and Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 install_packages() {
     local missing=()
-    for pkg in libxen-dev libxenmisc4.17 g++; do
+    for pkg in libxen-dev libxenmisc4.17 g++ pkg-config; do
         [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return

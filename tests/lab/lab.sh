@@ -434,16 +434,37 @@ build_cargo() {
         BENCH_EXE=$(grep -o '"executable":"[^"]*/affinity-[^"]*"' "$json" | sed 's/^"executable":"//; s/"$//' | tail -n 1)
         [[ -x $BENCH_EXE ]] || die "build: cargo reported no affinity bench executable"
     fi
-    TEST_EXES=()
+    TEST_EXES=() CAPI_SO='' CAPI_TEST_EXE=''
     if [[ $MODE == test ]]; then
         say "build: cargo test --workspace --release --no-run"
         (cd "$REPO" && cargo test --workspace --release --no-run --message-format=json-render-diagnostics) >"$json" ||
             die "build: cargo test --no-run failed"
         mapfile -t TEST_EXES < <(cargo_executables "$json" | awk -F/ '{ print $NF "\t" $0 }' |
             sort | cut -f 2-) # by name: the same order every run
+        build_capi
     fi
     [[ $MODE != test ]] || list_expected
     say "build: done (xenvcpu + ${#TEST_EXES[@]} test binaries)"
+}
+
+# build_capi: the C library (libxenvcpu.so, soname libxenvcpu.so.0) and the C test program
+# tests/capi/capi_test.c compiled against it with the host's cc; capi's lab test runs the
+# program in dom0 (/lab/bin/xenvcpu-capi-test), which finds the library by its soname.
+# Sets CAPI_SO and CAPI_TEST_EXE.
+build_capi() {
+    local json=$WORK/cargo-capi.json linkdir=$WORK/capi-link
+    say "build: cargo build --release -p xenvcpu-capi, cc tests/capi/capi_test.c"
+    (cd "$REPO" && cargo build --release -p xenvcpu-capi --lib --message-format=json-render-diagnostics) >"$json" ||
+        die "build: cargo build -p xenvcpu-capi failed"
+    CAPI_SO=$(grep '"reason":"compiler-artifact"' "$json" | grep -o '"[^"]*/libxenvcpu\.so"' | tr -d '"' | tail -n 1 || true)
+    [[ -f $CAPI_SO ]] || die "build: cargo reported no libxenvcpu.so"
+    command -v cc >/dev/null || die "build: no cc to compile tests/capi/capi_test.c"
+    mkdir -p "$linkdir"
+    ln -sf "$CAPI_SO" "$linkdir/libxenvcpu.so"
+    CAPI_TEST_EXE=$WORK/xenvcpu-capi-test
+    cc -std=c11 -Wall -Wextra -Werror -O1 -I"$REPO/capi/include" -o "$CAPI_TEST_EXE" \
+        "$REPO/tests/capi/capi_test.c" -L"$linkdir" -lxenvcpu -pthread >"$WORK/cc-capi.log" 2>&1 ||
+        { cat "$WORK/cc-capi.log" >&2; die "build: cc tests/capi/capi_test.c failed"; }
 }
 
 # list_expected: $WORK/expected/<binary>, the lab tests each binary contains (the tests
@@ -563,6 +584,12 @@ build_dom0_initramfs() {
     # Ours: the CLI, the test binaries, the scripts, the job.
     cp "$XENVCPU_EXE" "$r/lab/bin/xenvcpu"
     [[ -z $BENCH_EXE ]] || cp "$BENCH_EXE" "$r/lab/bin/affinity-bench"
+    # The C library, by its soname in dom0's library directory (ldconfig caches it), and
+    # the C test program (test mode).
+    if [[ -n ${CAPI_TEST_EXE:-} ]]; then
+        cp "$CAPI_SO" "$r/usr/lib/x86_64-linux-gnu/libxenvcpu.so.0"
+        cp "$CAPI_TEST_EXE" "$r/lab/bin/xenvcpu-capi-test"
+    fi
     mkdir -p "$r/lab/tests"
     : >"$r/lab/tests.list"
     for t in "${TEST_EXES[@]}"; do
