@@ -16,7 +16,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 install_packages() {
     local missing=()
-    for pkg in libxen-dev libxenmisc4.17 g++ pkg-config; do
+    for pkg in libxen-dev libxenmisc4.17 gcc g++ pkg-config python3; do
         [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return
