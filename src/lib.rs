@@ -28,6 +28,7 @@ pub mod process;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod xenstore;
+mod xml;
 
 pub use domain::{
     AdvisoryNodeset, AffinityRequest, AvailabilityChange, Domain, Effective, Libvirt, LibvirtVcpuInfo, VcpuInfo,

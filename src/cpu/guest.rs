@@ -230,19 +230,12 @@ impl GuestCpu {
     /// disable|forbid|optional' name='N'/>` (no `policy` means `require`, as in
     /// libvirt), or the RFC's, `<feature name='N' mode='check|set' value='on|off'/>`.
     pub fn from_xml(xml: &str) -> Result<GuestCpu, GuestCpuError> {
-        let wrapped;
-        let (doc, shift) = match Document::parse(xml) {
-            Ok(doc) => (doc, 0),
-            Err(e @ roxmltree::Error::UnknownToken(_)) if xml.trim_start().starts_with("<?xml") => {
-                return Err(xml_error(xml, &e, 0))
-            }
-            Err(roxmltree::Error::UnknownToken(_)) => {
-                wrapped = format!("<{WRAPPER}>{xml}</{WRAPPER}>");
-                let doc = Document::parse(&wrapped).map_err(|e| xml_error(xml, &e, WRAPPER.len() + 2))?;
-                (doc, WRAPPER.len() + 2)
-            }
-            Err(e) => return Err(xml_error(xml, &e, 0)),
-        };
+        let mut wrapped = String::new();
+        let (doc, shift) = crate::xml::parse(xml, &mut wrapped).map_err(|e| GuestCpuError::Xml {
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
         let at = Positions { doc: &doc, shift };
         let root = doc.root_element();
         let top: Vec<Node<'_, '_>> = if is(root, "cpu") || is(root, "vcpu") {
@@ -517,9 +510,6 @@ fn attr_phrase(attribute: &str) -> String {
     }
 }
 
-/// The synthetic root put around a fragment with several top-level elements.
-const WRAPPER: &str = "fragment";
-
 /// Positions of nodes in the caller's text (a wrapped fragment's first line is `shift`
 /// characters longer).
 struct Positions<'a, 'input> {
@@ -715,36 +705,4 @@ fn parse_count(s: &str) -> Option<u32> {
         return None;
     }
     s.parse().ok().filter(|&n| n > 0)
-}
-
-/// Turns the XML parser's error into ours, its position in `xml` (the wrapped text's first
-/// line is `shift` characters longer).
-fn xml_error(xml: &str, e: &roxmltree::Error, shift: usize) -> GuestCpuError {
-    let message = match e {
-        roxmltree::Error::UnexpectedCloseTag(open, close, _) if close == WRAPPER => {
-            format!("element '{open}' is never closed")
-        }
-        roxmltree::Error::UnexpectedCloseTag(open, close, _) if open == WRAPPER => {
-            format!("close tag '{close}' has no open tag")
-        }
-        _ => e.to_string(),
-    };
-    let (line, column) = match e {
-        roxmltree::Error::UnclosedRootNode | roxmltree::Error::UnexpectedEndOfStream => end_of(xml),
-        roxmltree::Error::UnexpectedCloseTag(_, close, _) if close == WRAPPER => end_of(xml),
-        _ => {
-            let pos = e.pos();
-            let column = if pos.row == 1 { (pos.col as usize).saturating_sub(shift).max(1) as u32 } else { pos.col };
-            (pos.row, column)
-        }
-    };
-    let message = message.replacen(&format!(" at {}", e.pos()), "", 1);
-    GuestCpuError::Xml { line, column, message }
-}
-
-/// The 1-based line and column just past the end of `text`.
-fn end_of(text: &str) -> (u32, u32) {
-    let line = text.matches('\n').count() + 1;
-    let last = text.rsplit('\n').next().unwrap_or("");
-    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(last.chars().count() + 1).unwrap_or(u32::MAX))
 }

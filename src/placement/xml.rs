@@ -2,38 +2,23 @@
 
 use std::collections::BTreeMap;
 
-use roxmltree::{Document, Node};
+use roxmltree::Node;
 
 use super::{Placement, PlacementError, PlacementMode};
 
-/// The synthetic root put around a fragment with several top-level elements.
-const WRAPPER: &str = "fragment";
-
 pub(super) fn parse(xml: &str) -> Result<Placement, PlacementError> {
-    let wrapped;
-    let doc = match Document::parse(xml) {
-        Ok(doc) => doc,
-        // A second top-level element (or text beside the first) is an unknown token at
-        // the top level: read the input again as the content of a synthetic root. A
-        // document with a declaration cannot be wrapped, and is malformed as it is.
-        Err(e @ roxmltree::Error::UnknownToken(_)) if has_prolog(xml) => return Err(xml_error(xml, &e, 0)),
-        Err(roxmltree::Error::UnknownToken(_)) => {
-            wrapped = format!("<{WRAPPER}>{xml}</{WRAPPER}>");
-            Document::parse(&wrapped).map_err(|e| xml_error(xml, &e, WRAPPER.len() + 2))?
-        }
-        Err(e) => return Err(xml_error(xml, &e, 0)),
-    };
+    let mut wrapped = String::new();
+    let (doc, _) = crate::xml::parse(xml, &mut wrapped).map_err(|e| PlacementError::Xml {
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    })?;
     let root = doc.root_element();
     if is(root, "vcpu") || is(root, "cputune") {
         read(std::iter::once(root))
     } else {
         read(root.children().filter(Node::is_element))
     }
-}
-
-/// Whether the text starts with an XML declaration (a DTD is refused before this matters).
-fn has_prolog(xml: &str) -> bool {
-    xml.trim_start().starts_with("<?xml")
 }
 
 /// Whether `node` is the element `name` in no namespace (libvirt's domain XML has none).
@@ -120,44 +105,4 @@ fn parse_number(s: &str) -> Option<u32> {
 /// A count: a number from 1 up (the upper bounds are checked by `validate`).
 fn parse_count(s: &str) -> Option<u32> {
     parse_number(s).filter(|&n| n > 0)
-}
-
-/// Turns the XML parser's error into ours, its position in `xml` (the wrapped text's
-/// first line is `shift` characters longer).
-fn xml_error(xml: &str, e: &roxmltree::Error, shift: usize) -> PlacementError {
-    let message = match e {
-        roxmltree::Error::UnexpectedCloseTag(open, close, _) if close == WRAPPER => {
-            format!("element '{open}' is never closed")
-        }
-        roxmltree::Error::UnexpectedCloseTag(open, close, _) if open == WRAPPER => {
-            format!("close tag '{close}' has no open tag")
-        }
-        _ => e.to_string(),
-    };
-    let (line, column) = match e {
-        // Errors of a truncated document have no position: point at its end.
-        roxmltree::Error::UnclosedRootNode | roxmltree::Error::UnexpectedEndOfStream => end_of(xml),
-        roxmltree::Error::UnexpectedCloseTag(_, close, _) if close == WRAPPER => end_of(xml),
-        _ => {
-            let pos = e.pos();
-            let column = if pos.row == 1 { (pos.col as usize).saturating_sub(shift).max(1) as u32 } else { pos.col };
-            (pos.row, column)
-        }
-    };
-    // The parser's text says "at ROW:COL" for the position given separately (and, for a
-    // wrapped fragment, wrongly shifted).
-    let at = format!(" at {}", e.pos());
-    let message = message.replacen(&at, "", 1);
-    PlacementError::Xml { line, column, message }
-}
-
-/// The 1-based line and column just past the end of `text`.
-fn end_of(text: &str) -> (u32, u32) {
-    let line = text.matches('\n').count() + 1;
-    let last = text.rsplit('\n').next().unwrap_or("");
-    (saturate(line), saturate(last.chars().count() + 1))
-}
-
-fn saturate(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
