@@ -20,8 +20,8 @@ use std::sync::{Mutex, OnceLock};
 use crate::abi::{xc_cpu_policy_t, xc_interface, xen_cpuid_leaf_t, xen_msr_entry_t, XenVersion};
 use crate::errno::Errno;
 use crate::loader::{
-    dlopen, file_name_of, function_table, loaded_file, Attempt, AttemptFailure, Candidate, CandidateOrigin, LoadError,
-    Origin, XenCtrl,
+    function_table, open_checked, Attempt, AttemptFailure, Candidate, CandidateOrigin, LoadError, Opened, Origin,
+    XenCtrl,
 };
 
 function_table! {
@@ -129,42 +129,24 @@ impl XenGuest {
         let mut attempts = Vec::new();
         for candidate in candidates {
             let path = Path::new(&candidate.name);
-            if path.is_absolute() {
-                if !path.exists() {
-                    let message = format!("{}: no such file", path.display());
-                    attempts.push(Attempt { candidate: candidate.clone(), failure: AttemptFailure::Open { message } });
-                    continue;
-                }
-                if let Some(soname) = std::fs::read(path).ok().and_then(|data| crate::elf::soname(&data)) {
-                    if soname != expected {
-                        let failure = AttemptFailure::WrongLibrary {
-                            soname,
-                            expected: expected.clone(),
-                            file: Some(path.to_path_buf()),
-                        };
-                        attempts.push(Attempt { candidate: candidate.clone(), failure });
-                        continue;
-                    }
-                }
+            if path.is_absolute() && !path.exists() {
+                let message = format!("{}: no such file", path.display());
+                attempts.push(Attempt { candidate: candidate.clone(), failure: AttemptFailure::Open { message } });
+                continue;
             }
-            let handle = match dlopen(&candidate.name) {
-                Ok(h) => h,
-                Err(message) => {
-                    attempts.push(Attempt { candidate: candidate.clone(), failure: AttemptFailure::Open { message } });
+            let same = |soname: &str, file: Option<std::path::PathBuf>| {
+                if soname == expected {
+                    return Ok(());
+                }
+                Err(AttemptFailure::WrongLibrary { soname: soname.to_owned(), expected: expected.clone(), file })
+            };
+            let Opened { handle, file, soname } = match open_checked(candidate, same) {
+                Ok(opened) => opened,
+                Err(failure) => {
+                    attempts.push(Attempt { candidate: candidate.clone(), failure });
                     continue;
                 }
             };
-            let file = loaded_file(handle);
-            let soname = file
-                .as_deref()
-                .and_then(|f| std::fs::read(f).ok())
-                .and_then(|data| crate::elf::soname(&data))
-                .unwrap_or_else(|| file_name_of(&candidate.name));
-            if soname != expected {
-                let failure = AttemptFailure::WrongLibrary { soname, expected: expected.clone(), file };
-                attempts.push(Attempt { candidate: candidate.clone(), failure });
-                continue;
-            }
             let origin = Origin { requested: candidate.clone(), file: file.clone(), soname, skipped: attempts.clone() };
             // SAFETY: `handle` was just returned by dlopen and is never closed; its
             // DT_SONAME is libxenguest.so.<release> of a release whose libxenctrl was

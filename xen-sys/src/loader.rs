@@ -648,37 +648,16 @@ impl XenCtrl {
                 attempts.push(Attempt { candidate: candidate.clone(), failure: AttemptFailure::RelativePath });
                 continue;
             }
-            // A path whose file we can read is checked before dlopen, so that not even the
-            // initialisers of another release's library run.
-            if name.starts_with(b"/") {
-                let path = Path::new(&candidate.name);
-                if let Some(soname) = std::fs::read(path).ok().and_then(|data| crate::elf::soname(&data)) {
-                    if let Err(failure) = check_release(&soname, Some(path.to_path_buf())) {
-                        attempts.push(Attempt { candidate: candidate.clone(), failure });
-                        continue;
-                    }
-                }
-            }
-            let handle = match dlopen(&candidate.name) {
-                Ok(h) => h,
-                Err(message) => {
-                    attempts.push(Attempt { candidate: candidate.clone(), failure: AttemptFailure::Open { message } });
+            // Decided before resolving anything: only a supported release's functions have
+            // the prototypes and struct sizes of the table.
+            let opened = open_checked(candidate, |soname, file| check_release(soname, file).map(drop));
+            let Opened { handle, file, soname } = match opened {
+                Ok(opened) => opened,
+                Err(failure) => {
+                    attempts.push(Attempt { candidate: candidate.clone(), failure });
                     continue;
                 }
             };
-            let file = loaded_file(handle);
-            let soname = file
-                .as_deref()
-                .and_then(|f| std::fs::read(f).ok())
-                .and_then(|data| crate::elf::soname(&data))
-                .unwrap_or_else(|| file_name_of(&candidate.name));
-            // Decided before resolving anything: only a supported release's functions have
-            // the prototypes and struct sizes of the table. The handle is left open (see
-            // below).
-            if let Err(failure) = check_release(&soname, file.clone()) {
-                attempts.push(Attempt { candidate: candidate.clone(), failure });
-                continue;
-            }
             let origin = Origin { requested: candidate.clone(), file: file.clone(), soname, skipped: attempts.clone() };
             // SAFETY: `handle` was just returned by dlopen and is never closed; the file's
             // DT_SONAME names a release in INTERFACE_VERSIONS (checked just above), whose
@@ -760,6 +739,41 @@ fn dlerror_text() -> Option<String> {
     }
     // SAFETY: non-null, NUL-terminated, valid until the next dl* call (see above).
     Some(unsafe { CStr::from_ptr(msg) }.to_string_lossy().into_owned())
+}
+
+/// A library opened and identified: its handle (never closed), the file the loader mapped,
+/// and the soname that `check` accepted.
+pub(crate) struct Opened {
+    pub(crate) handle: NonNull<c_void>,
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) soname: String,
+}
+
+/// Opens `candidate` if `check` accepts its `DT_SONAME`: for an absolute path whose file
+/// can be read, before `dlopen` (so that not even the initialisers of the wrong library
+/// run), and in any case on the file the loader mapped, before any symbol is resolved.
+/// A file whose soname cannot be read is known by its name.
+pub(crate) fn open_checked(
+    candidate: &Candidate,
+    check: impl Fn(&str, Option<PathBuf>) -> Result<(), AttemptFailure>,
+) -> Result<Opened, AttemptFailure> {
+    let path = Path::new(&candidate.name);
+    if path.is_absolute() {
+        if let Some(soname) = std::fs::read(path).ok().and_then(|data| crate::elf::soname(&data)) {
+            check(&soname, Some(path.to_path_buf()))?;
+        }
+    }
+    let handle = dlopen(&candidate.name).map_err(|message| AttemptFailure::Open { message })?;
+    let file = loaded_file(handle);
+    let soname = file
+        .as_deref()
+        .and_then(|f| std::fs::read(f).ok())
+        .and_then(|data| crate::elf::soname(&data))
+        .unwrap_or_else(|| file_name_of(&candidate.name));
+    // The handle is deliberately not closed when refused: closing a library can run its
+    // destructors while another copy is loaded; leaking it is harmless.
+    check(&soname, file.clone())?;
+    Ok(Opened { handle, file, soname })
 }
 
 pub(crate) fn dlopen(name: &OsStr) -> Result<NonNull<c_void>, String> {
