@@ -236,6 +236,8 @@ pub fn places_offline_vcpus_so_hotplug_by_xl_comes_up_placed(f: &Fixture) {
         let running = Running::start(agent(f, &dir, None));
         let dom = f.guest();
         f.wait_until("the first pass", || f.maps(&dom) == PLACED);
+        // The pins land before the agent reports them: wait for its report too.
+        running.wait_for("start: ");
         assert_eq!(dom.online_vcpus().unwrap(), VcpuSet::all(2), "vCPUs 2-3 were placed while offline");
         let start = running.reconciles();
         assert!(matches!(start.first(), Some((Cause::Start, _, 4, _))), "4 writes at start: {start:?}");
@@ -285,6 +287,7 @@ pub fn a_guest_created_while_running_is_placed_on_introduction(f: &Fixture) {
             let dom = f.host.domain(domid).unwrap();
             f.wait_until("the new guest placed", || f.maps(&dom) == ["2"; 4]);
             let placed = created.elapsed();
+            running.wait_for("introduced: ");
             let reconciles = running.reconciles();
             let (_, _, writes, took) = reconciles
                 .iter()
