@@ -50,8 +50,8 @@ cargo bench --workspace --no-run
 step "cargo publish --workspace --dry-run (both crates package and build from their packages)"
 cargo publish --workspace --dry-run --allow-dirty --quiet
 
-step "fuzz: each target 20 s"
-bash tests/fuzz/run.sh 20
+step "fuzz: each target 10 s"
+bash tests/fuzz/run.sh 10
 
 if [ "${XENVCPU_SKIP_LAB:-0}" = 1 ]; then
     step "SKIPPED: the Xen lab (XENVCPU_SKIP_LAB=1): nothing that needs Xen was tested"
