@@ -35,6 +35,16 @@ fn a_fresh_host_has_pool_0_with_every_cpu_and_every_domain() {
 }
 
 #[test]
+fn a_handle_on_a_destroyed_domain_is_domain_gone_for_its_pool_and_a_pin() {
+    let sim = SimPlatform::lab_like().unwrap();
+    let dom = sim.host.domain(DomId(2)).unwrap();
+    sim.hv.remove_domain(2);
+    assert!(matches!(dom.pool(), Err(Error::DomainGone { domid: DomId(2), .. })));
+    let err = dom.pin(&VcpuSet::all(2), &AffinityRequest::hard(&cpus("1"))).unwrap_err();
+    assert!(matches!(err, Error::DomainGone { domid: DomId(2), .. }), "{err}");
+}
+
+#[test]
 fn a_second_pool_takes_its_cpu_from_pool_0_and_a_migrated_domain_is_in_it() {
     let (sim, id) = pooled();
     let pools = sim.host.pools().unwrap();

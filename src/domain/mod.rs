@@ -137,10 +137,17 @@ impl Domain {
     /// `xl cpupool-migrate`), with its CPUs.
     ///
     /// # Errors
-    /// [`Error::NoSuchDomain`] once the domain is gone, [`Error::NoSuchPool`] if the pool
-    /// went away between the two calls, or a failed hypercall.
+    /// [`Error::DomainGone`] once the domain is gone (as for every call on a handle),
+    /// [`Error::NoSuchPool`] if the pool went away between the two calls, or a failed
+    /// hypercall.
     pub fn pool(&self) -> Result<crate::Pool> {
-        let pool = self.refresh()?.cpupool;
+        let pool = match self.refresh() {
+            Ok(info) => info.cpupool,
+            Err(Error::NoSuchDomain { .. }) => {
+                return Err(Error::DomainGone { domid: self.id(), op: Op::DomainInfo, errno: None })
+            }
+            Err(e) => return Err(e),
+        };
         self.host.pool(pool)
     }
 
