@@ -30,6 +30,8 @@ pub enum Op {
     MaxVcpus,
     /// `xc_domain_node_getaffinity`.
     NodeAffinity,
+    /// `xc_cpupool_getinfo`.
+    CpupoolInfo,
 }
 
 impl Op {
@@ -45,6 +47,7 @@ impl Op {
             Op::SetAffinity => "xc_vcpu_setaffinity",
             Op::MaxVcpus => "xc_domain_max_vcpus",
             Op::NodeAffinity => "xc_domain_node_getaffinity",
+            Op::CpupoolInfo => "xc_cpupool_getinfo",
         }
     }
 }
@@ -209,10 +212,16 @@ pub enum Error {
         /// dom0's online CPUs.
         online: CpuMap,
     },
-    /// The hard affinity has no CPU the domain's cpupool can use (Xen's `EINVAL`).
+    /// The hard affinity has no online CPU of the domain's cpupool: Xen refuses it with
+    /// `EINVAL`. [`Domain::pin`](crate::Domain::pin) and
+    /// [`pin_each`](crate::Domain::pin_each) refuse it before any hypercall; a single
+    /// [`set_affinity`](crate::Domain::set_affinity) (the hot path, which makes no call of
+    /// its own) reports it when Xen refuses.
     #[error(
-        "Xen refused hard affinity {map} for vCPU {vcpu} of domain {domid}: it contains no \
-         online CPU of the domain's cpupool (online CPUs: {online})"
+        "hard affinity {map} for vCPU {vcpu} of domain {domid} has no online CPU of the domain's \
+         cpupool {pool}{}, whose CPUs are {} ({errno})",
+        .pool_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
+        if .online.is_empty() { "none".to_string() } else { .online.to_string() }
     )]
     NoUsableCpu {
         /// The domain.
@@ -221,10 +230,22 @@ pub enum Error {
         vcpu: VcpuId,
         /// The requested map.
         map: CpuMap,
-        /// The host's online CPUs.
+        /// The domain's cpupool id.
+        pool: u32,
+        /// The pool's name (`/local/pool/<id>/name`), when xenstore has it.
+        pool_name: Option<String>,
+        /// The online CPUs of the domain's cpupool (a pool has only online CPUs: Xen takes
+        /// a CPU out of its pool when the CPU goes offline).
         online: CpuMap,
-        /// What Xen said (`EINVAL`).
+        /// `EINVAL`: what Xen said, or would say when the map is refused before the
+        /// hypercall.
         errno: Errno,
+    },
+    /// No cpupool has this id.
+    #[error("no cpupool with id {pool}")]
+    NoSuchPool {
+        /// The pool id asked for.
+        pool: u32,
     },
     /// The vCPU's affinity is temporarily overridden (`EBUSY`); `force` undoes the override.
     #[error(
@@ -649,6 +670,8 @@ mod tests {
                 domid: DomId(1),
                 vcpu: VcpuId(0),
                 map: CpuMap::new(),
+                pool: 0,
+                pool_name: None,
                 online: CpuMap::new(),
                 errno: e,
             },

@@ -24,6 +24,7 @@ mod host;
 pub mod hypervisor;
 mod ids;
 pub mod placement;
+mod pool;
 pub mod process;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -31,13 +32,14 @@ pub mod xenstore;
 mod xml;
 
 pub use domain::{
-    AdvisoryNodeset, AffinityRequest, AvailabilityChange, Domain, Effective, Libvirt, LibvirtVcpuInfo, VcpuInfo,
-    VcpuMapFlag, VcpuMaps, VcpuState,
+    AdvisoryNodeset, AffinityRequest, AvailabilityChange, Domain, Dropped, Effective, Libvirt, LibvirtVcpuInfo,
+    VcpuInfo, VcpuMapFlag, VcpuMaps, VcpuState,
 };
 pub use error::{Error, MapKind, NoEmulatorReason, Op, Result, Uuid};
 pub use host::{Host, HostInfo};
 pub use hypervisor::{CpuVendor, DomainCpuPolicy, FeaturesetKind, XenCpuPolicy};
 pub use ids::{DomId, PhysCpu, VcpuId, VcpuSet};
+pub use pool::{pool_name_path, Pool, Scheduler};
 /// libxenctrl's messages and xenvcpu's warnings are never printed by the library: install a
 /// hook to see them (see [`xen_sys::set_log_hook`]). `secure_env_var` reads an environment
 /// override unless the process is set-user-ID.

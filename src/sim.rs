@@ -53,6 +53,8 @@ impl SimPlatform {
     pub fn new(config: SimConfig, guests: &[SimGuest]) -> Result<SimPlatform> {
         let hv = Arc::new(SimHost::new(config));
         let store = SimStore::new();
+        // What xen-init-dom0 writes at boot: Pool-0's name.
+        store.write(TxId::NONE, &crate::pool_name_path(0), b"Pool-0")?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut agents = Vec::new();
         for g in guests {
@@ -76,6 +78,49 @@ impl SimPlatform {
 }
 
 impl SimPlatform {
+    /// Creates a cpupool named `name` with scheduler `scheduler` and the CPUs `cpus`, as
+    /// `xl cpupool-create name="..." sched="..." cpus="..."` does: the pool is created, its
+    /// name written to xenstore ([`crate::pool_name_path`]), and each CPU taken from Pool-0
+    /// (it must be there: `xl cpupool-cpu-remove Pool-0 N` first is not needed here) and
+    /// given to the new pool. Returns the pool's id.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] naming the step Xen's model refused, with its
+    /// errno; a failed xenstore write.
+    pub fn create_pool(&self, name: &str, scheduler: crate::Scheduler, cpus: &crate::cpumap::CpuMap) -> Result<u32> {
+        let refused = |what: String, e: crate::hypervisor::Errno| crate::Error::InvalidArgument(format!("{what}: {e}"));
+        let id = self.hv.create_pool(scheduler.id()).map_err(|e| refused(format!("creating pool {name}"), e))?;
+        self.store.write(TxId::NONE, &crate::pool_name_path(id), name.as_bytes())?;
+        for cpu in cpus.iter() {
+            let cpu = cpu as u32;
+            self.hv.pool_remove_cpu(0, cpu).map_err(|e| refused(format!("removing CPU {cpu} from Pool-0"), e))?;
+            self.hv.pool_add_cpu(id, cpu).map_err(|e| refused(format!("adding CPU {cpu} to {name}"), e))?;
+        }
+        Ok(id)
+    }
+
+    /// Undoes [`create_pool`](Self::create_pool) as `xl cpupool-destroy` does: the pool's
+    /// CPUs go back to Pool-0, then the pool and its name are removed.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] with the model's errno (e.g. `EBUSY` while a
+    /// domain is in the pool); a failed xenstore removal.
+    pub fn destroy_pool(&self, id: u32) -> Result<()> {
+        let refused = |what: String, e: crate::hypervisor::Errno| crate::Error::InvalidArgument(format!("{what}: {e}"));
+        let pool = self.host.pool(id)?;
+        if pool.domains > 0 {
+            return Err(refused(format!("destroying pool {id}"), crate::hypervisor::Errno::new(libc::EBUSY)));
+        }
+        for cpu in pool.cpus.iter() {
+            let cpu = cpu as u32;
+            self.hv.pool_remove_cpu(id, cpu).map_err(|e| refused(format!("removing CPU {cpu} from pool {id}"), e))?;
+            self.hv.pool_add_cpu(0, cpu).map_err(|e| refused(format!("giving CPU {cpu} back to Pool-0"), e))?;
+        }
+        self.hv.destroy_pool(id).map_err(|e| refused(format!("destroying pool {id}"), e))?;
+        self.store.rm(TxId::NONE, &format!("/local/pool/{id}"))?;
+        Ok(())
+    }
+
     /// Creates a PVH guest named `name` (`domain.hvm` is taken as set): an HVM container
     /// without a device model, with libxl's availability nodes (`online` for
     /// `0..online`) and an agent that follows them, as for a PV guest (libxl writes the

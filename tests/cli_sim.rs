@@ -103,7 +103,7 @@ fn list_is_shaped_like_xl_vcpu_list_and_its_json_has_the_documented_fields() {
     let text = ok(&["list"]);
     let mut lines = text.lines();
     let header = lines.next().unwrap();
-    for column in ["Name", "ID", "VCPU", "CPU", "State", "Time(s)", "Affinity (Hard / Soft)"] {
+    for column in ["Name", "ID", "VCPU", "CPU", "State", "Time(s)", "Pool", "Affinity (Hard / Soft)"] {
         assert!(header.contains(column), "{header}");
     }
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
@@ -112,6 +112,7 @@ fn list_is_shaped_like_xl_vcpu_list_and_its_json_has_the_documented_fields() {
     assert_eq!(guest.len(), 4);
     assert_eq!(&guest[2][..5], ["labguest", "1", "2", "-", "offline"], "an offline vCPU has no CPU");
     assert!(guest.iter().all(|r| r[r.len() - 3..] == ["all", "/", "all"]), "{text}");
+    assert!(rows.iter().all(|r| r[r.len() - 4] == "Pool-0"), "every domain in Pool-0: {text}");
 
     let one = ok(&["list", "labguest"]);
     assert_eq!(one.lines().count(), 1 + 4, "{one}");
@@ -119,7 +120,11 @@ fn list_is_shaped_like_xl_vcpu_list_and_its_json_has_the_documented_fields() {
     let rows = v.as_array().unwrap();
     assert_eq!(rows.len(), 4 + 4);
     for row in rows {
-        assert_eq!(keys(row), set_of(&["domain", "domid", "vcpu", "cpu", "state", "time_ns", "hard", "soft"]));
+        assert_eq!(
+            keys(row),
+            set_of(&["domain", "domid", "pool", "poolid", "vcpu", "cpu", "state", "time_ns", "hard", "soft"])
+        );
+        assert_eq!((row["pool"].as_str(), row["poolid"].as_u64()), (Some("Pool-0"), Some(0)));
         assert_eq!(row["hard"], "0-3", "canonical cpu-lists, never `all`");
         assert!(["running", "blocked", "runnable", "offline"].contains(&row["state"].as_str().unwrap()));
     }
@@ -335,6 +340,25 @@ fn no_xen_here_exits_3() {
 }
 
 // ---- help ---------------------------------------------------------------------------------
+#[test]
+fn pools_is_shaped_like_xl_cpupool_list_and_its_json_has_the_documented_fields() {
+    let text = ok(&["pools"]);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    for column in ["Name", "CPU list", "ID", "Sched", "Domains"] {
+        assert!(header.contains(column), "{header}");
+    }
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows, [["Pool-0", "0-3", "0", "credit2", "3"]], "{text}");
+    let v = json(&["pools", "--json"]);
+    let pools = v.as_array().unwrap();
+    assert_eq!(pools.len(), 1);
+    assert_eq!(keys(&pools[0]), set_of(&["name", "id", "scheduler", "cpus", "nr_cpus", "domains"]));
+    assert_eq!(
+        (&pools[0]["name"], &pools[0]["cpus"], &pools[0]["scheduler"], &pools[0]["domains"]),
+        (&Value::from("Pool-0"), &Value::from("0-3"), &Value::from("credit2"), &Value::from(3))
+    );
+}
 
 #[test]
 fn every_subcommand_has_help() {
@@ -342,6 +366,7 @@ fn every_subcommand_has_help() {
     let subcommands = [
         "info",
         "list",
+        "pools",
         "pin",
         "set",
         "state",

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::hypervisor::{
-    CpuTopology, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawCpuPolicy, RawVcpuInfo,
+    CpuTopology, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawCpuPolicy, RawPoolInfo,
+    RawVcpuInfo,
 };
 use xenvcpu::{AffinityRequest, DomId, Effective, Host, VcpuId, VcpuInfo};
 
@@ -95,6 +96,10 @@ impl Hypervisor for Still {
     }
     fn node_affinity(&self, _: u32) -> Result<CpuMap, Errno> {
         Ok(CpuMap::all(1))
+    }
+    // Not on the hot path this test measures: one pool with every CPU.
+    fn cpupool_info(&self, first: u32) -> Result<Option<RawPoolInfo>, Errno> {
+        Ok((first == 0).then(|| RawPoolInfo { id: 0, sched_id: 6, n_dom: 1, cpus: CpuMap::all(256) }))
     }
     // Not on the hot path this test measures: no CPU policy here.
     fn cpu_featureset(&self, _: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {

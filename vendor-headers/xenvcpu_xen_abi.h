@@ -271,6 +271,14 @@ typedef struct xen_msr_entry {
 #define XENVCPU_XEN_4_22_DOMCTL_INTERFACE_VERSION 0x18
 #define XENVCPU_XEN_4_22_SYSCTL_INTERFACE_VERSION 0x16
 
+/* ---- schedulers ---------------------------------------------------------------------- */
+/* A cpupool's scheduler (xc_cpupoolinfo_t.sched_id). 4 was SEDF, removed. */
+#define XEN_SCHEDULER_CREDIT   5
+#define XEN_SCHEDULER_CREDIT2  6
+#define XEN_SCHEDULER_ARINC653 7
+#define XEN_SCHEDULER_RTDS     8
+#define XEN_SCHEDULER_NULL     9
+
 /* ---- XENVER (version hypercall) ------------------------------------------------------ */
 /* xc_version(xch, XENVER_version, NULL) returns (major << 16) | minor of the hypervisor. */
 #define XENVER_version 0

@@ -48,6 +48,19 @@ typedef struct xen_domctl_getvcpuinfo   xc_vcpuinfo_t;
 typedef struct xen_sysctl_physinfo      xc_physinfo_t;
 typedef struct xen_sysctl_cputopo       xc_cputopo_t;
 
+/* One cpupool, as xc_cpupool_getinfo returns it. libxenctrl allocates the struct and
+ * the map together (the map, xc_get_cpumap_size() bytes, follows the struct in the same
+ * allocation): release both with xc_cpupool_infofree, never free the map alone. Size 24. */
+typedef struct xc_cpupoolinfo {
+    uint32_t cpupool_id;   /* the pool's id (Pool-0 is 0) */
+    uint32_t sched_id;     /* XEN_SCHEDULER_* */
+    uint32_t n_dom;        /* domains in the pool */
+    xc_cpumap_t cpumap;    /* its CPUs */
+} xc_cpupoolinfo_t;
+
+/* "Any pool id": what xc_cpupool_create takes to let Xen choose the id. */
+#define XC_CPUPOOL_POOLID_ANY 0xFFFFFFFF
+
 /* Open a handle; NULL loggers mean "log to stderr" (xen-sys passes its own).
  * NULL + errno on failure
  * (ENOENT: no privcmd, i.e. not running on Xen; EACCES: not root). */
@@ -102,5 +115,12 @@ int xc_domain_max_vcpus(xc_interface *xch, uint32_t domid, unsigned int max);
  * libxenctrl writes whole. Unless set explicitly, Xen derives it from the vCPUs' affinity:
  * the nodes of the CPUs they may (or prefer to) run on. */
 int xc_domain_node_getaffinity(xc_interface *xch, uint32_t domid, xc_nodemap_t nodemap);
+
+/* The first cpupool whose id is >= poolid (XEN_SYSCTL_CPUPOOL_OP_INFO), in a new
+ * allocation to release with xc_cpupool_infofree. NULL + errno on failure; ENOENT when no
+ * pool has an id >= poolid. List every pool as xl does: from 0, then from the last id + 1. */
+xc_cpupoolinfo_t *xc_cpupool_getinfo(xc_interface *xch, uint32_t poolid);
+/* Release what xc_cpupool_getinfo returned (the struct and its map). */
+void xc_cpupool_infofree(xc_interface *xch, xc_cpupoolinfo_t *info);
 
 #endif /* XENVCPU_XENCTRL_H */

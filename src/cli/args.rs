@@ -53,10 +53,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// vCPUs of domains (all, or the ones named): CPU, state, time, hard/soft affinity.
+    /// vCPUs of domains (all, or the ones named): CPU, state, time, hard/soft affinity and
+    /// cpupool. `all` is a map of every host CPU, as xl prints it: the vCPU still runs only
+    /// on the CPUs of its domain's pool.
     List {
         /// Domains by name or id (default: all).
         domains: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cpupools, as `xl cpupool-list -c` lists them (name and CPUs) with their id,
+    /// scheduler and number of domains.
+    Pools {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,

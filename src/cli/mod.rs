@@ -201,6 +201,7 @@ fn dispatch(command: Command, platform: Option<&SimPlatform>) -> CliResult {
     let result = match command {
         Command::Info { json } => info(&env, json),
         Command::List { domains, json } => list(&env, &domains, json),
+        Command::Pools { json } => pools(&env, json),
         Command::Pin { domain, vcpus, hard, soft, force } => pin(&env, &domain, &vcpus, &hard, soft.as_deref(), force),
         Command::Set { domain, count, ignore_host, wait, policy } => {
             set(&env, &domain, count, ignore_host, wait, policy.as_deref())
@@ -271,6 +272,8 @@ struct Env {
     host: Host,
     /// Names read so far, by domid (`None`: the domain has no name).
     names: std::cell::RefCell<HashMap<DomId, Option<String>>>,
+    /// Cpupool names read so far, by pool id (the id when it has none).
+    pool_names: std::cell::RefCell<HashMap<u32, String>>,
     /// Set once xenstore failed to answer: later lookups are not tried again.
     store_down: std::cell::Cell<bool>,
 }
@@ -291,7 +294,7 @@ impl Env {
     }
 
     fn new(host: Host) -> Env {
-        Env { host, names: Default::default(), store_down: Default::default() }
+        Env { host, names: Default::default(), pool_names: Default::default(), store_down: Default::default() }
     }
 
     /// Turns a failure that says xenstore is unreachable or silent into
@@ -325,6 +328,30 @@ impl Env {
         };
         let name = name.or_else(|| (domid == DomId::DOM0).then(|| "Domain-0".to_string()));
         self.names.borrow_mut().insert(domid, name.clone());
+        name
+    }
+
+    /// A cpupool's name from xenstore (`/local/pool/<id>/name`), read once per pool; its id
+    /// when it has none or xenstore does not answer (as for domain names).
+    fn pool_name_of(&self, pool: u32) -> String {
+        if let Some(name) = self.pool_names.borrow().get(&pool) {
+            return name.clone();
+        }
+        let name = if self.store_down.get() {
+            None
+        } else {
+            match self.host.pool_name(pool) {
+                Ok(name) => name,
+                Err(e @ Error::XenStoreUnavailable { .. }) => {
+                    self.store_down.set(true);
+                    eprintln!("xenvcpu: warning: cpupool names unavailable, showing ids: {e}");
+                    None
+                }
+                Err(_) => None,
+            }
+        };
+        let name = name.unwrap_or_else(|| pool.to_string());
+        self.pool_names.borrow_mut().insert(pool, name.clone());
         name
     }
 
@@ -435,6 +462,9 @@ fn info(env: &Env, json: bool) -> CliResult {
 struct VcpuJson {
     domain: Option<String>,
     domid: u32,
+    /// The domain's cpupool, by name (its id when xenstore has no name).
+    pool: String,
+    poolid: u32,
     vcpu: u32,
     cpu: Option<u32>,
     state: &'static str,
@@ -471,15 +501,26 @@ fn list(env: &Env, domains: &[String], json: bool) -> CliResult {
             Err(e) => return Err(e.into()),
         };
         let name = env.name_of(dom.id());
-        rows.extend(vcpus.into_iter().map(|v| (name.clone(), dom.id(), v)));
+        // The pool now (the vCPUs were just read; the handle's info may be older).
+        let pool = match dom.refresh() {
+            Ok(info) => info.cpupool,
+            Err(Error::NoSuchDomain { domid }) if domains.is_empty() => {
+                vanished(domid);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        rows.extend(vcpus.into_iter().map(|v| (name.clone(), dom.id(), pool, v)));
     }
     let nr_cpus = host.nr_cpus();
     if json {
         let out: Vec<VcpuJson> = rows
             .into_iter()
-            .map(|(domain, domid, v)| VcpuJson {
+            .map(|(domain, domid, pool, v)| VcpuJson {
                 domain,
                 domid: domid.get(),
+                pool: env.pool_name_of(pool),
+                poolid: pool,
                 vcpu: v.vcpu.get(),
                 cpu: v.cpu.map(PhysCpu::get),
                 state: state_word(v.state),
@@ -491,22 +532,60 @@ fn list(env: &Env, domains: &[String], json: bool) -> CliResult {
         return print_json(&out);
     }
     println!(
-        "{:<24} {:>5} {:>5} {:>4} {:<8} {:>9}  Affinity (Hard / Soft)",
-        "Name", "ID", "VCPU", "CPU", "State", "Time(s)"
+        "{:<24} {:>5} {:>5} {:>4} {:<8} {:>9} {:<12}  Affinity (Hard / Soft)",
+        "Name", "ID", "VCPU", "CPU", "State", "Time(s)", "Pool"
     );
-    for (name, id, v) in rows {
+    for (name, id, pool, v) in rows {
         let cpu = v.cpu.map_or("-".to_string(), |c| c.to_string());
         println!(
-            "{:<24} {:>5} {:>5} {:>4} {:<8} {:>9.1}  {} / {}",
+            "{:<24} {:>5} {:>5} {:>4} {:<8} {:>9.1} {:<12}  {} / {}",
             name.unwrap_or_else(|| id.to_string()),
             id,
             v.vcpu,
             cpu,
             state_word(v.state),
             v.cpu_time_ns as f64 / 1e9,
+            env.pool_name_of(pool),
             map_text(&v.hard, nr_cpus),
             map_text(&v.soft, nr_cpus)
         );
+    }
+    Ok(())
+}
+
+// ---- pools -----------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct PoolJson {
+    name: String,
+    id: u32,
+    scheduler: String,
+    cpus: String,
+    nr_cpus: usize,
+    domains: u32,
+}
+
+/// `xenvcpu pools`: `xl cpupool-list -c`'s name and CPU list, with the id, scheduler and
+/// domain count `xl cpupool-list` shows without `-c`.
+fn pools(env: &Env, json: bool) -> CliResult {
+    let pools = env.host.pools()?;
+    let rows: Vec<PoolJson> = pools
+        .into_iter()
+        .map(|p| PoolJson {
+            name: env.pool_name_of(p.id),
+            id: p.id,
+            scheduler: p.scheduler.to_string(),
+            cpus: p.cpus.to_string(),
+            nr_cpus: p.cpus.count(),
+            domains: p.domains,
+        })
+        .collect();
+    if json {
+        return print_json(&rows);
+    }
+    println!("{:<19}{:<20}{:>4}  {:<10} {:>7}", "Name", "CPU list", "ID", "Sched", "Domains");
+    for p in rows {
+        println!("{:<19}{:<20}{:>4}  {:<10} {:>7}", p.name, p.cpus, p.id, p.scheduler, p.domains);
     }
     Ok(())
 }
@@ -546,26 +625,49 @@ fn pin(env: &Env, domain: &str, vcpus: &str, hard: &str, soft: Option<&str>, for
     let req = AffinityRequest { hard: hard.as_ref(), soft: soft.as_ref(), force };
     let done = dom.pin(&vcpus, &req)?;
     for (vcpu, eff) in &done {
-        report_effective(dom.id(), *vcpu, &req, eff, host.nr_cpus());
+        report_effective(&dom, *vcpu, &req, eff, host.nr_cpus());
     }
     Ok(())
 }
 
-fn report_effective(domid: DomId, vcpu: VcpuId, req: &AffinityRequest<'_>, eff: &Effective, nr_cpus: usize) {
+/// Prints the effective maps, and on stderr the CPUs Xen dropped with the reason: outside
+/// the domain's cpupool, offline, or (soft) outside the hard map. The reasons cost two reads
+/// (the pool and the host's online CPUs), made only when something was dropped.
+fn report_effective(dom: &Domain, vcpu: VcpuId, req: &AffinityRequest<'_>, eff: &Effective, nr_cpus: usize) {
     let show = |m: &Option<CpuMap>| m.as_ref().map_or("(unchanged)".to_string(), |m| map_text(m, nr_cpus));
-    println!("domain {domid} vCPU {vcpu}: hard {} / soft {}", show(&eff.hard), show(&eff.soft));
+    println!("domain {} vCPU {vcpu}: hard {} / soft {}", dom.id(), show(&eff.hard), show(&eff.soft));
     let (hard_lost, soft_lost) = eff.dropped(req);
-    if !hard_lost.is_empty() {
-        eprintln!(
-            "xenvcpu: warning: Xen dropped CPUs {hard_lost} from the hard affinity of vCPU {vcpu} \
-             (offline or outside the domain's cpupool)"
-        );
+    if hard_lost.is_empty() && soft_lost.is_empty() {
+        return;
     }
-    if !soft_lost.is_empty() {
-        eprintln!(
-            "xenvcpu: warning: Xen dropped CPUs {soft_lost} from the soft affinity of vCPU {vcpu} \
-             (outside its hard affinity, offline or outside the cpupool)"
-        );
+    let why = match (dom.pool(), dom.host().info()) {
+        (Ok(pool), Ok(info)) => Some((eff.dropped_why(req, &pool.cpus, &info.online_cpus()), pool.id)),
+        _ => None,
+    };
+    for (kind, lost, dropped) in [
+        ("hard", &hard_lost, why.as_ref().map(|((h, _), _)| h)),
+        ("soft", &soft_lost, why.as_ref().map(|((_, s), _)| s)),
+    ] {
+        if lost.is_empty() {
+            continue;
+        }
+        let reasons = match (dropped, why.as_ref()) {
+            (Some(d), Some((_, pool))) => {
+                let mut parts = Vec::new();
+                if !d.outside_pool.is_empty() {
+                    parts.push(format!("{} outside the domain's cpupool {pool}", d.outside_pool));
+                }
+                if !d.offline.is_empty() {
+                    parts.push(format!("{} offline", d.offline));
+                }
+                if !d.outside_hard.is_empty() {
+                    parts.push(format!("{} outside the hard affinity", d.outside_hard));
+                }
+                parts.join("; ")
+            }
+            _ => "offline or outside the domain's cpupool".into(),
+        };
+        eprintln!("xenvcpu: warning: Xen dropped CPUs {lost} from the {kind} affinity of vCPU {vcpu} ({reasons})");
     }
 }
 
@@ -914,7 +1016,7 @@ fn apply(env: &Env, domain: &str, file: &str, nodeset: Option<&str>, commit: boo
         resolved.vcpus.iter().map(|p| (p.vcpu, AffinityRequest::hard(&p.cpus))).collect();
     for (vcpu, eff) in dom.pin_each(&items)? {
         let req_map = &resolved.vcpus[vcpu.index()].cpus;
-        report_effective(dom.id(), vcpu, &AffinityRequest::hard(req_map), &eff, env.host.nr_cpus());
+        report_effective(&dom, vcpu, &AffinityRequest::hard(req_map), &eff, env.host.nr_cpus());
     }
     match dom.pin_emulator(&resolved.emulator.0) {
         Ok((pid, map)) => println!("emulator: process {pid}, every thread pinned to {map}"),

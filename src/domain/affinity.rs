@@ -52,9 +52,30 @@ pub struct Effective {
     pub soft: Option<CpuMap>,
 }
 
+/// Why Xen dropped CPUs of a requested map from the effective one
+/// ([`Effective::dropped_why`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Online CPUs that are not in the domain's cpupool.
+    pub outside_pool: CpuMap,
+    /// CPUs that are offline (an offline CPU is in no pool).
+    pub offline: CpuMap,
+    /// For the soft map: CPUs of the pool that are not in the hard map. Always empty for
+    /// the hard map.
+    pub outside_hard: CpuMap,
+}
+
+impl Dropped {
+    /// Whether nothing was dropped.
+    pub fn is_empty(&self) -> bool {
+        self.outside_pool.is_empty() && self.offline.is_empty() && self.outside_hard.is_empty()
+    }
+}
+
 impl Effective {
     /// The CPUs of the request that Xen dropped from the effective maps (offline or outside
-    /// the cpupool; for soft, also outside hard).
+    /// the cpupool; for soft, also outside hard). [`dropped_why`](Self::dropped_why) says
+    /// which.
     pub fn dropped(&self, req: &AffinityRequest<'_>) -> (CpuMap, CpuMap) {
         let lost = |asked: Option<&CpuMap>, got: &Option<CpuMap>| match (asked, got) {
             (Some(a), Some(g)) => a.difference(g),
@@ -62,9 +83,53 @@ impl Effective {
         };
         (lost(req.hard, &self.hard), lost(req.soft, &self.soft))
     }
+
+    /// The CPUs [`dropped`](Self::dropped) names, each with the reason: outside the
+    /// domain's cpupool (`pool_cpus`, e.g. [`Domain::pool`]'s `cpus`), offline (not in
+    /// `online`, e.g. [`crate::HostInfo::online_cpus`]), or, for the soft map, outside the
+    /// hard one. Returns (hard, soft).
+    pub fn dropped_why(&self, req: &AffinityRequest<'_>, pool_cpus: &CpuMap, online: &CpuMap) -> (Dropped, Dropped) {
+        let (hard, soft) = self.dropped(req);
+        let split = |lost: &CpuMap| -> Dropped {
+            let offline = lost.difference(online);
+            let online_lost = lost.intersection(online);
+            let outside_pool = online_lost.difference(pool_cpus);
+            let outside_hard = online_lost.intersection(pool_cpus);
+            Dropped { outside_pool, offline, outside_hard }
+        };
+        let hard = Dropped { outside_hard: CpuMap::new(), ..split(&hard) };
+        (hard, split(&soft))
+    }
 }
 
 impl Domain {
+    /// [`Error::NoUsableCpu`] for `map` in `pool`, with the pool's name if xenstore has it.
+    fn no_usable_cpu(&self, vcpu: VcpuId, map: CpuMap, pool: crate::Pool, errno: xen_sys::Errno) -> Error {
+        let pool_name = self.host.pool_name(pool.id).ok().flatten();
+        Error::NoUsableCpu { domid: self.id(), vcpu, map, pool: pool.id, pool_name, online: pool.cpus, errno }
+    }
+
+    /// Checks every hard map against the domain's cpupool (its online CPUs) before any
+    /// change: Xen would refuse a map without any of them (`EINVAL`). Two reads
+    /// (the domain's pool, then the pool), made only when a hard map is given.
+    ///
+    /// # Errors
+    /// [`Error::NoUsableCpu`] naming the pool and its CPUs; a failed read.
+    pub fn check_pool(&self, items: &[(VcpuId, AffinityRequest<'_>)]) -> Result<()> {
+        if items.iter().all(|(_, req)| req.hard.is_none()) {
+            return Ok(());
+        }
+        let pool = self.pool()?;
+        for (vcpu, req) in items {
+            if let Some(hard) = req.hard {
+                if hard.intersection(&pool.cpus).is_empty() {
+                    return Err(self.no_usable_cpu(*vcpu, hard.clone(), pool, xen_sys::Errno::new(libc::EINVAL)));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self, vcpu: VcpuId, req: &AffinityRequest<'_>) -> Result<()> {
         self.check_vcpu(vcpu)?;
         if req.hard.is_none() && req.soft.is_none() {
@@ -90,8 +155,9 @@ impl Domain {
     /// Before any hypercall: [`Error::VcpuOutOfRange`], [`Error::EmptyMap`],
     /// [`Error::CpusBeyondHost`], [`Error::InvalidArgument`] (no map). From Xen:
     /// [`Error::Busy`] (a temporary pin override: use force), [`Error::NoUsableCpu`] (the
-    /// hard map has no online CPU of the cpupool), [`Error::DomainGone`], or a failed
-    /// hypercall.
+    /// hard map has no online CPU of the domain's cpupool: named with its CPUs, read after
+    /// Xen refused; [`pin`](Self::pin) refuses it before any hypercall),
+    /// [`Error::DomainGone`], or a failed hypercall.
     pub fn set_affinity(&self, vcpu: VcpuId, req: &AffinityRequest<'_>) -> Result<Effective> {
         let mut out = Effective {
             hard: req.hard.map(|_| CpuMap::with_capacity(self.host.nr_cpus())),
@@ -137,15 +203,11 @@ impl Domain {
         if let Err(errno) = result {
             return Err(match errno.raw() {
                 libc::EBUSY => Error::Busy { domid: self.id(), vcpu, errno },
-                libc::EINVAL if req.hard.is_some() => match self.host.info() {
-                    Ok(info) => Error::NoUsableCpu {
-                        domid: self.id(),
-                        vcpu,
-                        map: req.hard.cloned().unwrap_or_default(),
-                        online: info.online_cpus(),
-                        errno,
-                    },
-                    Err(_) => self.fail(Op::SetAffinity, Some(vcpu), errno),
+                libc::EINVAL if req.hard.is_some() => match self.pool() {
+                    Ok(pool) if req.hard.is_some_and(|h| h.intersection(&pool.cpus).is_empty()) => {
+                        self.no_usable_cpu(vcpu, req.hard.cloned().unwrap_or_default(), pool, errno)
+                    }
+                    _ => self.fail(Op::SetAffinity, Some(vcpu), errno),
                 },
                 _ => self.fail(Op::SetAffinity, Some(vcpu), errno),
             });
@@ -161,7 +223,9 @@ impl Domain {
 
     /// Sets the same affinity on several vCPUs (e.g. all of them) as one operation.
     ///
-    /// Every input is checked first and the previous maps are read; if a hypercall then
+    /// Every input is checked first, each hard map also against the domain's cpupool (a map
+    /// with no online CPU of the pool is refused before any change, naming the pool and its
+    /// CPUs), and the previous maps are read; if a hypercall then
     /// fails part-way, the vCPUs already changed are restored and the failure reported as
     /// [`Error::RolledBack`]: nothing is left half-applied.
     ///
@@ -183,6 +247,7 @@ impl Domain {
         for (v, req) in items {
             self.validate(*v, req)?;
         }
+        self.check_pool(items)?;
         let previous: Vec<VcpuInfo> = items.iter().map(|&(v, _)| self.vcpu_info(v)).collect::<Result<_>>()?;
         let mut done = Vec::with_capacity(items.len());
         for (v, req) in items {

@@ -8,7 +8,7 @@ mod libvirt;
 mod numa;
 mod placement;
 
-pub use affinity::{AffinityRequest, Effective};
+pub use affinity::{AffinityRequest, Dropped, Effective};
 pub use availability::{AvailabilityChange, VcpuMapFlag, VcpuMaps};
 pub use libvirt::{Libvirt, LibvirtVcpuInfo};
 pub use numa::AdvisoryNodeset;
@@ -131,6 +131,24 @@ impl Domain {
     /// [`Error::NoSuchDomain`] once it is gone, or a failed hypercall.
     pub fn refresh(&self) -> Result<DomainInfo> {
         self.host.domain_info(self.id())
+    }
+
+    /// The cpupool the domain is in now (read fresh: a domain can be moved between pools,
+    /// `xl cpupool-migrate`), with its CPUs.
+    ///
+    /// # Errors
+    /// [`Error::DomainGone`] once the domain is gone (as for every call on a handle),
+    /// [`Error::NoSuchPool`] if the pool went away between the two calls, or a failed
+    /// hypercall.
+    pub fn pool(&self) -> Result<crate::Pool> {
+        let pool = match self.refresh() {
+            Ok(info) => info.cpupool,
+            Err(Error::NoSuchDomain { .. }) => {
+                return Err(Error::DomainGone { domid: self.id(), op: Op::DomainInfo, errno: None })
+            }
+            Err(e) => return Err(e),
+        };
+        self.host.pool(pool)
     }
 
     /// The number of vCPUs the domain has (`max_vcpu_id + 1`), online or not.

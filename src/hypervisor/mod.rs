@@ -164,6 +164,19 @@ pub struct RawVcpuInfo {
     pub cpu: u32,
 }
 
+/// `xc_cpupool_getinfo`: one cpupool.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawPoolInfo {
+    /// The pool's id (Pool-0 is 0).
+    pub id: u32,
+    /// Its scheduler (`XEN_SCHEDULER_*`: see [`crate::Scheduler`]).
+    pub sched_id: u32,
+    /// The number of domains in it.
+    pub n_dom: u32,
+    /// Its CPUs (all online: Xen takes a CPU out of its pool when it goes offline).
+    pub cpus: CpuMap,
+}
+
 /// One of the hypervisor's featuresets and system CPU policies: what the hardware has,
 /// what Xen uses, and what PV and HVM guests get by default and at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -330,6 +343,11 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
     ///
     /// Xen: `ESRCH` for an absent domain.
     fn node_affinity(&self, domid: u32) -> Result<CpuMap, Errno>;
+
+    /// Wraps `xc_cpupool_getinfo` (and `xc_cpupool_infofree`): the first cpupool whose id
+    /// is `>= first`, `None` when there is none (Xen's `ENOENT`). Every pool: from 0, then
+    /// from the last id + 1, as xl lists them.
+    fn cpupool_info(&self, first: u32) -> Result<Option<RawPoolInfo>, Errno>;
 
     /// Wraps libxenguest's `xc_get_cpu_featureset`: the featureset `kind` as 32-bit words,
     /// as many as the hypervisor has (asked first with a null buffer: the count differs

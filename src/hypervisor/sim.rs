@@ -29,6 +29,19 @@
 //!   are built from the featuresets ([`super::cpuid::encode_policy`]): only the leaves that
 //!   carry the limits and the featureset words.
 //!
+//! - cpupools: Pool-0 (id 0, credit2, as in the lab) has every online CPU and every new
+//!   domain; [`SimHost::create_pool`], [`SimHost::pool_remove_cpu`],
+//!   [`SimHost::pool_add_cpu`], [`SimHost::move_domain`] and [`SimHost::destroy_pool`]
+//!   follow `xl cpupool-*`'s hypercalls (upstream `xen/common/sched/cpupool.c`): a CPU is in
+//!   at most one pool; a pool's last CPU cannot leave while it has domains (`EBUSY`); a
+//!   pool is destroyed only without CPUs and domains (`EBUSY`); a domain moves only to a
+//!   pool with CPUs (`EBUSY`), never the calling domain (`EPERM`), and its vCPUs' hard and
+//!   soft maps are reset to every CPU (`sched_move_domain()`); a vCPU whose hard map loses
+//!   its pool's last CPU of it has its affinity broken (every CPU). Affinity is checked and
+//!   written back against the domain's pool: hard ∩ pool, soft ∩ hard ∩ pool. A CPU going
+//!   offline leaves Pool-0 and comes back to it; one in another pool cannot go offline
+//!   (`EBUSY`).
+//!
 //! It is never chosen automatically: tests and tools construct it explicitly.
 
 use std::collections::BTreeMap;
@@ -38,7 +51,8 @@ use crate::cpumap::CpuMap;
 
 use super::cpuid::{encode_policy, with_e1d_aliases, CpuVendor, PolicyShape, RawCpuPolicy};
 use super::{
-    CpuTopology, DomainFlags, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawVcpuInfo,
+    CpuTopology, DomainFlags, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawPoolInfo,
+    RawVcpuInfo,
 };
 
 /// The shape of a simulated host.
@@ -113,6 +127,17 @@ struct Domain {
     /// The domain's CPUID featureset: its type's default at creation, clamped to its
     /// type's maximum when set.
     featureset: Vec<u32>,
+    /// The cpupool it is in.
+    pool: u32,
+}
+
+/// A simulated cpupool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SimPool {
+    /// `XEN_SCHEDULER_*`.
+    sched_id: u32,
+    /// Its CPUs (online ones only).
+    cpus: CpuMap,
 }
 
 /// The simulated CPU: the six featuresets and the shape of each system policy.
@@ -145,6 +170,7 @@ struct State {
     /// Domains created so far (for unique uuids).
     created: u64,
     cpu: SimCpu,
+    pools: BTreeMap<u32, SimPool>,
 }
 
 /// What the toolstack can change on a [`SimHost`], at one moment: every domain (its uuid
@@ -155,10 +181,12 @@ struct State {
 pub struct SimSnapshot {
     domains: BTreeMap<u32, DomainSnapshot>,
     offline_cpus: CpuMap,
+    pools: BTreeMap<u32, (u32, CpuMap)>,
 }
 
-/// One domain in a [`SimSnapshot`]: uuid, node affinity set (`None`: automatic), vCPUs.
-type DomainSnapshot = ([u8; 16], Option<CpuMap>, Vec<VcpuSnapshot>);
+/// One domain in a [`SimSnapshot`]: uuid, node affinity set (`None`: automatic), vCPUs,
+/// cpupool.
+type DomainSnapshot = ([u8; 16], Option<CpuMap>, Vec<VcpuSnapshot>, u32);
 
 /// One vCPU in a [`SimSnapshot`]: online, hard, soft, pin override.
 type VcpuSnapshot = (bool, CpuMap, CpuMap, bool);
@@ -181,7 +209,19 @@ impl SimHost {
         let cpu = SimCpu {
             featuresets: FeaturesetKind::ALL.into_iter().zip(LAB_FEATURESETS.iter().map(|w| w.to_vec())).collect(),
         };
-        Self { state: Mutex::new(State { config, domains: BTreeMap::new(), calls: 0, fail_at: None, created: 0, cpu }) }
+        let pool0 = SimPool { sched_id: xen_sys::XEN_SCHEDULER_CREDIT2, cpus: online_cpus(&config) };
+        let pools = BTreeMap::from([(0, pool0)]);
+        Self {
+            state: Mutex::new(State {
+                config,
+                domains: BTreeMap::new(),
+                calls: 0,
+                fail_at: None,
+                created: 0,
+                cpu,
+                pools,
+            }),
+        }
     }
 
     /// The domains of the lab's shape: dom0 (4 vCPUs), domain 1 (a PV guest with
@@ -207,7 +247,8 @@ impl SimHost {
     }
 
     /// Creates a domain (replacing any domain with its id, as a destroy and re-create
-    /// would); every vCPU starts with affinity to all CPUs. Each creation gets a new uuid.
+    /// would) in Pool-0; every vCPU starts with affinity to all CPUs. Each creation gets a
+    /// new uuid.
     pub fn add_domain(&self, d: SimDomain) {
         let mut st = self.lock();
         st.created += 1;
@@ -230,7 +271,7 @@ impl SimHost {
         let featureset = st.cpu.featureset(default);
         st.domains.insert(
             d.domid,
-            Domain { hvm: d.hvm, pvh: false, dying: false, node_affinity: None, vcpus, uuid, featureset },
+            Domain { hvm: d.hvm, pvh: false, dying: false, node_affinity: None, vcpus, uuid, featureset, pool: 0 },
         );
     }
 
@@ -317,6 +358,8 @@ impl SimHost {
     /// upstream `xen/common/cpu.c`, `cpu_disable_scheduler()` in `xen/common/sched/core.c`):
     /// - a CPU id past the host, or CPU 0 going offline: `EINVAL`;
     /// - a CPU already in the requested state: `EEXIST`;
+    /// - going offline while in a cpupool other than Pool-0: `EBUSY` (the CPU leaves
+    ///   Pool-0 when it goes offline and joins it again when it comes back);
     /// - going offline while some vCPU has a temporary pin override: `EADDRINUSE`;
     /// - a vCPU whose hard affinity names the CPU and no other online CPU has its affinity
     ///   *broken*: its hard map becomes every CPU (its soft map is kept), as Xen does
@@ -337,21 +380,130 @@ impl SimHost {
         }
         if online {
             st.config.offline.remove(id);
+            if let Some(pool0) = st.pools.get_mut(&0) {
+                pool0.cpus.insert(id);
+            }
             return Ok(());
+        }
+        if st.pools.iter().any(|(&p, pool)| p != 0 && pool.cpus.contains(id)) {
+            return Err(Errno::new(libc::EBUSY));
         }
         if st.domains.values().flat_map(|d| &d.vcpus).any(|v| v.override_pin.is_some()) {
             return Err(Errno::new(libc::EADDRINUSE));
         }
         st.config.offline.insert(id);
-        let online_now = online_cpus(&st.config);
+        if let Some(pool0) = st.pools.get_mut(&0) {
+            pool0.cpus.remove(id);
+        }
+        break_affinity(&mut st, cpu);
+        Ok(())
+    }
+
+    /// Creates a cpupool with scheduler `sched_id` (`XEN_SCHEDULER_*`) and no CPUs, as
+    /// `xc_cpupool_create(XC_CPUPOOL_POOLID_ANY)` does: its id is the highest one + 1.
+    ///
+    /// # Errors
+    /// `EINVAL` for a scheduler id Xen does not have.
+    pub fn create_pool(&self, sched_id: u32) -> Result<u32, Errno> {
+        if !(xen_sys::XEN_SCHEDULER_CREDIT..=xen_sys::XEN_SCHEDULER_NULL).contains(&sched_id) {
+            return Err(EINVAL);
+        }
+        let mut st = self.lock();
+        let id = st.pools.keys().next_back().map_or(0, |&last| last + 1);
+        st.pools.insert(id, SimPool { sched_id, cpus: CpuMap::new() });
+        Ok(id)
+    }
+
+    /// Destroys a cpupool (`xc_cpupool_destroy`).
+    ///
+    /// # Errors
+    /// `ENOENT` for no such pool; `EBUSY` while it has CPUs or domains (always for
+    /// Pool-0).
+    pub fn destroy_pool(&self, pool: u32) -> Result<(), Errno> {
+        let mut st = self.lock();
+        let p = st.pools.get(&pool).ok_or(Errno::new(libc::ENOENT))?;
+        if pool == 0 || !p.cpus.is_empty() || st.domains.values().any(|d| d.pool == pool) {
+            return Err(Errno::new(libc::EBUSY));
+        }
+        st.pools.remove(&pool);
+        Ok(())
+    }
+
+    /// Takes a CPU out of a cpupool (`xc_cpupool_removecpu`, `xl cpupool-cpu-remove`): it
+    /// is then in no pool. vCPUs of the pool's domains that ran on it move to another CPU
+    /// of the pool; one whose hard map has no other CPU of the pool has its affinity broken
+    /// (every CPU), as when a CPU goes offline.
+    ///
+    /// # Errors
+    /// `ENOENT` for no such pool; `EINVAL` for a CPU not in it; `EBUSY` for the last CPU
+    /// of a pool that has domains.
+    pub fn pool_remove_cpu(&self, pool: u32, cpu: u32) -> Result<(), Errno> {
+        let mut st = self.lock();
+        let has_domains = st.domains.values().any(|d| d.pool == pool);
+        let p = st.pools.get_mut(&pool).ok_or(Errno::new(libc::ENOENT))?;
+        if !p.cpus.contains(cpu as usize) {
+            return Err(EINVAL);
+        }
+        if has_domains && p.cpus.count() == 1 {
+            return Err(Errno::new(libc::EBUSY));
+        }
+        p.cpus.remove(cpu as usize);
+        break_affinity(&mut st, cpu);
+        Ok(())
+    }
+
+    /// Gives a free CPU (in no pool) to a cpupool (`xc_cpupool_addcpu`,
+    /// `xl cpupool-cpu-add`).
+    ///
+    /// # Errors
+    /// `ENOENT` for no such pool; `EINVAL` for a CPU past the host; `EBUSY` for a CPU that
+    /// is offline or already in a pool.
+    pub fn pool_add_cpu(&self, pool: u32, cpu: u32) -> Result<(), Errno> {
+        let mut st = self.lock();
+        if cpu >= st.config.nr_cpus {
+            return Err(EINVAL);
+        }
+        if !st.pools.contains_key(&pool) {
+            return Err(Errno::new(libc::ENOENT));
+        }
+        if st.config.offline.contains(cpu as usize) || st.pools.values().any(|p| p.cpus.contains(cpu as usize)) {
+            return Err(Errno::new(libc::EBUSY));
+        }
+        st.pools.get_mut(&pool).map(|p| p.cpus.insert(cpu as usize));
+        Ok(())
+    }
+
+    /// Moves a domain to a cpupool (`xc_cpupool_movedomain`, `xl cpupool-migrate`): every
+    /// vCPU's hard and soft affinity become every CPU (Xen's `sched_move_domain()` resets
+    /// them), and each runs on a CPU of the new pool. Moving to its own pool changes nothing.
+    ///
+    /// # Errors
+    /// `ESRCH` for no such domain; `EPERM` for the calling domain; `ENOENT` for no such
+    /// pool; `EBUSY` for a pool without CPUs.
+    pub fn move_domain(&self, domid: u32, pool: u32) -> Result<(), Errno> {
+        let mut st = self.lock();
+        let nr_cpus = st.config.nr_cpus as usize;
+        if !st.domains.contains_key(&domid) {
+            return Err(ESRCH);
+        }
+        if domid == st.config.calling_domid {
+            return Err(Errno::new(libc::EPERM));
+        }
+        let cpus = st.pools.get(&pool).ok_or(Errno::new(libc::ENOENT))?.cpus.clone();
+        if cpus.is_empty() {
+            return Err(Errno::new(libc::EBUSY));
+        }
+        let d = st.domains.get_mut(&domid).ok_or(ESRCH)?;
+        if d.pool == pool {
+            return Ok(());
+        }
+        d.pool = pool;
         let all = CpuMap::all(nr_cpus);
-        for v in st.domains.values_mut().flat_map(|d| d.vcpus.iter_mut()) {
-            if v.hard.contains(id) && v.hard.intersection(&online_now).is_empty() {
-                v.hard = all.clone();
-            }
-            if v.cpu == cpu {
-                v.cpu = v.hard.intersection(&online_now).first().unwrap_or(0) as u32;
-            }
+        let n = cpus.count();
+        for (i, v) in d.vcpus.iter_mut().enumerate() {
+            v.hard = all.clone();
+            v.soft = all.clone();
+            v.cpu = cpus.iter().nth(i % n).unwrap_or(0) as u32;
         }
         Ok(())
     }
@@ -375,10 +527,11 @@ impl SimHost {
                     .iter()
                     .map(|v| (v.online, v.hard.clone(), v.soft.clone(), v.override_pin.is_some()))
                     .collect();
-                (id, (d.uuid, d.node_affinity.clone(), vcpus))
+                (id, (d.uuid, d.node_affinity.clone(), vcpus, d.pool))
             })
             .collect();
-        SimSnapshot { domains, offline_cpus: st.config.offline.clone() }
+        let pools = st.pools.iter().map(|(&id, p)| (id, (p.sched_id, p.cpus.clone()))).collect();
+        SimSnapshot { domains, offline_cpus: st.config.offline.clone(), pools }
     }
 
     /// The number of hypercalls made so far.
@@ -409,6 +562,31 @@ impl SimHost {
         }
         Ok(st)
     }
+}
+
+/// After `cpu` left a pool (or went offline): each vCPU of a domain whose pool no longer
+/// has any CPU of its hard map has its affinity broken (every CPU), and a vCPU that ran on
+/// `cpu` moves to a CPU of its pool and hard map.
+fn break_affinity(st: &mut State, cpu: u32) {
+    let all = CpuMap::all(st.config.nr_cpus as usize);
+    let State { domains, pools, .. } = st;
+    for d in domains.values_mut() {
+        let pool_cpus = pools.get(&d.pool).map(|p| p.cpus.clone()).unwrap_or_default();
+        for v in d.vcpus.iter_mut() {
+            if v.hard.contains(cpu as usize) && v.hard.intersection(&pool_cpus).is_empty() {
+                v.hard = all.clone();
+            }
+            if v.cpu == cpu {
+                v.cpu = v.hard.intersection(&pool_cpus).first().unwrap_or(0) as u32;
+            }
+        }
+    }
+}
+
+/// The CPUs of a domain's pool.
+fn pool_cpus(st: &State, domid: u32) -> Result<CpuMap, Errno> {
+    let d = st.domains.get(&domid).ok_or(ESRCH)?;
+    Ok(st.pools.get(&d.pool).map(|p| p.cpus.clone()).unwrap_or_default())
 }
 
 fn online_cpus(config: &SimConfig) -> CpuMap {
@@ -545,7 +723,8 @@ impl Hypervisor for SimHost {
         self.check_maps(&hard, &soft)?;
         let mut st = self.enter()?;
         let nr_cpus = st.config.nr_cpus;
-        let online = online_cpus(&st.config);
+        // Xen checks and intersects with the online CPUs of the domain's cpupool.
+        let online = pool_cpus(&st, domid)?;
         let v = vcpu_mut(&mut st, domid, vcpu)?;
         if hard.is_none() && soft.is_none() {
             return Err(EINVAL);
@@ -598,6 +777,16 @@ impl Hypervisor for SimHost {
         Ok(d.node_affinity.clone().unwrap_or_else(|| CpuMap::all(st.config.nr_nodes as usize)))
     }
 
+    fn cpupool_info(&self, first: u32) -> Result<Option<RawPoolInfo>, Errno> {
+        let st = self.enter()?;
+        Ok(st.pools.range(first..).next().map(|(&id, p)| RawPoolInfo {
+            id,
+            sched_id: p.sched_id,
+            n_dom: st.domains.values().filter(|d| d.pool == id).count() as u32,
+            cpus: p.cpus.clone(),
+        }))
+    }
+
     fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
         let st = self.enter()?;
         Ok(st.cpu.featureset(kind))
@@ -629,7 +818,7 @@ fn info_of(domid: u32, d: &Domain) -> DomainInfo {
         shutdown_reason: None,
         nr_online_vcpus: online,
         max_vcpu_id: (d.vcpus.len() as u32).checked_sub(1),
-        cpupool: 0,
+        cpupool: d.pool,
         cpu_time_ns: d.vcpus.iter().map(|v| v.cpu_time_ns).sum(),
         tot_pages: 32768,
         uuid: d.uuid,

@@ -16,7 +16,10 @@ use xen_sys::{
 };
 
 use super::cpuid::{CpuidLeaf, MsrEntry, RawCpuPolicy};
-use super::{CpuTopology, DomainFlags, DomainInfo, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawVcpuInfo};
+use super::{
+    CpuTopology, DomainFlags, DomainInfo, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawPoolInfo,
+    RawVcpuInfo,
+};
 use crate::cpumap::CpuMap;
 use crate::error::{Error, Op};
 
@@ -323,6 +326,19 @@ impl Hypervisor for XenCtrlBackend {
             return Err(Errno::last());
         }
         Ok(CpuMap::from_libvirt_bytes(&map))
+    }
+
+    fn cpupool_info(&self, first: u32) -> Result<Option<RawPoolInfo>, Errno> {
+        // SAFETY: the handle is open for the whole call; `cpumap_size` is what
+        // xc_get_cpumap_size() returned for it at open (max_cpu_id is fixed while Xen runs),
+        // the size libxenctrl gives the pool's map.
+        let raw = unsafe { xen_sys::cpupool_info(self.lib(), self.iface.as_ptr(), first, self.cpumap_size) }?;
+        Ok(raw.map(|p| RawPoolInfo {
+            id: p.cpupool_id,
+            sched_id: p.sched_id,
+            n_dom: p.n_dom,
+            cpus: CpuMap::from_libvirt_bytes(&p.cpumap),
+        }))
     }
 
     fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {

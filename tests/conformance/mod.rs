@@ -441,7 +441,8 @@ pub fn an_offline_cpu_is_left_out_of_online_and_node_cpus(f: &Fixture) {
 
 /// A hard map with an offline CPU is accepted and the CPU dropped from the effective map
 /// (and named by `dropped`), while Xen keeps the map as set; a map of offline CPUs only is
-/// refused with `EINVAL`, reported as `NoUsableCpu` naming the online CPUs, and changes
+/// refused with `EINVAL`, reported as `NoUsableCpu` naming Pool-0 and its CPUs (the online
+/// ones: the offline CPU left the pool), and changes
 /// nothing.
 pub fn effective_hard_affinity_drops_an_offline_cpu(f: &Fixture) {
     let last = f.nr_cpus - 1;
@@ -457,8 +458,9 @@ pub fn effective_hard_affinity_drops_an_offline_cpu(f: &Fixture) {
         assert_eq!(dom0.vcpu_info(VcpuId(1)).unwrap().hard, want, "Xen keeps the map as set");
         let only_offline = CpuMap::from_iter([last]);
         match dom0.set_affinity(VcpuId(1), &AffinityRequest::hard(&only_offline)).unwrap_err() {
-            Error::NoUsableCpu { domid, vcpu, map, online: named, errno } => {
+            Error::NoUsableCpu { domid, vcpu, map, pool, online: named, errno, .. } => {
                 assert_eq!((domid, vcpu), (f.dom0, VcpuId(1)));
+                assert_eq!(pool, 0, "dom0 is in Pool-0, which the offline CPU left");
                 assert_eq!(map, only_offline);
                 assert_eq!(named, online, "names the online CPUs");
                 assert_eq!(errno.raw(), libc::EINVAL);

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use xenvcpu::hypervisor::{
-    CpuTopology, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawCpuPolicy, RawVcpuInfo,
+    CpuTopology, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawCpuPolicy, RawPoolInfo,
+    RawVcpuInfo,
 };
 
 /// A backend that counts the calls made through it, by method and by the maps given.
@@ -101,6 +102,9 @@ impl Hypervisor for Counting {
     }
     fn node_affinity(&self, domid: u32) -> Result<xenvcpu::cpumap::CpuMap, Errno> {
         self.count("node_affinity").node_affinity(domid)
+    }
+    fn cpupool_info(&self, first: u32) -> Result<Option<RawPoolInfo>, Errno> {
+        self.count("cpupool_info").cpupool_info(first)
     }
     fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
         self.count("cpu_featureset").cpu_featureset(kind)

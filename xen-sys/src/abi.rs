@@ -112,6 +112,20 @@ pub const XEN_INVALID_SOCKET_ID: u32 = !0;
 /// [`xen_sysctl_cputopo::node`] of a CPU that is not present or has no NUMA node.
 pub const XEN_INVALID_NODE_ID: u32 = !0;
 
+/// `xc_cpupoolinfo_t::sched_id`: the credit scheduler.
+pub const XEN_SCHEDULER_CREDIT: u32 = 5;
+/// `xc_cpupoolinfo_t::sched_id`: the credit2 scheduler (Xen's default since 4.12).
+pub const XEN_SCHEDULER_CREDIT2: u32 = 6;
+/// `xc_cpupoolinfo_t::sched_id`: the ARINC 653 scheduler.
+pub const XEN_SCHEDULER_ARINC653: u32 = 7;
+/// `xc_cpupoolinfo_t::sched_id`: the RTDS (real-time deferrable server) scheduler.
+pub const XEN_SCHEDULER_RTDS: u32 = 8;
+/// `xc_cpupoolinfo_t::sched_id`: the null scheduler (one vCPU per CPU).
+pub const XEN_SCHEDULER_NULL: u32 = 9;
+
+/// `xc_cpupool_create` pool id meaning "let Xen choose".
+pub const XC_CPUPOOL_POOLID_ANY: u32 = 0xFFFF_FFFF;
+
 /// `xc_version` command: returns `(major << 16) | minor` of the running hypervisor.
 pub const XENVER_version: libc::c_int = 0;
 
@@ -521,6 +535,25 @@ pub struct xentoollog_logger {
     pub destroy: Option<unsafe extern "C" fn(logger: *mut xentoollog_logger)>,
 }
 
+/// One cpupool as `xc_cpupool_getinfo` returns it (`xc_cpupoolinfo_t`, 24 bytes).
+///
+/// Never built by Rust code: libxenctrl allocates the struct *and* the map `cpumap` points
+/// to in one block (the `xc_get_cpumap_size()` map bytes follow the struct), which only
+/// `xc_cpupool_infofree` may release. Read it through [`crate::cpupool_info`], which copies
+/// it out and frees it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct xc_cpupoolinfo_t {
+    /// The pool's id (Pool-0 is 0).
+    pub cpupool_id: u32,
+    /// Its scheduler (`XEN_SCHEDULER_*`, e.g. [`XEN_SCHEDULER_CREDIT2`]).
+    pub sched_id: u32,
+    /// The number of domains in it.
+    pub n_dom: u32,
+    /// Its CPUs: `xc_get_cpumap_size()` bytes inside the same allocation.
+    pub cpumap: xc_cpumap_t,
+}
+
 /// libxenctrl's name for [`xen_domctl_getdomaininfo`].
 pub type xc_domaininfo_t = xen_domctl_getdomaininfo;
 /// libxenctrl's name for [`xen_domctl_getvcpuinfo`].
@@ -549,6 +582,7 @@ const _: () = assert!(size_of::<xen_sysctl_cputopo>() == 12);
 const _: () = assert!(size_of::<xen_sysctl_cputopoinfo>() == 16);
 const _: () = assert!(size_of::<xen_cpuid_leaf>() == 24 && align_of::<xen_cpuid_leaf>() == 4);
 const _: () = assert!(size_of::<xen_msr_entry>() == 16 && align_of::<xen_msr_entry>() == 8);
+const _: () = assert!(size_of::<xc_cpupoolinfo_t>() == 24 && align_of::<xc_cpupoolinfo_t>() == 8);
 const _: () = assert!(size_of::<xentoollog_logger>() == 24 && align_of::<xentoollog_logger>() == 8);
 
 // ---- releases and interface versions ----------------------------------------------------

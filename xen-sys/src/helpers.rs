@@ -1,6 +1,6 @@
 //! Small calls that encode libxenctrl pitfalls once, so every caller gets them right.
 
-use crate::abi::{xc_domaininfo_t, xc_interface};
+use crate::abi::{xc_cpupoolinfo_t, xc_domaininfo_t, xc_interface};
 use crate::errno::Errno;
 use crate::loader::XenCtrl;
 
@@ -63,6 +63,84 @@ pub unsafe fn nodemap_size(lib: &XenCtrl, xch: *mut xc_interface) -> Result<usiz
     positive_size(ret)
 }
 
+/// One cpupool, copied out of libxenctrl's [`xc_cpupoolinfo_t`] by [`cpupool_info`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpupoolInfo {
+    /// The pool's id (Pool-0 is 0).
+    pub cpupool_id: u32,
+    /// Its scheduler (`XEN_SCHEDULER_*`).
+    pub sched_id: u32,
+    /// The number of domains in it.
+    pub n_dom: u32,
+    /// Its CPUs, in the layout of every CPU map (byte `i` holds CPUs `8i..8i+7`), as many
+    /// bytes as the caller said `xc_get_cpumap_size()` is.
+    pub cpumap: Vec<u8>,
+}
+
+/// Releases an `xc_cpupool_getinfo` result with `xc_cpupool_infofree` when dropped, so
+/// that it is released once on every path.
+struct PoolInfoGuard<'a> {
+    lib: &'a XenCtrl,
+    xch: *mut xc_interface,
+    info: std::ptr::NonNull<xc_cpupoolinfo_t>,
+}
+
+impl Drop for PoolInfoGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `info` came from this table's xc_cpupool_getinfo on the still open `xch`
+        // (the guard borrows neither beyond the call that made it) and is released
+        // exactly once, here; nothing read from it outlives the guard.
+        unsafe { (self.lib.xc_cpupool_infofree)(self.xch, self.info.as_ptr()) };
+    }
+}
+
+/// The first cpupool whose id is `>= poolid`, or `None` when there is none
+/// (`xc_cpupool_getinfo` failed with `ENOENT`). The struct and the map libxenctrl
+/// allocated are copied and released with `xc_cpupool_infofree` before returning.
+///
+/// Every pool, as xl lists them: call with 0, then with the last `cpupool_id + 1`, until
+/// `None`.
+///
+/// `cpumap_size` must be `xc_get_cpumap_size()` on this host ([`cpumap_size`]): that is
+/// how many bytes libxenctrl allocated for the map (it sizes it the same way, and
+/// `max_cpu_id` does not change while Xen runs).
+///
+/// # Errors
+/// The errno of a failed `xc_cpupool_getinfo` other than `ENOENT` (e.g. `EPERM`, or
+/// `ENOMEM`).
+///
+/// # Safety
+/// `xch` is an open handle from `lib.xc_interface_open`, not closed during the call, and
+/// `cpumap_size` is what `xc_get_cpumap_size()` returns for it.
+pub unsafe fn cpupool_info(
+    lib: &XenCtrl,
+    xch: *mut xc_interface,
+    poolid: u32,
+    cpumap_size: usize,
+) -> Result<Option<CpupoolInfo>, Errno> {
+    // SAFETY: `xch` is open (caller's contract); the call takes no buffers and returns a
+    // new allocation or null.
+    let raw = unsafe { (lib.xc_cpupool_getinfo)(xch, poolid) };
+    let Some(info) = std::ptr::NonNull::new(raw) else {
+        let errno = Errno::last();
+        return if errno.raw() == libc::ENOENT { Ok(None) } else { Err(errno) };
+    };
+    let guard = PoolInfoGuard { lib, xch, info };
+    // SAFETY: non-null, returned by xc_cpupool_getinfo and not yet released (the guard
+    // releases it after this block): it points to an initialised xc_cpupoolinfo_t.
+    let pool = unsafe { guard.info.as_ref() };
+    let cpumap = if pool.cpumap.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: libxenctrl allocated `xc_get_cpumap_size()` = `cpumap_size` bytes for
+        // the map (caller's contract) in the same, still live allocation, and filled them.
+        unsafe { std::slice::from_raw_parts(pool.cpumap, cpumap_size) }.to_vec()
+    };
+    let out = CpupoolInfo { cpupool_id: pool.cpupool_id, sched_id: pool.sched_id, n_dom: pool.n_dom, cpumap };
+    drop(guard);
+    Ok(Some(out))
+}
+
 /// A size libxenctrl returned: -1 is the errno it left, 0 is `EINVAL`.
 fn positive_size(ret: libc::c_int) -> Result<usize, Errno> {
     if ret < 0 {
@@ -118,8 +196,53 @@ mod tests {
         0
     }
 
+    /// Pools 0 and 3 (a fake libxenctrl allocation: the struct followed by a one-byte map,
+    /// as libxenctrl lays it out), `ENOENT` past 3, `EPERM` for 99; counts what is freed.
+    unsafe extern "C" fn fake_pool_getinfo(_xch: *mut xc_interface, poolid: u32) -> *mut xc_cpupoolinfo_t {
+        let (id, map, n_dom) = match poolid {
+            0 => (0, 0b0111, 2),
+            1..=3 => (3, 0b1000, 1),
+            99 => {
+                set_errno(libc::EPERM);
+                return std::ptr::null_mut();
+            }
+            _ => {
+                set_errno(libc::ENOENT);
+                return std::ptr::null_mut();
+            }
+        };
+        #[repr(C)]
+        struct Block {
+            info: xc_cpupoolinfo_t,
+            map: [u8; 1],
+        }
+        let block = Box::into_raw(Box::new(Block {
+            info: xc_cpupoolinfo_t { cpupool_id: id, sched_id: 6, n_dom, cpumap: std::ptr::null_mut() },
+            map: [map],
+        }));
+        // SAFETY: `block` is a live allocation; the map pointer points into it, as
+        // libxenctrl's does.
+        unsafe { (*block).info.cpumap = (*block).map.as_mut_ptr() };
+        block.cast()
+    }
+
+    static FREED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    unsafe extern "C" fn fake_pool_infofree(_xch: *mut xc_interface, info: *mut xc_cpupoolinfo_t) {
+        #[repr(C)]
+        struct Block {
+            info: xc_cpupoolinfo_t,
+            map: [u8; 1],
+        }
+        // SAFETY: `info` is the start of a Box<Block> made by fake_pool_getinfo, freed once.
+        drop(unsafe { Box::from_raw(info.cast::<Block>()) });
+        FREED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn lib() -> XenCtrl {
         XenCtrl {
+            xc_cpupool_getinfo: fake_pool_getinfo,
+            xc_cpupool_infofree: fake_pool_infofree,
             xc_domain_getinfolist: fake_getinfolist,
             xc_get_cpumap_size: fake_cpumap_size,
             xc_get_nodemap_size: fake_nodemap_size,
@@ -140,6 +263,30 @@ mod tests {
         assert_eq!(getinfo(5).unwrap(), None, "next domain (6) must be rejected");
         assert_eq!(getinfo(31000).unwrap(), None, "empty list");
         assert_eq!(getinfo(666).unwrap_err(), Errno::new(libc::ESRCH));
+    }
+
+    #[test]
+    fn cpupool_info_copies_each_pool_frees_it_and_ends_at_enoent() {
+        let lib = lib();
+        let before = FREED.load(std::sync::atomic::Ordering::SeqCst);
+        let mut pools = Vec::new();
+        let mut next = 0;
+        // SAFETY: the fake functions ignore the handle; the fake map is one byte.
+        while let Some(pool) = unsafe { cpupool_info(&lib, std::ptr::null_mut(), next, 1) }.unwrap() {
+            next = pool.cpupool_id + 1;
+            pools.push(pool);
+        }
+        assert_eq!(
+            pools,
+            [
+                CpupoolInfo { cpupool_id: 0, sched_id: 6, n_dom: 2, cpumap: vec![0b0111] },
+                CpupoolInfo { cpupool_id: 3, sched_id: 6, n_dom: 1, cpumap: vec![0b1000] },
+            ]
+        );
+        assert_eq!(FREED.load(std::sync::atomic::Ordering::SeqCst) - before, 2, "each result freed once");
+        // SAFETY: as above.
+        let err = unsafe { cpupool_info(&lib, std::ptr::null_mut(), 99, 1) }.unwrap_err();
+        assert_eq!(err, Errno::new(libc::EPERM));
     }
 
     #[test]

@@ -37,8 +37,8 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use crate::abi::{
-    interface_versions, xc_cpumap_t, xc_cputopo_t, xc_domaininfo_t, xc_interface, xc_nodemap_t, xc_physinfo_t,
-    xc_vcpuinfo_t, xentoollog_logger, XenVersion, INTERFACE_VERSIONS,
+    interface_versions, xc_cpumap_t, xc_cpupoolinfo_t, xc_cputopo_t, xc_domaininfo_t, xc_interface, xc_nodemap_t,
+    xc_physinfo_t, xc_vcpuinfo_t, xentoollog_logger, XenVersion, INTERFACE_VERSIONS,
 };
 use crate::log::{emit, LogLevel};
 
@@ -627,6 +627,21 @@ function_table! {
     /// derives the node affinity from the vCPUs' affinity. Errors: `ESRCH` (no such
     /// domain), `EINVAL` (libxenctrl could not size the map).
     fn xc_domain_node_getaffinity(xch: *mut xc_interface, domid: u32, nodemap: xc_nodemap_t) -> c_int;
+
+    /// `xc_cpupool_getinfo(xch, poolid)`: the first cpupool whose id is `>= poolid`
+    /// (`XEN_SYSCTL_CPUPOOL_OP_INFO`), in a new allocation owned by the caller, or null
+    /// with `errno` set (`ENOENT`: no pool at or after `poolid`).
+    ///
+    /// **Ownership:** the returned struct and the map its `cpumap` points to
+    /// (`xc_get_cpumap_size()` bytes) are one allocation of libxenctrl's: release it once
+    /// with `xc_cpupool_infofree` and never free or keep `cpumap` on its own. Every pool is
+    /// listed as xl does: from id 0, then from the last id + 1 until `ENOENT`. Prefer
+    /// [`crate::cpupool_info`], which does all this.
+    fn xc_cpupool_getinfo(xch: *mut xc_interface, poolid: u32) -> *mut xc_cpupoolinfo_t;
+
+    /// `xc_cpupool_infofree(xch, info)`: releases what `xc_cpupool_getinfo` returned
+    /// (the struct and its map). `info` must not be used afterwards.
+    fn xc_cpupool_infofree(xch: *mut xc_interface, info: *mut xc_cpupoolinfo_t) -> ();
 }
 
 impl XenCtrl {
@@ -1031,11 +1046,11 @@ mod tests {
 
     #[test]
     fn symbol_table_lists_every_function() {
-        assert_eq!(XenCtrl::SYMBOLS.len(), 13);
+        assert_eq!(XenCtrl::SYMBOLS.len(), 15);
         assert_eq!(XenCtrl::SYMBOLS[0], "xc_interface_open");
         let stub = XenCtrl::stubbed();
         assert_eq!(stub.release(), None);
-        assert!(format!("{stub:?}").contains("functions: 13"));
+        assert!(format!("{stub:?}").contains("functions: 15"));
     }
 
     #[cfg(has_libxenctrl)]

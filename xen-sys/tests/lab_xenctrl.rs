@@ -519,3 +519,50 @@ fn one_interface_is_usable_from_several_threads_at_once() {
         }
     });
 }
+
+/// The lab's host as it boots has one cpupool, Pool-0 (id 0): every CPU, credit2 (the
+/// scheduler `xl info` names on both releases), and every domain. `xc_cpupool_getinfo` from
+/// 0 returns it; from 1 nothing (`ENOENT`, which `cpupool_info` turns into `None`). The raw
+/// call is checked too: its map lies inside libxenctrl's allocation, which
+/// `xc_cpupool_infofree` releases.
+#[test]
+#[ignore = "needs the Xen lab (tests/lab/lab.sh test)"]
+fn cpupool_info_lists_pool_0_with_every_cpu_and_every_domain() {
+    lab();
+    let xc = open();
+    let size = map_size(&xc);
+    let nr_cpus = lab_u32("XENVCPU_LAB_NR_CPUS");
+    // SAFETY: `xc` is open; `size` is xc_get_cpumap_size() for it.
+    let pool0 = unsafe { xen_sys::cpupool_info(xc.lib(), xc.as_ptr(), 0, size) }.expect("xc_cpupool_getinfo(0)");
+    let pool0 = pool0.expect("Pool-0 exists");
+    assert_eq!(pool0.cpupool_id, 0);
+    assert_eq!(pool0.sched_id, xen_sys::XEN_SCHEDULER_CREDIT2, "the lab's Xen schedules with credit2");
+    let mut every = vec![0u8; size];
+    for cpu in 0..nr_cpus as usize {
+        every[cpu / 8] |= 1 << (cpu % 8);
+    }
+    assert_eq!(pool0.cpumap, every, "Pool-0 has every CPU");
+    let mut domains = vec![xen_sys::xc_domaininfo_t::default(); 64];
+    // SAFETY: `xc` is open; `domains` has 64 writable elements.
+    let n = unsafe { (xc.lib().xc_domain_getinfolist)(xc.as_ptr(), 0, 64, domains.as_mut_ptr()) };
+    assert!(n >= 1, "xc_domain_getinfolist: {}", Errno::last());
+    assert_eq!(pool0.n_dom, n as u32, "every domain is in Pool-0");
+    assert!(domains[..n as usize].iter().all(|d| d.cpupool == 0));
+    // SAFETY: as above.
+    let next = unsafe { xen_sys::cpupool_info(xc.lib(), xc.as_ptr(), 1, size) };
+    assert_eq!(next, Ok(None), "no pool after Pool-0");
+
+    // SAFETY: `xc` is open; the result is released below with xc_cpupool_infofree.
+    let raw = unsafe { (xc.lib().xc_cpupool_getinfo)(xc.as_ptr(), 0) };
+    assert!(!raw.is_null(), "xc_cpupool_getinfo: {}", Errno::last());
+    // SAFETY: non-null and not yet released; its cpumap is `size` bytes of the same block.
+    let (id, map) = unsafe { ((*raw).cpupool_id, std::slice::from_raw_parts((*raw).cpumap, size).to_vec()) };
+    // SAFETY: `raw` came from xc_cpupool_getinfo on `xc` and is released once.
+    unsafe { (xc.lib().xc_cpupool_infofree)(xc.as_ptr(), raw) };
+    assert_eq!((id, map), (0, every));
+    // SAFETY: `xc` is open; the call takes no buffers.
+    let none = unsafe { (xc.lib().xc_cpupool_getinfo)(xc.as_ptr(), 1) };
+    let errno = Errno::last();
+    assert!(none.is_null());
+    assert_eq!(errno.raw(), libc::ENOENT, "past the last pool: {errno}");
+}

@@ -136,6 +136,10 @@ prototypes! {
         = "int (*)(xc_interface *)";
     xc_domain_node_getaffinity: unsafe extern "C" fn(*mut xc_interface, u32, xc_nodemap_t) -> c_int
         = "int (*)(xc_interface *, uint32_t, xc_nodemap_t)";
+    xc_cpupool_getinfo: unsafe extern "C" fn(*mut xc_interface, u32) -> *mut xc_cpupoolinfo_t
+        = "xc_cpupoolinfo_t *(*)(xc_interface *, uint32_t)";
+    xc_cpupool_infofree: unsafe extern "C" fn(*mut xc_interface, *mut xc_cpupoolinfo_t)
+        = "void (*)(xc_interface *, xc_cpupoolinfo_t *)";
 }
 
 prototypes! {
@@ -195,6 +199,7 @@ fn common_spec() -> Spec {
         xc_vcpuinfo_t => "xc_vcpuinfo_t" {}
         xc_physinfo_t => "xc_physinfo_t" {}
         xc_cputopo_t => "xc_cputopo_t" {}
+        xc_cpupoolinfo_t => "xc_cpupoolinfo_t" { cpupool_id, sched_id, n_dom, cpumap }
         xen_cpuid_leaf => "struct xen_cpuid_leaf" { leaf, subleaf, a, b, c, d }
         xen_msr_entry => "struct xen_msr_entry" { idx, flags, val }
         xen_cpuid_leaf_t => "xen_cpuid_leaf_t" {}
@@ -219,6 +224,8 @@ fn common_spec() -> Spec {
         XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT, XEN_VCPUAFFINITY_FORCE,
         XEN_INVALID_CORE_ID, XEN_INVALID_SOCKET_ID, XEN_INVALID_NODE_ID,
         XENVER_version, XC_OPENFLAG_DUMMY, XC_OPENFLAG_NON_REENTRANT,
+        XEN_SCHEDULER_CREDIT, XEN_SCHEDULER_CREDIT2, XEN_SCHEDULER_ARINC653, XEN_SCHEDULER_RTDS,
+        XEN_SCHEDULER_NULL, XC_CPUPOOL_POOLID_ANY,
         XEN_CPUID_NO_SUBLEAF,
         XEN_SYSCTL_cpu_featureset_raw, XEN_SYSCTL_cpu_featureset_host, XEN_SYSCTL_cpu_featureset_pv,
         XEN_SYSCTL_cpu_featureset_hvm, XEN_SYSCTL_cpu_featureset_pv_max, XEN_SYSCTL_cpu_featureset_hvm_max,
