@@ -48,6 +48,10 @@ step "cargo bench --no-run"
 cargo bench --workspace --no-run
 
 step "cargo publish --workspace --dry-run (both crates package and build from their packages)"
+# cargo verifies each package against the others unpacked from a local registry under
+# $CARGO_HOME/registry/src/-<hash>/, and reuses an unpacked copy of the same name and
+# version from an earlier run even when the sources changed: remove ours first.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/xen-sys-* "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/xenvcpu-*
 cargo publish --workspace --dry-run --allow-dirty --quiet
 
 step "fuzz: each target 10 s"
