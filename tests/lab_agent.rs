@@ -2,6 +2,8 @@
 //! the `xenvcpu agent` command: JSON lines, `--once` exit status, SIGTERM.
 
 mod agent_checks;
+#[path = "support/lab.rs"]
+mod lab_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -9,13 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent_checks::{guest_policy, policy_dir, scratch, Counting, Fixture, Toolstack, PLACED};
+use lab_support::{guest_config, must};
 use xenvcpu::hypervisor::XenCtrlBackend;
 use xenvcpu::{DomId, Host};
 
 fn xl(args: &[&str]) -> String {
-    let out = Command::new("xl").args(args).output().expect("xl");
-    assert!(out.status.success(), "xl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    must("xl", args)
 }
 
 /// `xl`, for real.
@@ -31,13 +32,8 @@ impl Toolstack for Xl {
     }
 
     fn create(&self, name: &str) -> DomId {
-        let base = std::fs::read_to_string("/lab/labguest.cfg").expect("/lab/labguest.cfg");
-        let cfg: String = base
-            .lines()
-            .map(|l| if l.trim_start().starts_with("name") { format!("name = \"{name}\"\n") } else { format!("{l}\n") })
-            .collect();
         let path = format!("/tmp/{name}.cfg");
-        std::fs::write(&path, cfg).unwrap();
+        std::fs::write(&path, guest_config(name, "")).unwrap();
         xl(&["create", "-p", &path]);
         DomId(xl(&["domid", name]).trim().parse().unwrap())
     }

@@ -2,17 +2,17 @@
 //! and booted by `xl`, and its kernel's CPU flags are read from its console log.
 
 mod cpu_checks;
+#[path = "support/lab.rs"]
+mod lab_support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cpu_checks::{Fixture, Toolstack};
+use lab_support::{guest_config, must};
 use xenvcpu::{DomId, Host};
 
 fn xl(args: &[&str]) -> String {
-    let out = Command::new("xl").args(args).output().expect("xl");
-    assert!(out.status.success(), "xl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    must("xl", args)
 }
 
 struct Xl;
@@ -23,14 +23,8 @@ fn console(name: &str) -> String {
 
 impl Toolstack for Xl {
     fn create_with_cpuid(&self, name: &str, cpuid: &str) -> DomId {
-        let base = std::fs::read_to_string("/lab/labguest.cfg").expect("/lab/labguest.cfg");
-        let mut cfg: String = base
-            .lines()
-            .map(|l| if l.trim_start().starts_with("name") { format!("name = \"{name}\"\n") } else { format!("{l}\n") })
-            .collect();
-        cfg.push_str(&format!("cpuid = \"{cpuid}\"\n"));
         let path = format!("/tmp/{name}.cfg");
-        std::fs::write(&path, cfg).unwrap();
+        std::fs::write(&path, guest_config(name, &format!("cpuid = \"{cpuid}\"\n"))).unwrap();
         let _ = std::fs::remove_file(console(name));
         xl(&["create", &path]);
         DomId(xl(&["domid", name]).trim().parse().unwrap())

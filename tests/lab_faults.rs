@@ -19,6 +19,10 @@ use xenvcpu::cpumap::CpuMap;
 use xenvcpu::xenstore::{TxId, XenStore, XsClient};
 use xenvcpu::{AffinityRequest, DomId, Error, Host, VcpuSet};
 
+#[path = "support/lab.rs"]
+mod lab_support;
+use lab_support::{guest_config, must, text};
+
 fn lab() {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
 }
@@ -31,22 +35,6 @@ fn bin() -> String {
 /// A line on the test binary's stderr that libtest does not capture (timings for the log).
 fn note(text: &str) {
     let _ = writeln!(std::io::stderr(), "lab_faults: {text}");
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs a command to completion; panics if it cannot be started.
-fn sh(program: &str, args: &[&str]) -> Output {
-    Command::new(program).args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{program}: {e}"))
-}
-
-/// Runs a command that must succeed; returns its stdout.
-fn must(program: &str, args: &[&str]) -> String {
-    let out = sh(program, args);
-    assert!(out.status.success(), "{program} {args:?}: {}\n{}", text(&out.stderr), text(&out.stdout));
-    text(&out.stdout)
 }
 
 /// Waits for `child` at most `limit`; kills it (and fails) when it takes longer.
@@ -126,30 +114,8 @@ impl Throwaway {
         guest
     }
 
-    /// The config: labguest's under our name.
-    fn config(&self) -> String {
-        let base = std::fs::read_to_string("/lab/labguest.cfg").expect("/lab/labguest.cfg");
-        let mut cfg = String::new();
-        let mut named = false;
-        for line in base.lines() {
-            let key = line.split('=').next().unwrap_or("").trim();
-            match key {
-                "name" => {
-                    cfg.push_str(&format!("name = \"{}\"\n", self.name));
-                    named = true;
-                }
-                _ => {
-                    cfg.push_str(line);
-                    cfg.push('\n');
-                }
-            }
-        }
-        assert!(named, "/lab/labguest.cfg has no name line: {base}");
-        cfg
-    }
-
     fn start(&self) {
-        std::fs::write(&self.cfg, self.config()).unwrap();
+        std::fs::write(&self.cfg, guest_config(&self.name, "")).unwrap();
         let t = Instant::now();
         must("xl", &["create", "-p", &self.cfg]);
         note(&format!("xl create -p {}: {:.1} s", self.name, t.elapsed().as_secs_f64()));

@@ -13,6 +13,10 @@ use serde_json::Value;
 use xenvcpu::cpumap::CpuMap;
 use xenvcpu::{AffinityRequest, Error, Host, Scheduler, VcpuId, VcpuSet};
 
+#[path = "support/lab.rs"]
+mod lab_support;
+use lab_support::{guest_config, must, sh, text};
+
 const GUEST: &str = "poolguest";
 const POOL: &str = "pool1";
 const POOL_CFG: &str = "/tmp/pool1.cfg";
@@ -20,20 +24,6 @@ const GUEST_CFG: &str = "/tmp/poolguest.cfg";
 
 fn lab() {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn sh(program: &str, args: &[&str]) -> Output {
-    Command::new(program).args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{program}: {e}"))
-}
-
-fn must(program: &str, args: &[&str]) -> String {
-    let out = sh(program, args);
-    assert!(out.status.success(), "{program} {args:?}: {}\n{}", text(&out.stderr), text(&out.stdout));
-    text(&out.stdout)
 }
 
 fn quiet(program: &str, args: &[&str]) {
@@ -59,19 +49,7 @@ impl PoolLab {
         lab();
         let cpu = std::env::var("XENVCPU_LAB_NR_CPUS").expect("XENVCPU_LAB_NR_CPUS").parse::<usize>().unwrap() - 1;
         let guard = PoolLab { cpu };
-        let base = std::fs::read_to_string("/lab/labguest.cfg").expect("/lab/labguest.cfg");
-        let cfg: String = base
-            .lines()
-            .map(|l| {
-                if l.split('=').next().unwrap_or("").trim() == "name" {
-                    format!("name = \"{GUEST}\"")
-                } else {
-                    l.into()
-                }
-            })
-            .map(|l| l + "\n")
-            .collect();
-        std::fs::write(GUEST_CFG, cfg).unwrap();
+        std::fs::write(GUEST_CFG, guest_config(GUEST, "")).unwrap();
         must("xl", &["create", "-p", GUEST_CFG]);
         must("xl", &["cpupool-cpu-remove", "Pool-0", &cpu.to_string()]);
         std::fs::write(POOL_CFG, format!("name = \"{POOL}\"\nsched = \"credit2\"\ncpus = [\"{cpu}\"]\n")).unwrap();
