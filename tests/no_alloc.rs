@@ -116,15 +116,19 @@ impl Hypervisor for Still {
     }
 }
 
-/// Warms up, then counts the allocations of 100 affinity updates and vCPU reads.
+/// Warms up, then counts the allocations of 100 affinity updates, vCPU reads and listings
+/// of every vCPU.
 fn steady_state_allocations(host: &Host, domid: DomId, vcpu: VcpuId, maps: [CpuMap; 2]) -> u64 {
     let dom = host.domain(domid).unwrap();
     let mut eff = Effective { hard: Some(CpuMap::with_capacity(host.nr_cpus())), soft: None };
     let mut info = VcpuInfo::empty();
+    let mut all = Vec::new();
     let mut run = |i: usize| {
         let req = AffinityRequest::hard(&maps[i % 2]);
         dom.set_affinity_into(vcpu, &req, &mut eff).unwrap();
         dom.vcpu_info_into(vcpu, &mut info).unwrap();
+        dom.vcpus_into(&mut all).unwrap();
+        assert_eq!(all.len(), dom.max_vcpus() as usize);
     };
     run(0);
     run(1);

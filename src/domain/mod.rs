@@ -245,7 +245,27 @@ impl Domain {
     /// [`Error::DomainGone`] if the domain disappears part-way (nothing partial is
     /// returned), or a failed hypercall.
     pub fn vcpus(&self) -> Result<Vec<VcpuInfo>> {
-        (0..self.max_vcpus()).map(|v| self.vcpu_info(VcpuId(v))).collect()
+        let mut out = Vec::new();
+        self.vcpus_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// As [`vcpus`](Self::vcpus), into `out`, reusing its records and their maps: `out`
+    /// ends with one record per vCPU, `0..max_vcpus()`. Once `out` has held as many vCPUs
+    /// of this host, this allocates nothing, so a periodic listing (an agent's pass, a
+    /// monitor's) costs its hypercalls and little else: the two per vCPU of
+    /// [`vcpu_info`](Self::vcpu_info).
+    ///
+    /// # Errors
+    /// As [`vcpus`](Self::vcpus); `out`'s contents are unspecified on error.
+    pub fn vcpus_into(&self, out: &mut Vec<VcpuInfo>) -> Result<()> {
+        let n = self.max_vcpus() as usize;
+        out.truncate(n);
+        out.resize_with(n, VcpuInfo::empty);
+        for (v, info) in (0..).map(VcpuId).zip(out.iter_mut()) {
+            self.vcpu_info_into(v, info)?;
+        }
+        Ok(())
     }
 
     /// The vCPUs that are online, per Xen.

@@ -92,9 +92,49 @@ start_guest() {
         "xl-create=$created up=$(since "$t0")"
 }
 
+# The bigger lab (lab.sh --scale, bench): LAB_SCALE_GUESTS, NAME:MAXVCPUS:VCPUS:MEMORY:run|paused
+# each, made from labguest.cfg. Paused ones are created with `xl create -p`; then the running
+# ones are waited for (bounded), like labguest. Sets LAB_SCALE_LIST, NAME:DOMID:MAXVCPUS:VCPUS:HOW
+# each.
+start_scale_guests() {
+    t0=$(uptime_s)
+    mkdir -p /run/scale
+    LAB_SCALE_LIST=
+    for spec in $LAB_SCALE_GUESTS; do
+        set -- $(echo "$spec" | tr : ' ')
+        name=$1 max=$2 vcpus=$3 mem=$4 how=$5
+        cfg=/run/scale/$name.cfg
+        awk -v n="$name" -v m="$max" -v v="$vcpus" -v mem="$mem" '
+            $1 == "name" { print "name = \"" n "\""; next }
+            $1 == "maxvcpus" { print "maxvcpus = " m; next }
+            $1 == "vcpus" { print "vcpus = " v; next }
+            $1 == "memory" { print "memory = " mem; next }
+            { print }' /lab/labguest.cfg >"$cfg"
+        flag=-p
+        [ "$how" = run ] && flag=
+        if ! xl create $flag "$cfg" >"/tmp/xl-create-$name.log" 2>&1; then
+            mark "scale-failed xl-create-$name"
+            dump "/tmp/xl-create-$name.log" E
+            return 1
+        fi
+        LAB_SCALE_LIST="$LAB_SCALE_LIST${LAB_SCALE_LIST:+ }$name:$(xl domid "$name"):$max:$vcpus:$how"
+    done
+    created=$(since "$t0")
+    for spec in $LAB_SCALE_GUESTS; do
+        case $spec in *:run) ;; *) continue ;; esac
+        name=${spec%%:*}
+        if ! wait_for "$LAB_GUEST_WAIT" grep -q "LABGUEST online=" "/var/log/xen/console/guest-$name.log"; then
+            mark "scale-failed $name-no-report-in-${LAB_GUEST_WAIT}s"
+            return 1
+        fi
+    done
+    mark "scale-up $(echo "$LAB_SCALE_GUESTS" | wc -w) guests, created in $created, up in $(since "$t0")"
+}
+
 export_lab_env() {
     export XENVCPU_LAB=1 XENVCPU_LAB_XEN="$LAB_XEN" XENVCPU_LAB_NR_CPUS="$LAB_NR_CPUS" \
         XENVCPU_LAB_DOM0_VCPUS="$LAB_DOM0_VCPUS" XENVCPU_BIN=/lab/bin/xenvcpu RUST_BACKTRACE=1
+    [ "$LAB_SCALE" = 1 ] && export XENVCPU_LAB_SCALE=1 XENVCPU_LAB_SCALE_GUESTS="$LAB_SCALE_LIST"
     if [ -n "$LAB_GUEST_DOMID" ]; then
         export XENVCPU_LAB_GUEST="$LAB_GUEST_NAME" XENVCPU_LAB_GUEST_DOMID="$LAB_GUEST_DOMID" \
             XENVCPU_LAB_GUEST_CONSOLE="$LAB_GUEST_CONSOLE"
@@ -138,6 +178,7 @@ mark "init"
 start_xen_toolstack
 LAB_GUEST_DOMID=
 [ "$LAB_GUEST" = 1 ] && start_guest
+if [ "$LAB_SCALE" = 1 ]; then start_scale_guests || finish 125 scale-guests; fi
 export_lab_env
 case "$LAB_MODE" in
 run) run_command ;;

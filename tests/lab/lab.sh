@@ -5,7 +5,12 @@
 #   tests/lab/lab.sh run [--no-guest] [--] CMD [ARGS...]   run CMD in dom0, print its output,
 #                                                          exit with its exit code
 #   tests/lab/lab.sh test                                  run the in-lab test suite
-#   tests/lab/lab.sh bench                                 run benches/affinity.rs in dom0
+#   tests/lab/lab.sh --scale test                          the bigger lab: the scale guests
+#                                                          (a 64-vCPU guest, small ones) and
+#                                                          only the tests of lab_scale.rs
+#   tests/lab/lab.sh bench                                 run benches/affinity.rs and
+#                                                          benches/scale.rs in dom0, in the
+#                                                          bigger lab
 #   tests/lab/lab.sh --xen 4.20 MODE ...                   the same on Debian 13's Xen 4.20
 #   tests/lab/lab.sh --xen 4.20 headers                    fetch that release's libxen-dev,
 #                                                          unpack it (never install), print
@@ -23,6 +28,7 @@
 # XENVCPU_LAB_TIMEOUT (seconds for boot + run, 600), XENVCPU_LAB_CPUS (QEMU -smp, 4),
 # XENVCPU_LAB_KEEP (non-empty: keep the work dir), XENVCPU_LAB_TCG (single|multi, single),
 # XENVCPU_LAB_QEMU_CPU (QEMU -cpu, qemu64), CARGO_TARGET_DIR (honoured via cargo).
+# XENVCPU_LAB_BENCH_FILTER (bench: criterion's filter for benches/scale.rs, e.g. 'list').
 #
 # Stages: host tools -> fetch (cached .debs, unpacked once per package-version set) ->
 # cargo build -> initramfs (guest, dom0) -> boot (QEMU under `timeout`, serial log watched
@@ -46,6 +52,14 @@ QEMU_CPU=${XENVCPU_LAB_QEMU_CPU:-qemu64}
 GUEST_NAME=labguest # must match tests/lab/labguest.cfg
 GUEST_CONSOLE=/var/log/xen/console/guest-$GUEST_NAME.log
 GUEST_WAIT=300      # seconds dom0 waits for the guest's first report
+# The bigger lab (--scale, bench): more guests, made from labguest.cfg by dom0-init.sh, each
+# NAME:MAXVCPUS:VCPUS:MEMORY_MB:run|paused. `paused` ones are made with `xl create -p` (their
+# vCPUs and xenstore keys exist, nothing boots: cheap under TCG); `run` ones boot and report
+# like labguest. scale1/scale16/labguest/scale64 are the vCPU sizes of the cost curve (1, 4,
+# 16, 64); labguest and fleet2..fleet8 its eight 4-vCPU domains.
+SCALE_GUESTS="scale64:64:8:192:run scale16:16:4:96:paused scale1:1:1:96:paused"
+SCALE_GUESTS+=" fleet2:4:2:96:paused fleet3:4:2:96:paused fleet4:4:2:96:paused fleet5:4:2:96:paused"
+SCALE_GUESTS+=" fleet6:4:2:96:paused fleet7:4:2:96:paused fleet8:4:2:96:paused"
 DOM0_MODULES=(xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc) # insmod order
 XEN_PACKAGES=(xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils
     libxenmisc4.17 libxenstore4 libxencall1 libxendevicemodel1 libxenevtchn1
@@ -417,34 +431,47 @@ cargo_executables() {
         grep -o '"executable":"[^"]*"' | sed 's/^"executable":"//; s/"$//'
 }
 
-# Sets XENVCPU_EXE and TEST_EXES (test binaries, only in test mode).
+# Sets XENVCPU_EXE and TEST_EXES (test binaries, only in test mode). run and bench use the
+# release build of xenvcpu; test mode uses what `cargo test --workspace` builds (the dev
+# profile: the test binaries and the xenvcpu they run, with overflow checks), so the lab
+# reuses the host tests' build instead of compiling every test crate again optimized.
 build_cargo() {
     local json=$WORK/cargo.json
-    say "build: cargo build --release --bin xenvcpu"
-    (cd "$REPO" && cargo build --release --bin xenvcpu --message-format=json-render-diagnostics) >"$json" ||
-        die "build: cargo build failed"
-    XENVCPU_EXE=$(grep '"reason":"compiler-artifact"' "$json" | grep -o '"executable":"[^"]*/xenvcpu"' |
-        sed 's/^"executable":"//; s/"$//')
-    [[ -x $XENVCPU_EXE ]] || die "build: cargo reported no xenvcpu executable"
-    BENCH_EXE=
+    if [[ $MODE != test ]]; then
+        say "build: cargo build --release --bin xenvcpu"
+        (cd "$REPO" && cargo build --release --bin xenvcpu --message-format=json-render-diagnostics) >"$json" ||
+            die "build: cargo build failed"
+        XENVCPU_EXE=$(grep '"reason":"compiler-artifact"' "$json" | grep -o '"executable":"[^"]*/xenvcpu"' |
+            sed 's/^"executable":"//; s/"$//')
+        [[ -x $XENVCPU_EXE ]] || die "build: cargo reported no xenvcpu executable"
+    fi
+    BENCH_EXE= SCALE_BENCH_EXE=
     if [[ -n ${BENCH:-} ]]; then
-        say "build: cargo bench --bench affinity --no-run"
-        (cd "$REPO" && cargo bench --bench affinity --no-run --message-format=json-render-diagnostics) >"$json" ||
+        say "build: cargo bench --bench affinity --bench scale --no-run"
+        (cd "$REPO" && cargo bench --bench affinity --bench scale --no-run --message-format=json-render-diagnostics) >"$json" ||
             die "build: cargo bench --no-run failed"
         BENCH_EXE=$(grep -o '"executable":"[^"]*/affinity-[^"]*"' "$json" | sed 's/^"executable":"//; s/"$//' | tail -n 1)
-        [[ -x $BENCH_EXE ]] || die "build: cargo reported no affinity bench executable"
+        SCALE_BENCH_EXE=$(grep -o '"executable":"[^"]*/scale-[^"]*"' "$json" | sed 's/^"executable":"//; s/"$//' | tail -n 1)
+        [[ -x $BENCH_EXE && -x $SCALE_BENCH_EXE ]] || die "build: cargo reported no affinity or scale bench executable"
     fi
     TEST_EXES=() CAPI_SO='' CAPI_TEST_EXE=''
     if [[ $MODE == test ]]; then
-        say "build: cargo test --workspace --release --no-run"
-        (cd "$REPO" && cargo test --workspace --release --no-run --message-format=json-render-diagnostics) >"$json" ||
+        say "build: cargo test --workspace --no-run"
+        (cd "$REPO" && cargo test --workspace --no-run --message-format=json-render-diagnostics) >"$json" ||
             die "build: cargo test --no-run failed"
-        mapfile -t TEST_EXES < <(cargo_executables "$json" | awk -F/ '{ print $NF "\t" $0 }' |
-            sort | cut -f 2-) # by name: the same order every run
-        build_capi
+        XENVCPU_EXE=$(grep '"reason":"compiler-artifact"' "$json" | grep '"profile":{[^}]*"test":false' |
+            grep -o '"executable":"[^"]*/xenvcpu"' | sed 's/^"executable":"//; s/"$//' | tail -n 1)
+        [[ -x $XENVCPU_EXE ]] || die "build: cargo test --no-run reported no xenvcpu executable"
+        # By name, the same order every run. lab_scale's tests need the scale guests: they
+        # run only with --scale, and only they do.
+        mapfile -t TEST_EXES < <(cargo_executables "$json" | awk -F/ -v scale="${SCALE:-0}" '
+            { name = $NF; is_scale = name ~ /^lab_scale-[0-9a-f]+$/ }
+            (scale == 1) == is_scale { print name "\t" $0 }' | sort | cut -f 2-)
+        ((${#TEST_EXES[@]})) || die "build: no test binary to run${SCALE:+ (--scale: tests/lab_scale.rs)}"
+        [[ -n $SCALE ]] || build_capi
     fi
     [[ $MODE != test ]] || list_expected
-    say "build: done (xenvcpu + ${#TEST_EXES[@]} test binaries)"
+    say "build: done (xenvcpu + ${#TEST_EXES[@]} test binaries with lab tests)"
 }
 
 # build_capi: the C library (libxenvcpu.so, soname libxenvcpu.so.0) and the C test program
@@ -453,8 +480,8 @@ build_cargo() {
 # Sets CAPI_SO and CAPI_TEST_EXE.
 build_capi() {
     local json=$WORK/cargo-capi.json linkdir=$WORK/capi-link
-    say "build: cargo build --release -p xenvcpu-capi, cc tests/capi/capi_test.c"
-    (cd "$REPO" && cargo build --release -p xenvcpu-capi --lib --message-format=json-render-diagnostics) >"$json" ||
+    say "build: cargo build -p xenvcpu-capi, cc tests/capi/capi_test.c"
+    (cd "$REPO" && cargo build -p xenvcpu-capi --lib --message-format=json-render-diagnostics) >"$json" ||
         die "build: cargo build -p xenvcpu-capi failed"
     CAPI_SO=$(grep '"reason":"compiler-artifact"' "$json" | grep -o '"[^"]*/libxenvcpu\.so"' | tr -d '"' | tail -n 1 || true)
     [[ -f $CAPI_SO ]] || die "build: cargo reported no libxenvcpu.so"
@@ -471,14 +498,17 @@ build_capi() {
 # #[ignore]d on the host, from `--list --ignored` run here), and selfcheck's checks.
 # report_test fails the run when any of them did not report.
 list_expected() {
-    local exe name
+    local exe name with=()
     mkdir -p "$WORK/expected"
     for exe in "${TEST_EXES[@]}"; do
         name=${exe##*/}
         "$exe" --list --ignored >"$WORK/expected/$name.list" 2>"$WORK/expected/$name.err" ||
             die "build: $name --list --ignored failed: $(cat "$WORK/expected/$name.err")"
         sed -n 's/: test$//p' "$WORK/expected/$name.list" | sort >"$WORK/expected/$name"
+        # A binary without lab tests (no #[ignore]d test) would run nothing in dom0.
+        [[ -s $WORK/expected/$name ]] && with+=("$exe")
     done
+    TEST_EXES=("${with[@]}")
     sed -n 's/^check \([A-Za-z0-9_]*\) .*/selfcheck::\1/p' "$LAB_SRC/selfcheck.sh" | sort >"$WORK/expected/selfcheck"
 }
 
@@ -554,6 +584,16 @@ build_guest_initramfs() {
     pack_cpio "$r" "$WORK/guest.cpio"
 }
 
+# slim SRC DST: copy an executable without its debug info (symbols kept: backtraces still
+# name functions), or as it is where there is no `strip`.
+slim() {
+    if command -v strip >/dev/null; then
+        strip --strip-debug -o "$2" "$1" || die "initramfs: strip $1 failed"
+    else
+        cp "$1" "$2"
+    fi
+}
+
 build_dom0_initramfs() {
     local r=$WORK/dom0 m ko t
     make_skeleton "$r"
@@ -578,22 +618,24 @@ build_dom0_initramfs() {
         esac
     done
     # The guest: dom0's kernel and the guest initramfs.
-    cp "$KERNEL_IMAGE" "$r/lab/vmlinuz"
+    cp "$GUEST_KERNEL" "$r/lab/vmlinux"
     cp "$WORK/guest.cpio" "$r/lab/guest-initrd"
     cp "$LAB_SRC/labguest.cfg" "$r/lab/labguest.cfg"
-    # Ours: the CLI, the test binaries, the scripts, the job.
-    cp "$XENVCPU_EXE" "$r/lab/bin/xenvcpu"
+    # Ours: the CLI, the test binaries, the scripts, the job (debug info left out: dom0
+    # unpacks all of it into RAM under TCG).
+    slim "$XENVCPU_EXE" "$r/lab/bin/xenvcpu"
     [[ -z $BENCH_EXE ]] || cp "$BENCH_EXE" "$r/lab/bin/affinity-bench"
+    [[ -z $SCALE_BENCH_EXE ]] || cp "$SCALE_BENCH_EXE" "$r/lab/bin/scale-bench"
     # The C library, by its soname in dom0's library directory (ldconfig caches it), and
     # the C test program (test mode).
     if [[ -n ${CAPI_TEST_EXE:-} ]]; then
-        cp "$CAPI_SO" "$r/usr/lib/x86_64-linux-gnu/libxenvcpu.so.0"
+        slim "$CAPI_SO" "$r/usr/lib/x86_64-linux-gnu/libxenvcpu.so.0"
         cp "$CAPI_TEST_EXE" "$r/lab/bin/xenvcpu-capi-test"
     fi
     mkdir -p "$r/lab/tests"
     : >"$r/lab/tests.list"
     for t in "${TEST_EXES[@]}"; do
-        cp "$t" "$r/lab/tests/"
+        slim "$t" "$r/lab/tests/${t##*/}"
         echo "${t##*/}" >>"$r/lab/tests.list"
     done
     install -m 755 "$LAB_SRC/dom0-init.sh" "$r/init"
@@ -607,6 +649,8 @@ LAB_GUEST_CONSOLE=$GUEST_CONSOLE
 LAB_GUEST_WAIT=$GUEST_WAIT
 LAB_QEMU_CPUS=$QEMU_CPUS
 LAB_XEN=$XEN_REL
+LAB_SCALE=${SCALE:-0}
+LAB_SCALE_GUESTS="$SCALE_GUESTS"
 EOF
     # Users: root, and nobody for tests that drop privileges.
     printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$r/etc/passwd"
@@ -616,9 +660,46 @@ EOF
     pack_cpio "$r" "$WORK/dom0.cpio"
 }
 
+# guest_kernel: sets GUEST_KERNEL, the guests' kernel: dom0's, uncompressed. A bzImage is
+# a setup stub and a compressed ELF (xz in Debian 12's 6.1, zstd in Debian 13's 6.12);
+# libxenguest would decompress it at every `xl create`, which under TCG takes 4-6 s of the
+# 6 s a paused PV domain takes to create. The ELF is taken out once (the payload's place is
+# in the boot protocol's setup header: setup_sects at 0x1f1, payload_offset at 0x248,
+# payload_length at 0x24c) and kept next to the unpacked kernel package.
+guest_kernel() {
+    local k=$KERNEL_IMAGE out=${KERNEL_ROOT%/}.vmlinux sects off len magic start want
+    GUEST_KERNEL=$out
+    [[ -s $out ]] && return
+    sects=$(od -An -tu1 -j $((0x1f1)) -N1 "$k" | tr -d ' ')
+    off=$(od -An -tu4 -j $((0x248)) -N4 "$k" | tr -d ' ')
+    len=$(od -An -tu4 -j $((0x24c)) -N4 "$k" | tr -d ' ')
+    ((sects > 0)) || sects=4
+    start=$(((sects + 1) * 512 + off))
+    magic=$(dd if="$k" iflag=skip_bytes,count_bytes skip="$start" count=6 status=none | od -An -tx1 | tr -d ' \n')
+    local unpack
+    case $magic in
+    fd377a585a00) unpack=(xz -dc) ;;
+    28b52ffd*) unpack=(zstd -qdc) ;;
+    1f8b08*) unpack=(gzip -dc) ;;
+    *) die "initramfs: $k: no xz, zstd or gzip payload at the setup header's offset (magic $magic)" ;;
+    esac
+    command -v "${unpack[0]}" >/dev/null || die "initramfs: ${unpack[0]} is needed to unpack $k"
+    # The payload ends with the ELF's size (4 bytes, little-endian: the kernel's
+    # *_with_size build rules), which xz and zstd read as a truncated or unknown frame
+    # and fail on after writing everything: the size and the ELF magic are the check.
+    want=$(od -An -tu4 -j $((start + len - 4)) -N4 "$k" | tr -d ' ')
+    dd if="$k" iflag=skip_bytes,count_bytes skip="$start" count="$len" bs=1M status=none |
+        { "${unpack[@]}" 2>/dev/null || true; } >"$out.tmp.$$"
+    [[ $(stat -c %s "$out.tmp.$$") == "$want" && $(head -c 4 "$out.tmp.$$" | od -An -tx1 | tr -d ' \n') == 7f454c46 ]] ||
+        die "initramfs: $k's payload did not unpack (${unpack[*]}) to an ELF image of $want bytes"
+    mv "$out.tmp.$$" "$out"
+    say "initramfs: the guests' kernel, uncompressed: $(($(stat -c %s "$out") >> 20)) MiB"
+}
+
 build_initramfs() {
     KERNEL_IMAGE=$(first_match "$KERNEL_ROOT/boot/vmlinuz-*")
     [[ -n $KERNEL_IMAGE ]] || die "initramfs: no vmlinuz in the kernel package"
+    guest_kernel
     build_guest_initramfs
     build_dom0_initramfs
     say "initramfs: dom0 $(($(stat -c %s "$WORK/dom0.cpio") >> 20)) MiB, guest $(($(stat -c %s "$WORK/guest.cpio") >> 20)) MiB"
@@ -628,9 +709,9 @@ build_initramfs() {
 start_qemu() {
     LOG=$WORK/serial.log
     : >"$LOG"
-    say "boot: QEMU/TCG ($TCG_THREAD, $QEMU_CPU), $QEMU_CPUS CPUs, timeout ${TIMEOUT}s (serial log: $LOG)"
+    say "boot: QEMU/TCG ($TCG_THREAD, $QEMU_CPU), $QEMU_CPUS CPUs, $QEMU_MEM MiB${SCALE:+, the bigger lab}, timeout ${TIMEOUT}s (serial log: $LOG)"
     timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
-        -accel "tcg,thread=$TCG_THREAD" -cpu "$QEMU_CPU" -m 2048 -smp "$QEMU_CPUS" \
+        -accel "tcg,thread=$TCG_THREAD" -cpu "$QEMU_CPU" -m "$QEMU_MEM" -smp "$QEMU_CPUS" \
         -nodefaults -display none -monitor none -no-reboot -serial "file:$LOG" \
         -pidfile "$WORK/qemu.pid" \
         -kernel "$XEN_IMAGE" -append "$XEN_CMDLINE" \
@@ -682,6 +763,8 @@ on_line() {
     dom0-up*) stage "dom0 up" "${ev#dom0-up }" ;;
     guest-up*) stage "guest up" "$GUEST_NAME ${ev#guest-up }" ;;
     guest-failed*) GUEST_FAILED=${ev#guest-failed }; say "guest: FAILED (${GUEST_FAILED})" ;;
+    scale-up*) stage "scale guests up" "${ev#scale-up }" ;;
+    scale-failed*) say "scale guests: FAILED (${ev#scale-failed })" ;;
     "begin "*)
         CUR=${ev#begin }; : >"$WORK/out/$CUR.out"; : >"$WORK/out/$CUR.err"
         LAST_EVENT_DS=$(elapsed_ds)
@@ -769,7 +852,7 @@ show_failure() {
 
 stage_times() {
     local s prev=$BOOT_DS out="" t
-    for s in "Xen up" "dom0 up" "guest up" "tests done" "command done" poweroff stopped; do
+    for s in "Xen up" "dom0 up" "guest up" "scale guests up" "tests done" "command done" poweroff stopped; do
         t=${STAGE_DS[$s]:-}
         [[ -n $t ]] || continue
         out+="${out:+, }$s +$(fmt_ds $((t - prev)))s"
@@ -780,9 +863,21 @@ stage_times() {
 }
 
 report_run() {
-    local fail rc
+    local fail rc outdir
     fail=$(lab_failure)
-    [[ -f $WORK/out/cmd.out ]] && cat "$WORK/out/cmd.out"
+    if [[ -n ${BENCH:-} && -f $WORK/out/cmd.out ]]; then
+        # The benches print their reports between `@@FILE NAME` and `@@END` lines: saved
+        # under target/lab-bench/, left out of the output.
+        outdir=${CARGO_TARGET_DIR:-$REPO/target}/lab-bench
+        mkdir -p "$outdir"
+        awk -v d="$outdir" '/^@@FILE / { f = d "/" $2; printf "" > f; next }
+            /^@@END$/ { if (f != "") close(f); f = ""; next }
+            f != "" { print > f; next }
+            { print }' "$WORK/out/cmd.out"
+        say "bench: reports in $outdir: $(cd "$outdir" && echo *)"
+    elif [[ -f $WORK/out/cmd.out ]]; then
+        cat "$WORK/out/cmd.out"
+    fi
     [[ -f $WORK/out/cmd.err ]] && cat "$WORK/out/cmd.err" >&2
     stage_times
     if [[ -n $fail ]]; then show_failure "$fail"; return 125; fi
@@ -871,10 +966,15 @@ select_release() {
 }
 
 main() {
-    XEN_REL=4.17
-    if [[ ${1:-} == --xen ]]; then XEN_REL=${2:-}; shift 2 || usage 2
-    elif [[ ${1:-} == --xen=* ]]; then XEN_REL=${1#--xen=}; shift
-    fi
+    XEN_REL=4.17 SCALE=
+    while :; do
+        case ${1:-} in
+        --xen) XEN_REL=${2:-}; shift 2 || usage 2 ;;
+        --xen=*) XEN_REL=${1#--xen=}; shift ;;
+        --scale) SCALE=1; shift ;;
+        *) break ;;
+        esac
+    done
     select_release
     MODE=${1:-}; shift || true
     WITH_GUEST=1 CMD=
@@ -894,13 +994,17 @@ main() {
         return
         ;;
     bench)
-        # The affinity-update benchmark (benches/affinity.rs), run in dom0 like a command.
+        # The affinity-update benchmark (benches/affinity.rs) and the cost curve
+        # (benches/scale.rs), run in dom0 like a command, in the bigger lab.
         (($# == 0)) || usage 2
-        MODE=run BENCH=1 CMD='cd /tmp && /lab/bin/affinity-bench --bench'
+        MODE=run BENCH=1 SCALE=1
+        CMD="cd /tmp && /lab/bin/affinity-bench --bench && /lab/bin/scale-bench --bench ${XENVCPU_LAB_BENCH_FILTER:-}"
         ;;
     -h | --help | help) usage 0 ;;
     *) usage 2 ;;
     esac
+    QEMU_MEM=2048
+    [[ -z $SCALE ]] || QEMU_MEM=4096 # the scale guests: about 1.2 GiB more
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/xenvcpu-lab.XXXXXX")
     trap cleanup EXIT
     trap 'exit 130' INT TERM
