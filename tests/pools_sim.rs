@@ -145,3 +145,25 @@ fn the_cli_refuses_a_pin_outside_the_pool_and_accepts_one_inside() {
     assert_eq!(cli::run(args("pools --json"), Some(&sim)), cli::EXIT_OK);
     assert_eq!(cli::run(args("list"), Some(&sim)), cli::EXIT_OK);
 }
+
+/// `cpupool_free_cpus` (libxenctrl's `xc_cpupool_freeinfo`): the online CPUs in no pool.
+/// With every pool's CPUs they are the online CPUs; an offline CPU is in neither.
+#[test]
+fn free_cpus_are_the_online_cpus_in_no_pool() {
+    use xenvcpu::hypervisor::Hypervisor;
+    let sim = SimPlatform::lab_like().unwrap();
+    let hv = &*sim.hv;
+    assert_eq!(hv.cpupool_free_cpus().unwrap(), CpuMap::new(), "every CPU is in Pool-0");
+    hv.pool_remove_cpu(0, 3).unwrap();
+    hv.pool_remove_cpu(0, 2).unwrap();
+    assert_eq!(hv.cpupool_free_cpus().unwrap(), cpus("2-3"));
+    hv.set_cpu_online(2, false).unwrap();
+    assert_eq!(hv.cpupool_free_cpus().unwrap(), cpus("3"), "an offline CPU is not free");
+    let id = hv.create_pool(xen_sys::XEN_SCHEDULER_CREDIT2).unwrap();
+    hv.pool_add_cpu(id, 3).unwrap();
+    assert_eq!(hv.cpupool_free_cpus().unwrap(), CpuMap::new());
+    hv.set_cpu_online(2, true).unwrap();
+    assert_eq!(hv.cpupool_free_cpus().unwrap(), CpuMap::new(), "back online in Pool-0");
+    let pools: Vec<_> = sim.host.pools().unwrap().iter().map(|p| (p.id, p.cpus.to_string())).collect();
+    assert_eq!(pools, [(0, "0-2".to_string()), (id, "3".to_string())]);
+}

@@ -349,6 +349,13 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
     /// from the last id + 1, as xl lists them.
     fn cpupool_info(&self, first: u32) -> Result<Option<RawPoolInfo>, Errno>;
 
+    /// Wraps `xc_cpupool_freeinfo`: the online CPUs that are in no cpupool (taken out of
+    /// one with `xl cpupool-cpu-remove`, and not yet given to another). Every online CPU is
+    /// free or in exactly one pool, so these and every pool's CPUs
+    /// ([`cpupool_info`](Self::cpupool_info)) are the host's online CPUs; an offline CPU is
+    /// in neither.
+    fn cpupool_free_cpus(&self) -> Result<CpuMap, Errno>;
+
     /// Wraps libxenguest's `xc_get_cpu_featureset`: the featureset `kind` as 32-bit words,
     /// as many as the hypervisor has (asked first with a null buffer: the count differs
     /// between point releases).

@@ -787,6 +787,14 @@ impl Hypervisor for SimHost {
         }))
     }
 
+    /// The online CPUs in no pool (`cpupool_free_cpus` in upstream
+    /// `xen/common/sched/cpupool.c`): taken out of a pool and not given to another.
+    fn cpupool_free_cpus(&self) -> Result<CpuMap, Errno> {
+        let st = self.enter()?;
+        let in_pools = st.pools.values().fold(CpuMap::new(), |all, p| all.union(&p.cpus));
+        Ok(online_cpus(&st.config).difference(&in_pools))
+    }
+
     fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
         let st = self.enter()?;
         Ok(st.cpu.featureset(kind))
