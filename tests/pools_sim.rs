@@ -3,6 +3,7 @@
 //! pool and its CPUs), `Effective::dropped_why`, and the simulator's pool rules.
 
 use xenvcpu::cpumap::CpuMap;
+use xenvcpu::hypervisor::{Errno, Hypervisor, SimHost};
 use xenvcpu::sim::SimPlatform;
 use xenvcpu::{cli, AffinityRequest, DomId, Error, Scheduler, VcpuId, VcpuSet};
 
@@ -116,15 +117,14 @@ fn pinning_inside_the_pool_works_and_dropped_cpus_say_why() {
 fn the_simulator_follows_xens_pool_rules() {
     let (sim, id) = pooled();
     let hv = &sim.hv;
-    let err = |r: Result<(), xenvcpu::hypervisor::Errno>| r.unwrap_err().raw();
     assert_eq!(err(hv.pool_remove_cpu(id, 3)), libc::EBUSY, "the last CPU of a pool with a domain");
     assert_eq!(err(hv.destroy_pool(id)), libc::EBUSY, "a pool with a domain");
-    assert_eq!(err(hv.set_cpu_online(3, false)), libc::EBUSY, "a CPU of another pool stays online");
-    assert_eq!(err(hv.pool_add_cpu(id, 2)), libc::EBUSY, "CPU 2 is in Pool-0");
+    assert_eq!(err(hv.set_cpu_online(3, false)), libc::ENODEV, "a CPU of another pool stays online");
+    assert_eq!(err(hv.pool_add_cpu(id, 2)), libc::ENODEV, "CPU 2 is in Pool-0");
     assert_eq!(err(hv.move_domain(0, id)), libc::EPERM, "not the calling domain");
     assert_eq!(err(hv.move_domain(1, 7)), libc::ENOENT);
     let empty = hv.create_pool(xen_sys::XEN_SCHEDULER_CREDIT).unwrap();
-    assert_eq!(err(hv.move_domain(1, empty)), libc::EBUSY, "a pool without CPUs");
+    assert_eq!(err(hv.move_domain(1, empty)), libc::ENOENT, "a pool without CPUs");
     hv.destroy_pool(empty).unwrap();
     assert!(sim.destroy_pool(id).is_err(), "labguest is still in it");
     hv.move_domain(1, 0).unwrap();
@@ -132,6 +132,236 @@ fn the_simulator_follows_xens_pool_rules() {
     let pools = sim.host.pools().unwrap();
     assert_eq!(pools.iter().map(|p| (p.id, p.cpus.to_string())).collect::<Vec<_>>(), [(0, "0-3".to_string())]);
     assert_eq!(sim.host.pool_name(id).unwrap(), None);
+}
+
+// ---- Each refusal of the simulated pool calls, with Xen's errno ------------------------
+//
+// On the bare simulated host of the lab's shape (no store, no guest agents): dom0 (0),
+// labguest (1, PV, 4 vCPUs) and hvmguest (2) in Pool-0; `pool1` (credit2) gets CPU 3 and
+// labguest. Every refusal changes nothing.
+
+/// The lab's host with pool 1 (credit2, CPU 3) holding domain 1.
+fn bare_pooled() -> SimHost {
+    let hv = SimHost::lab_like();
+    assert_eq!(hv.create_pool(xen_sys::XEN_SCHEDULER_CREDIT2), Ok(1));
+    hv.pool_remove_cpu(0, 3).unwrap();
+    hv.pool_add_cpu(1, 3).unwrap();
+    hv.move_domain(1, 1).unwrap();
+    hv
+}
+
+fn err(r: Result<impl std::fmt::Debug, Errno>) -> i32 {
+    r.unwrap_err().raw()
+}
+
+/// `(pool id, its CPUs)` of every pool, and the free CPUs.
+fn layout(hv: &SimHost) -> (Vec<(u32, String)>, String) {
+    let mut pools = Vec::new();
+    let mut next = 0;
+    while let Some(p) = hv.cpupool_info(next).unwrap() {
+        next = p.id + 1;
+        pools.push((p.id, p.cpus.to_string()));
+    }
+    (pools, hv.cpupool_free_cpus().unwrap().to_string())
+}
+
+/// The CPU a vCPU runs on.
+fn cpu_of(hv: &SimHost, domid: u32, vcpu: u32) -> u32 {
+    hv.vcpu_info(domid, vcpu).unwrap().cpu
+}
+
+/// A vCPU's (hard, soft) maps as Xen reports them.
+fn maps(hv: &SimHost, domid: u32, vcpu: u32) -> (CpuMap, CpuMap) {
+    let size = hv.cpumap_size();
+    let (mut hard, mut soft) = (vec![0u8; size], vec![0u8; size]);
+    hv.get_affinity(domid, vcpu, Some(&mut hard), Some(&mut soft)).unwrap();
+    (CpuMap::from_libvirt_bytes(&hard), CpuMap::from_libvirt_bytes(&soft))
+}
+
+fn set_maps(hv: &SimHost, domid: u32, vcpu: u32, hard: &str, soft: &str) {
+    let size = hv.cpumap_size();
+    let (mut h, mut s) = (vec![0u8; size], vec![0u8; size]);
+    for (list, buf) in [(hard, &mut h), (soft, &mut s)] {
+        for cpu in cpus(list).iter() {
+            buf[cpu / 8] |= 1 << (cpu % 8);
+        }
+    }
+    hv.set_affinity(domid, vcpu, Some(&mut h), Some(&mut s), false).unwrap();
+}
+
+#[test]
+fn create_pool_refusals_are_enospc_eexist_then_enoent_for_an_unknown_scheduler() {
+    let hv = bare_pooled();
+    let before = hv.snapshot();
+    assert_eq!(err(hv.create_pool(4)), libc::ENOENT, "4 was SEDF, removed");
+    assert_eq!(err(hv.create_pool(99)), libc::ENOENT);
+    assert_eq!(err(hv.create_pool_with_id(1, xen_sys::XEN_SCHEDULER_CREDIT)), libc::EEXIST);
+    assert_eq!(err(hv.create_pool_with_id(0, 99)), libc::EEXIST, "the id is checked before the scheduler");
+    assert_eq!(hv.snapshot(), before, "nothing changed");
+    assert_eq!(hv.create_pool_with_id(5, xen_sys::XEN_SCHEDULER_NULL), Ok(5));
+    assert_eq!(hv.create_pool(xen_sys::XEN_SCHEDULER_RTDS), Ok(6), "any id: the highest + 1");
+    // At most twice as many pools as CPU ids (4 here): 0, 1, 5, 6 and four more.
+    for _ in 0..4 {
+        hv.create_pool(xen_sys::XEN_SCHEDULER_CREDIT).unwrap();
+    }
+    let full = hv.snapshot();
+    assert_eq!(err(hv.create_pool(xen_sys::XEN_SCHEDULER_CREDIT)), libc::ENOSPC);
+    assert_eq!(err(hv.create_pool_with_id(1, 99)), libc::ENOSPC, "checked first");
+    assert_eq!(hv.snapshot(), full);
+}
+
+#[test]
+fn destroy_pool_refusals_are_enoent_and_ebusy_with_cpus_or_domains() {
+    let hv = bare_pooled();
+    let before = hv.snapshot();
+    assert_eq!(err(hv.destroy_pool(9)), libc::ENOENT);
+    assert_eq!(err(hv.destroy_pool(0)), libc::EBUSY, "Pool-0 always has CPU 0");
+    assert_eq!(err(hv.destroy_pool(1)), libc::EBUSY, "a domain and a CPU");
+    assert_eq!(hv.snapshot(), before, "nothing changed");
+    // CPUs but no domain.
+    hv.move_domain(1, 0).unwrap();
+    assert_eq!(err(hv.destroy_pool(1)), libc::EBUSY, "a CPU");
+    // A domain but no CPU cannot be made: the last CPU stays while a live domain is in the
+    // pool, and a dying one moves to Pool-0 with it. Without both, it goes.
+    hv.pool_remove_cpu(1, 3).unwrap();
+    hv.destroy_pool(1).unwrap();
+    assert_eq!(err(hv.destroy_pool(1)), libc::ENOENT, "gone");
+    assert_eq!(layout(&hv), (vec![(0, "0-2".to_string())], "3".to_string()));
+}
+
+#[test]
+fn pool_remove_cpu_refusals_in_xens_order() {
+    let hv = bare_pooled();
+    let before = hv.snapshot();
+    assert_eq!(err(hv.pool_remove_cpu(9, 99)), libc::ENOENT, "the pool first");
+    assert_eq!(err(hv.pool_remove_cpu(1, 4)), libc::EINVAL, "past the host");
+    assert_eq!(err(hv.pool_remove_cpu(1, u32::MAX - 1)), libc::EINVAL, "past the host");
+    assert_eq!(err(hv.pool_remove_cpu(0, 0)), libc::EINVAL, "CPU 0 never leaves Pool-0");
+    assert_eq!(err(hv.pool_remove_cpu(1, 0)), libc::EADDRNOTAVAIL, "CPU 0 is not in pool 1");
+    assert_eq!(err(hv.pool_remove_cpu(1, 1)), libc::EADDRNOTAVAIL, "CPU 1 is in Pool-0");
+    assert_eq!(err(hv.pool_remove_cpu(0, 3)), libc::EADDRNOTAVAIL, "CPU 3 is in pool 1");
+    assert_eq!(err(hv.pool_remove_cpu(1, 3)), libc::EBUSY, "the last CPU of a pool with a live domain");
+    assert_eq!(hv.snapshot(), before, "nothing changed");
+    hv.set_cpu_online(2, false).unwrap();
+    let offline = hv.snapshot();
+    assert_eq!(err(hv.pool_remove_cpu(0, 2)), libc::EINVAL, "an offline CPU");
+    assert_eq!(err(hv.pool_remove_cpu(1, 2)), libc::EINVAL, "offline is checked before membership");
+    assert_eq!(hv.snapshot(), offline);
+    hv.set_cpu_online(2, true).unwrap();
+
+    // A vCPU temporarily pinned (pin override) to the CPU: EADDRINUSE; to another: fine.
+    let on1 = (0..4).find(|&v| cpu_of(&hv, 0, v) == 1).expect("a dom0 vCPU on CPU 1");
+    hv.set_pin_override(0, on1, true);
+    let pinned = hv.snapshot();
+    assert_eq!(err(hv.pool_remove_cpu(0, 1)), libc::EADDRINUSE);
+    assert_eq!(hv.snapshot(), pinned, "nothing changed");
+    hv.pool_remove_cpu(0, 2).unwrap();
+    assert_eq!(layout(&hv), (vec![(0, "0-1".to_string()), (1, "3".to_string())], "2".to_string()));
+    hv.set_pin_override(0, on1, false);
+
+    // The last CPU of a pool whose domains are all dying: they move to Pool-0.
+    hv.set_dying(1);
+    hv.pool_remove_cpu(1, 3).unwrap();
+    assert_eq!(hv.domain_info(1).unwrap().unwrap().cpupool, 0, "the dying domain moved to Pool-0");
+    assert_eq!(layout(&hv), (vec![(0, "0-1".to_string()), (1, String::new())], "2-3".to_string()));
+}
+
+#[test]
+fn pool_add_cpu_refusals_are_enoent_einval_then_enodev() {
+    let hv = bare_pooled();
+    hv.pool_remove_cpu(0, 2).unwrap();
+    let before = hv.snapshot();
+    assert_eq!(err(hv.pool_add_cpu(9, 99)), libc::ENOENT, "the pool first");
+    assert_eq!(err(hv.pool_add_cpu(1, 4)), libc::EINVAL, "past the host");
+    assert_eq!(err(hv.pool_add_cpu(1, 1)), libc::ENODEV, "in Pool-0");
+    assert_eq!(err(hv.pool_add_cpu(1, 3)), libc::ENODEV, "already in this pool");
+    assert_eq!(hv.snapshot(), before, "nothing changed");
+    hv.set_cpu_online(2, false).unwrap();
+    assert_eq!(err(hv.pool_add_cpu(1, 2)), libc::ENODEV, "offline");
+    hv.set_cpu_online(2, true).unwrap();
+    assert_eq!(layout(&hv).1, "", "back online, CPU 2 joined Pool-0, not the free CPUs");
+    hv.pool_remove_cpu(0, 2).unwrap();
+    hv.pool_add_cpu(1, 2).unwrap();
+    assert_eq!(layout(&hv), (vec![(0, "0-1".to_string()), (1, "2-3".to_string())], String::new()));
+}
+
+#[test]
+fn move_domain_refusals_are_esrch_eperm_then_enoent_and_its_own_pool_is_a_no_op() {
+    let hv = bare_pooled();
+    set_maps(&hv, 1, 0, "3", "3");
+    let before = hv.snapshot();
+    assert_eq!(err(hv.move_domain(9, 99)), libc::ESRCH, "the domain first");
+    assert_eq!(err(hv.move_domain(0, 1)), libc::EPERM, "the calling domain");
+    assert_eq!(err(hv.move_domain(0, 0)), libc::EPERM, "even to its own pool");
+    assert_eq!(err(hv.move_domain(1, 7)), libc::ENOENT, "no such pool");
+    let empty = hv.create_pool(xen_sys::XEN_SCHEDULER_CREDIT).unwrap();
+    assert_eq!(err(hv.move_domain(1, empty)), libc::ENOENT, "a pool without CPUs");
+    hv.destroy_pool(empty).unwrap();
+    assert_eq!(hv.move_domain(1, 1), Ok(()), "its own pool");
+    assert_eq!(hv.snapshot(), before, "nothing changed, the maps not reset");
+    hv.set_pin_override(1, 0, true);
+    assert_eq!(err(hv.move_domain(1, 0)), libc::EBUSY, "a vCPU under a pin override");
+    hv.set_pin_override(1, 0, false);
+    assert_eq!(hv.snapshot(), before);
+    hv.move_domain(1, 0).unwrap();
+    assert_eq!(maps(&hv, 1, 0), (CpuMap::all(4), CpuMap::all(4)), "hard and soft reset");
+    assert!((0..4).all(|v| cpu_of(&hv, 1, v) <= 2), "its vCPUs run in Pool-0");
+}
+
+#[test]
+fn cpu_offline_refusals_and_which_cpus_may_go() {
+    let hv = bare_pooled();
+    let before = hv.snapshot();
+    assert_eq!(err(hv.set_cpu_online(3, false)), libc::ENODEV, "a CPU of another pool");
+    hv.set_pin_override(1, 0, true);
+    assert_eq!(err(hv.set_cpu_online(3, false)), libc::EADDRINUSE, "a pin override in the CPU's pool, checked first");
+    hv.set_cpu_online(2, false).expect("a pin override in another pool does not matter");
+    hv.set_cpu_online(2, true).unwrap();
+    hv.set_pin_override(1, 0, false);
+    hv.set_pin_override(0, 1, true);
+    assert_eq!(err(hv.set_cpu_online(2, false)), libc::EADDRINUSE, "a pin override in Pool-0");
+    hv.set_pin_override(0, 1, false);
+    assert_eq!(hv.snapshot(), before, "nothing changed");
+    // A free CPU may go, and comes back into Pool-0.
+    hv.pool_remove_cpu(0, 2).unwrap();
+    hv.set_cpu_online(2, false).unwrap();
+    assert_eq!(layout(&hv), (vec![(0, "0-1".to_string()), (1, "3".to_string())], String::new()));
+    hv.set_cpu_online(2, true).unwrap();
+    assert_eq!(layout(&hv), (vec![(0, "0-2".to_string()), (1, "3".to_string())], String::new()));
+}
+
+/// A CPU leaving a pool (offline, or taken out) keeps a vCPU's hard map as set, the CPU
+/// included, while the map has another CPU of the pool; a map left with none is broken:
+/// hard := every CPU, soft kept. Domains of other pools are not touched.
+#[test]
+fn a_cpu_leaving_a_pool_breaks_only_hard_maps_left_without_a_cpu_of_the_pool() {
+    // Offline, in Pool-0.
+    let hv = SimHost::lab_like();
+    set_maps(&hv, 0, 2, "3", "3");
+    set_maps(&hv, 0, 3, "2-3", "3");
+    hv.set_cpu_online(3, false).unwrap();
+    assert_eq!(maps(&hv, 0, 2), (CpuMap::all(4), cpus("3")), "broken: hard := all, soft kept");
+    assert_eq!(maps(&hv, 0, 3), (cpus("2-3"), cpus("3")), "kept as set, the offline CPU included");
+    assert!((0..4).all(|v| cpu_of(&hv, 0, v) != 3), "no vCPU on the offline CPU");
+    hv.set_cpu_online(3, true).unwrap();
+    assert_eq!(maps(&hv, 0, 2).0, CpuMap::all(4), "not restored");
+
+    // Taken out of pool 1 (CPUs 2-3), which holds domain 1.
+    let hv = SimHost::lab_like();
+    let id = hv.create_pool(xen_sys::XEN_SCHEDULER_CREDIT2).unwrap();
+    for cpu in [2, 3] {
+        hv.pool_remove_cpu(0, cpu).unwrap();
+        hv.pool_add_cpu(id, cpu).unwrap();
+    }
+    hv.move_domain(1, id).unwrap();
+    set_maps(&hv, 1, 0, "3", "3");
+    set_maps(&hv, 1, 1, "2-3", "2-3");
+    set_maps(&hv, 0, 0, "1,3", "1,3");
+    hv.pool_remove_cpu(id, 3).unwrap();
+    assert_eq!(maps(&hv, 1, 0), (CpuMap::all(4), cpus("3")), "broken");
+    assert_eq!(maps(&hv, 1, 1), (cpus("2-3"), cpus("2-3")), "kept");
+    assert_eq!(maps(&hv, 0, 0), (cpus("1,3"), cpus("1,3")), "dom0 is in Pool-0: untouched");
+    assert!((0..4).all(|v| cpu_of(&hv, 1, v) == 2), "domain 1 runs on its pool's CPU");
 }
 
 #[test]
