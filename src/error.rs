@@ -32,6 +32,8 @@ pub enum Op {
     NodeAffinity,
     /// `xc_cpupool_getinfo`.
     CpupoolInfo,
+    /// `xc_cpupool_freeinfo`.
+    CpupoolFreeInfo,
 }
 
 impl Op {
@@ -48,6 +50,7 @@ impl Op {
             Op::MaxVcpus => "xc_domain_max_vcpus",
             Op::NodeAffinity => "xc_domain_node_getaffinity",
             Op::CpupoolInfo => "xc_cpupool_getinfo",
+            Op::CpupoolFreeInfo => "xc_cpupool_freeinfo",
         }
     }
 }

@@ -1,11 +1,19 @@
 //! Cpupools on the simulated lab-shaped host: `Host::pools`, `Domain::pool`, affinity
 //! checked against the domain's pool (refused before any change by `pin`, named with the
-//! pool and its CPUs), `Effective::dropped_why`, and the simulator's pool rules.
+//! pool and its CPUs), `Effective::dropped_why`, the simulator's pool rules (each refusal
+//! with Xen's errno), and the online CPUs as the free CPUs and every pool's.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use xenvcpu::cpumap::CpuMap;
-use xenvcpu::hypervisor::{Errno, Hypervisor, SimHost};
+use xenvcpu::hypervisor::{
+    CpuTopology, DomainInfo, Errno, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawCpuPolicy, RawPoolInfo,
+    RawVcpuInfo, SimConfig, SimDomain, SimHost,
+};
+use xenvcpu::placement::{Placement, PlacementError};
 use xenvcpu::sim::SimPlatform;
-use xenvcpu::{cli, AffinityRequest, DomId, Error, Scheduler, VcpuId, VcpuSet};
+use xenvcpu::{cli, AffinityRequest, DomId, Error, Host, Op, Scheduler, VcpuId, VcpuSet};
 
 fn cpus(list: &str) -> CpuMap {
     list.parse().unwrap()
@@ -380,7 +388,6 @@ fn the_cli_refuses_a_pin_outside_the_pool_and_accepts_one_inside() {
 /// With every pool's CPUs they are the online CPUs; an offline CPU is in neither.
 #[test]
 fn free_cpus_are_the_online_cpus_in_no_pool() {
-    use xenvcpu::hypervisor::Hypervisor;
     let sim = SimPlatform::lab_like().unwrap();
     let hv = &*sim.hv;
     assert_eq!(hv.cpupool_free_cpus().unwrap(), CpuMap::new(), "every CPU is in Pool-0");
@@ -396,4 +403,165 @@ fn free_cpus_are_the_online_cpus_in_no_pool() {
     assert_eq!(hv.cpupool_free_cpus().unwrap(), CpuMap::new(), "back online in Pool-0");
     let pools: Vec<_> = sim.host.pools().unwrap().iter().map(|p| (p.id, p.cpus.to_string())).collect();
     assert_eq!(pools, [(0, "0-2".to_string()), (id, "3".to_string())]);
+}
+
+// ---- The online CPUs come from the cpupools, not from core ids --------------------------
+
+/// On a host that parks offline CPUs (Intel with machine-check support, Xen's default
+/// there), the topology keeps an offline CPU's core and socket. The online CPUs still
+/// leave it out, and so do every node's CPUs and the socket count, because they come from
+/// the cpupools: an online CPU is free or in a pool, an offline one in neither.
+#[test]
+fn a_parked_offline_cpu_keeps_its_core_but_is_not_online() {
+    let config =
+        SimConfig { nr_cpus: 8, cores_per_socket: 4, nr_nodes: 2, park_offline_cpus: true, ..SimConfig::default() };
+    let hv = Arc::new(SimHost::new(config));
+    hv.add_domain(SimDomain { domid: 0, max_vcpus: 2, online: 2, hvm: false });
+    let host = Host::with_shared_backend(hv.clone()).unwrap();
+    for cpu in [3, 4, 5, 6, 7] {
+        hv.set_cpu_online(cpu, false).unwrap();
+    }
+    let info = host.info().unwrap();
+    assert_eq!(info.cpus[3], CpuTopology { core: Some(3), socket: Some(0), node: Some(0) }, "parked: still a core");
+    assert!(info.cpus[7].core.is_some() && info.cpus[7].socket == Some(1));
+    assert!(info.cpus.iter().all(CpuTopology::is_online), "every CPU has a core id: no online test here");
+    assert_eq!(info.phys.nr_cpus, 3);
+    assert_eq!(info.online_cpus(), cpus("0-2"), "from the pools");
+    assert_eq!(info.online, cpus("0-2"));
+    assert_eq!(host.online_cpus().unwrap(), cpus("0-2"));
+    assert_eq!(info.node_cpus(), [cpus("0-2"), CpuMap::new()], "node 1's CPUs are all offline");
+    assert_eq!(info.nr_sockets(), 1, "socket 1 has no online CPU");
+    let nodes = info.node_cpus();
+    assert_eq!(host.cpu_list_context(&nodes).parse("node:0").unwrap(), cpus("0-2"));
+    // A placement on the parked CPUs alone has no online CPU.
+    let placement = Placement::builder(2).cpuset("3-7").build().unwrap();
+    assert!(matches!(placement.resolve(&info, None), Err(PlacementError::NoOnlineCpu { .. })));
+    // A free CPU (in no pool) is online.
+    hv.pool_remove_cpu(0, 2).unwrap();
+    assert_eq!(host.info().unwrap().online_cpus(), cpus("0-2"), "CPU 2 is free, still online");
+    // Without parking, the topology and the pools agree.
+    let plain = Arc::new(SimHost::new(SimConfig { nr_cpus: 4, ..SimConfig::default() }));
+    let host = Host::with_shared_backend(plain.clone()).unwrap();
+    plain.set_cpu_online(3, false).unwrap();
+    let info = host.info().unwrap();
+    assert_eq!((info.cpus[3].core, info.online_cpus()), (None, cpus("0-2")));
+}
+
+/// The cpupool reads are part of `Host::info`: a refusal is the typed error naming the
+/// call, never an online map guessed from the topology.
+#[test]
+fn host_info_fails_when_a_cpupool_read_fails() {
+    let hv = Arc::new(SimHost::lab_like());
+    let host = Host::with_shared_backend(hv.clone()).unwrap();
+    // Call 1 is xc_physinfo, 2 xc_cpupool_freeinfo, 3 xc_cpupool_getinfo(0).
+    hv.fail_nth_call(2, libc::EPERM);
+    let err = host.info().unwrap_err();
+    assert!(matches!(err, Error::Denied { op: Op::CpupoolFreeInfo, .. }), "{err}");
+    assert!(err.to_string().contains("xc_cpupool_freeinfo"), "{err}");
+    hv.fail_nth_call(3, libc::ENOMEM);
+    let err = host.info().unwrap_err();
+    assert!(matches!(err, Error::Hypercall { op: Op::CpupoolInfo, .. }), "{err}");
+    assert_eq!(host.info().unwrap().online_cpus(), cpus("0-3"));
+}
+
+/// A backend over the simulator in which CPU 3 leaves Pool-0 (becoming free) between the
+/// read of the free CPUs and the read of the pools, on each of the first `races` reads:
+/// the union of the two misses it, as a real CPU moving at that moment would be missed.
+#[derive(Debug)]
+struct Racing {
+    inner: Arc<SimHost>,
+    races: AtomicUsize,
+    physinfo_calls: AtomicUsize,
+}
+
+impl Hypervisor for Racing {
+    fn cpumap_size(&self) -> usize {
+        self.inner.cpumap_size()
+    }
+    fn physinfo(&self) -> Result<PhysInfo, Errno> {
+        self.physinfo_calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.physinfo()
+    }
+    fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
+        self.inner.cpu_topology(out)
+    }
+    fn domain_list(&self, first: u32, max: u32, out: &mut Vec<DomainInfo>) -> Result<(), Errno> {
+        self.inner.domain_list(first, max, out)
+    }
+    fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno> {
+        self.inner.domain_info(domid)
+    }
+    fn vcpu_info(&self, domid: u32, vcpu: u32) -> Result<RawVcpuInfo, Errno> {
+        self.inner.vcpu_info(domid, vcpu)
+    }
+    fn get_affinity(&self, d: u32, v: u32, h: Option<&mut [u8]>, s: Option<&mut [u8]>) -> Result<(), Errno> {
+        self.inner.get_affinity(d, v, h, s)
+    }
+    fn set_affinity(
+        &self,
+        d: u32,
+        v: u32,
+        h: Option<&mut [u8]>,
+        s: Option<&mut [u8]>,
+        force: bool,
+    ) -> Result<(), Errno> {
+        self.inner.set_affinity(d, v, h, s, force)
+    }
+    fn set_max_vcpus(&self, domid: u32, max: u32) -> Result<(), Errno> {
+        self.inner.set_max_vcpus(domid, max)
+    }
+    fn node_affinity(&self, domid: u32) -> Result<CpuMap, Errno> {
+        self.inner.node_affinity(domid)
+    }
+    fn cpupool_info(&self, first: u32) -> Result<Option<RawPoolInfo>, Errno> {
+        self.inner.cpupool_info(first)
+    }
+    fn cpupool_free_cpus(&self) -> Result<CpuMap, Errno> {
+        if self.races.load(Ordering::SeqCst) == 0 {
+            return self.inner.cpupool_free_cpus();
+        }
+        self.races.fetch_sub(1, Ordering::SeqCst);
+        // CPU 3 is in Pool-0 when the free CPUs are read (back from an earlier race if need
+        // be), and leaves Pool-0 right after, before the pools are read.
+        if self.inner.cpupool_free_cpus()?.contains(3) {
+            self.inner.pool_add_cpu(0, 3).unwrap();
+        }
+        let free = self.inner.cpupool_free_cpus();
+        self.inner.pool_remove_cpu(0, 3).unwrap();
+        free
+    }
+    fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
+        self.inner.cpu_featureset(kind)
+    }
+    fn system_cpu_policy(&self, kind: FeaturesetKind) -> Result<RawCpuPolicy, PolicyCallError> {
+        self.inner.system_cpu_policy(kind)
+    }
+    fn domain_cpu_policy(&self, domid: u32) -> Result<RawCpuPolicy, PolicyCallError> {
+        self.inner.domain_cpu_policy(domid)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// `Host::info` reads physinfo and the online map again when they disagree on the number
+/// of online CPUs (a CPU moved between the reads), up to three times, and keeps the last
+/// map if they never agree.
+#[test]
+fn host_info_reads_again_when_a_cpu_moved_between_the_pool_reads() {
+    let racing = |races| {
+        let backend = Arc::new(Racing {
+            inner: Arc::new(SimHost::lab_like()),
+            races: AtomicUsize::new(races),
+            physinfo_calls: 0.into(),
+        });
+        let host = Host::with_shared_backend(backend.clone()).unwrap();
+        let before = backend.physinfo_calls.load(Ordering::SeqCst);
+        let online = host.info().unwrap().online;
+        (online, backend.physinfo_calls.load(Ordering::SeqCst) - before)
+    };
+    assert_eq!(racing(0), (cpus("0-3"), 1), "no race: one read");
+    assert_eq!(racing(1), (cpus("0-3"), 2), "CPU 3 missed once: read again");
+    assert_eq!(racing(2), (cpus("0-3"), 3));
+    assert_eq!(racing(5), (cpus("0-2"), 3), "never agreeing: three reads, the last map kept");
 }

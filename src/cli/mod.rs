@@ -434,7 +434,13 @@ fn info(env: &Env, json: bool) -> CliResult {
                 .cpus
                 .iter()
                 .enumerate()
-                .map(|(cpu, t)| CpuJson { cpu, online: t.is_online(), core: t.core, socket: t.socket, node: t.node })
+                .map(|(cpu, t)| CpuJson {
+                    cpu,
+                    online: info.online.contains(cpu),
+                    core: t.core,
+                    socket: t.socket,
+                    node: t.node,
+                })
                 .collect(),
         });
     }
@@ -449,8 +455,10 @@ fn info(env: &Env, json: bool) -> CliResult {
     println!("{:>5} {:>6} {:>6} {:>6}  state", "cpu", "core", "socket", "node");
     let show = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
     for (cpu, t) in info.cpus.iter().enumerate() {
-        // An offline CPU: no core or socket (`-`); the node Xen still reports is shown.
-        let state = if t.is_online() { "online" } else { "offline" };
+        // Online or not from the cpupools (free or in a pool). An offline CPU shows what Xen
+        // still reports: its node, and no core or socket (`-`) unless the host parks
+        // offline CPUs (Intel), which keeps them.
+        let state = if info.online.contains(cpu) { "online" } else { "offline" };
         println!("{cpu:>5} {:>6} {:>6} {:>6}  {state}", show(t.core), show(t.socket), show(t.node));
     }
     Ok(())

@@ -77,6 +77,11 @@ pub struct SimConfig {
     pub nr_nodes: u32,
     /// The domain the caller runs in (dom0): `max_vcpus` on it is `EINVAL`.
     pub calling_domid: u32,
+    /// Offline CPUs are *parked* (x86 `park_offline_cpus`, as on Intel hosts with
+    /// machine-check support): `cputopoinfo` keeps their core and socket, so only the
+    /// cpupools tell them from online ones. Off by default: the lab's AMD CPU does not park
+    /// them, and Xen reports them without core and socket.
+    pub park_offline_cpus: bool,
 }
 
 impl Default for SimConfig {
@@ -89,6 +94,7 @@ impl Default for SimConfig {
             cores_per_socket: 4,
             nr_nodes: 1,
             calling_domid: 0,
+            park_offline_cpus: false,
         }
     }
 }
@@ -741,14 +747,16 @@ impl Hypervisor for SimHost {
     /// `cpu_core_id` and `phys_proc_id` when a CPU dies, offline CPUs not being parked)
     /// but keeps its node (`cpu_to_node[]` is left alone). The lab saw exactly this on Xen
     /// 4.17 with `xen-hptool cpu-offline`, for the last CPU (3) and a middle one (1): four
-    /// entries, the offline CPU's (core, socket, node) = (~0, ~0, 0).
+    /// entries, the offline CPU's (core, socket, node) = (~0, ~0, 0). With
+    /// [`SimConfig::park_offline_cpus`] an offline CPU keeps its core and socket, as a
+    /// parked CPU does.
     fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
         let st = self.enter()?;
         let c = &st.config;
         out.clear();
         out.extend((0..c.nr_cpus).map(|cpu| {
             let node = Some(cpu * c.nr_nodes / c.nr_cpus);
-            if c.offline.contains(cpu as usize) {
+            if c.offline.contains(cpu as usize) && !c.park_offline_cpus {
                 return CpuTopology { core: None, socket: None, node };
             }
             let per_socket = c.threads_per_core * c.cores_per_socket;
