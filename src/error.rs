@@ -414,10 +414,9 @@ pub enum Error {
         failed: usize,
     },
     /// A policy file names another domain (its `<name>` or `<uuid>` is not this domain's).
-    #[error(
-        "{source_name} is the policy of another domain: its {differs}; nothing was applied to \
-         {domain} (apply it anyway with --force)"
-    )]
+    /// (What to do about it depends on the caller: the `xenvcpu` command adds its own
+    /// hint, since only `apply` has `--force`.)
+    #[error("{source_name} is the policy of another domain: its {differs}; nothing was applied to {domain}")]
     PolicyForAnotherDomain {
         /// The policy file.
         source_name: String,
