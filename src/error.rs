@@ -32,6 +32,8 @@ pub enum Op {
     NodeAffinity,
     /// `xc_cpupool_getinfo`.
     CpupoolInfo,
+    /// `xc_cpupool_freeinfo`.
+    CpupoolFreeInfo,
 }
 
 impl Op {
@@ -48,6 +50,7 @@ impl Op {
             Op::MaxVcpus => "xc_domain_max_vcpus",
             Op::NodeAffinity => "xc_domain_node_getaffinity",
             Op::CpupoolInfo => "xc_cpupool_getinfo",
+            Op::CpupoolFreeInfo => "xc_cpupool_freeinfo",
         }
     }
 }
@@ -411,10 +414,9 @@ pub enum Error {
         failed: usize,
     },
     /// A policy file names another domain (its `<name>` or `<uuid>` is not this domain's).
-    #[error(
-        "{source_name} is the policy of another domain: its {differs}; nothing was applied to \
-         {domain} (apply it anyway with --force)"
-    )]
+    /// (What to do about it depends on the caller: the `xenvcpu` command adds its own
+    /// hint, since only `apply` has `--force`.)
+    #[error("{source_name} is the policy of another domain: its {differs}; nothing was applied to {domain}")]
     PolicyForAnotherDomain {
         /// The policy file.
         source_name: String,

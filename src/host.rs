@@ -60,15 +60,21 @@ impl StoreFailure {
     }
 }
 
-/// The host's CPUs: counts and the topology of every CPU id.
+/// The host's CPUs: counts, the topology of every CPU id, and which are online.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostInfo {
     /// The facts from `xc_physinfo`.
     pub phys: PhysInfo,
     /// Topology of CPU ids `0..=max_cpu_id`, as Xen reports it: an offline CPU has no core
-    /// and no socket but may keep its node (see [`CpuTopology`]); ids past the last one
-    /// Xen reports are all `None`. Sized by `max_cpu_id + 1`, never by the online count.
+    /// and no socket unless the host parks offline CPUs, and may keep its node (see
+    /// [`CpuTopology`]); ids past the last one Xen reports are all `None`. Sized by
+    /// `max_cpu_id + 1`, never by the online count. Not a record of which CPUs are online:
+    /// that is [`online`](Self::online).
     pub cpus: Vec<CpuTopology>,
+    /// The online CPUs: the free ones (in no cpupool) and every pool's, as
+    /// [`Host::online_cpus`] reads them (`phys.nr_cpus` of them, unless CPUs were moving
+    /// between pools or going on or offline while [`Host::info`] read them).
+    pub online: CpuMap,
 }
 
 impl HostInfo {
@@ -77,31 +83,34 @@ impl HostInfo {
         self.cpus.len()
     }
 
-    /// The CPUs that are online (those with a core id: see [`CpuTopology::is_online`]).
+    /// The CPUs that are online ([`online`](Self::online): from the cpupools, not from the
+    /// topology, whose core ids an Intel host keeps for parked offline CPUs).
     pub fn online_cpus(&self) -> CpuMap {
-        self.online().map(|(cpu, _)| cpu).collect()
+        self.online.clone()
     }
 
     /// The online CPUs with their topology.
-    fn online(&self) -> impl Iterator<Item = (usize, &CpuTopology)> {
-        self.cpus.iter().enumerate().filter(|(_, t)| t.is_online())
+    fn online_with_topology(&self) -> impl Iterator<Item = (usize, &CpuTopology)> {
+        self.cpus.iter().enumerate().filter(|&(cpu, _)| self.online.contains(cpu))
     }
 
     /// The number of distinct sockets with an online CPU.
     pub fn nr_sockets(&self) -> usize {
-        let sockets: std::collections::BTreeSet<u32> = self.online().filter_map(|(_, t)| t.socket).collect();
+        let sockets: std::collections::BTreeSet<u32> =
+            self.online_with_topology().filter_map(|(_, t)| t.socket).collect();
         sockets.len()
     }
 
     /// The online CPUs of each NUMA node, indexed by node id (for `node:N` cpu-lists).
     ///
-    /// Only online CPUs: Xen 4.17 keeps reporting the node of a CPU taken offline (seen in
-    /// the lab with `xen-hptool cpu-offline`), and a `node:N` list must not name it. A
+    /// Only online CPUs ([`online`](Self::online)): Xen 4.17 keeps reporting the node of a
+    /// CPU taken offline (seen in the lab with `xen-hptool cpu-offline`), and on a host
+    /// that parks offline CPUs its core and socket too; a `node:N` list must not name it. A
     /// node whose CPUs are all offline is an empty map (node ids stay indexes).
     pub fn node_cpus(&self) -> Vec<CpuMap> {
         let nodes = self.cpus.iter().filter_map(|t| t.node).max().map_or(0, |n| n as usize + 1);
         let mut out = vec![CpuMap::new(); nodes];
-        for (cpu, t) in self.online() {
+        for (cpu, t) in self.online_with_topology() {
             if let Some(node) = t.node {
                 out[node as usize].insert(cpu);
             }
@@ -109,6 +118,11 @@ impl HostInfo {
         out
     }
 }
+
+/// How many times [`Host::info`] reads `xc_physinfo` and the online map until they agree
+/// on the number of online CPUs (they differ only while CPUs move between pools or go on
+/// or offline in between).
+const ONLINE_MAP_ATTEMPTS: usize = 3;
 
 impl Host {
     /// Opens the real hypervisor through libxenctrl (see xen-sys for how the library is
@@ -278,19 +292,34 @@ impl Host {
         self.inner.cpumap_size
     }
 
-    /// The host's CPU counts and per-CPU topology (`xc_physinfo` + `xc_cputopoinfo`).
+    /// The host's CPU counts (`xc_physinfo`), per-CPU topology (`xc_cputopoinfo`) and
+    /// online CPUs ([`online_cpus`](Self::online_cpus): the free CPUs and every cpupool's).
+    ///
+    /// The online map and physinfo's online count are read apart: if they disagree (a CPU
+    /// moved between pools, or went on or offline, in between), both are read again, up
+    /// to three times in all; the last online map is kept even if they still disagree.
     ///
     /// # Errors
-    /// A failed hypercall.
+    /// A failed hypercall, the cpupool reads included ([`Op::CpupoolFreeInfo`],
+    /// [`Op::CpupoolInfo`]; [`Error::Denied`] when Xen's security policy refuses them):
+    /// the online CPUs are never guessed from the topology.
     pub fn info(&self) -> Result<HostInfo> {
         let hv = self.hypervisor();
-        let phys = hv.physinfo().map_err(|e| host_error(hv, Op::PhysInfo, e))?;
+        let mut attempt = 0;
+        let (phys, online) = loop {
+            attempt += 1;
+            let phys = hv.physinfo().map_err(|e| host_error(hv, Op::PhysInfo, e))?;
+            let online = self.online_cpus()?;
+            if online.count() == phys.nr_cpus as usize || attempt == ONLINE_MAP_ATTEMPTS {
+                break (phys, online);
+            }
+        };
         let mut cpus = Vec::with_capacity(self.nr_cpus());
         hv.cpu_topology(&mut cpus).map_err(|e| host_error(hv, Op::CpuTopology, e))?;
         // Xen 4.17 reports every CPU up to the last present one (offline ones included);
         // ids past it, up to max_cpu_id, are not present: nothing is known of them.
         cpus.resize(self.nr_cpus(), CpuTopology::default());
-        Ok(HostInfo { phys, cpus })
+        Ok(HostInfo { phys, cpus, online })
     }
 
     /// A cpu-list context for this host: its size and, from `info`, its NUMA nodes.

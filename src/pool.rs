@@ -125,6 +125,25 @@ impl Host {
         Ok(out)
     }
 
+    /// The host's online CPUs: the free ones (in no cpupool: `xc_cpupool_freeinfo`) and
+    /// every pool's ([`pools`](Self::pools)). Every online CPU is in exactly one of them
+    /// and an offline CPU in none, whatever the topology says: unlike a core id, which an
+    /// x86 host that *parks* offline CPUs (Intel with machine-check support, Xen's default
+    /// there) keeps for them, this is exact on every host. Two reads, not one atomic step:
+    /// a CPU moving between pools meanwhile can be missed; [`Host::info`] checks the count
+    /// against `xc_physinfo`'s and reads again.
+    ///
+    /// # Errors
+    /// A failed hypercall ([`Op::CpupoolFreeInfo`], [`Op::CpupoolInfo`]): a refusal by
+    /// Xen's security policy is [`Error::Denied`]. There is no fallback to the topology's
+    /// core ids, which would be wrong on exactly the hosts this exists for.
+    pub fn online_cpus(&self) -> Result<CpuMap> {
+        let hv = self.hypervisor();
+        let free = hv.cpupool_free_cpus().map_err(|e| self.error(Op::CpupoolFreeInfo, None, None, e))?;
+        let online = self.pools()?.iter().fold(free, |all, pool| all.union(&pool.cpus));
+        Ok(online.intersection(&CpuMap::all(self.nr_cpus())))
+    }
+
     /// The cpupool with id `id`.
     ///
     /// # Errors

@@ -246,6 +246,58 @@ fn apply_refuses_another_domains_file_unless_forced_and_a_file_for_another_count
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A file of another domain is refused by `apply`, `set --policy` and `state --policy`,
+/// each with a hint it can follow: only `apply` has `--force`; `set` and `state` say what
+/// to do instead.
+#[test]
+fn another_domains_policy_is_refused_with_a_hint_for_each_command() {
+    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-hint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let other = dir.join("other.xml");
+    std::fs::write(&other, "<domain><name>otherguest</name><vcpu cpuset='2'>4</vcpu></domain>").unwrap();
+    let other = other.to_str().unwrap();
+    let refusal = "is the policy of another domain: its <name>otherguest</name> (the domain is named labguest); \
+                   nothing was applied to labguest";
+    let stderr = |args: &[&str]| {
+        let out = run(args);
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "xenvcpu {args:?}: {text}");
+        assert!(out.stdout.is_empty(), "xenvcpu {args:?}: {:?}", out.stdout);
+        assert_eq!(text.trim_end().lines().count(), 1, "one line: {text:?}");
+        assert!(text.contains(refusal), "xenvcpu {args:?}: {text}");
+        text
+    };
+
+    let apply = stderr(&["apply", "labguest", other, "--commit"]);
+    assert!(apply.trim_end().ends_with("(apply it anyway with --force)"), "{apply}");
+
+    for (command, args) in [
+        ("set", vec!["set", "labguest", "3", "--policy", other]),
+        ("state", vec!["state", "labguest", "2", "on", "--policy", other]),
+    ] {
+        let text = stderr(&args);
+        assert!(!text.contains("anyway with --force"), "{command} has no --force to suggest: {text}");
+        let hint = format!(
+            "({command} has no --force: correct the file's <name> or <uuid>, or pin by it anyway with \
+             `xenvcpu apply labguest {other} --commit --force` and run {command} without --policy)"
+        );
+        assert!(text.trim_end().ends_with(&hint), "{command}: {text}");
+        // The hint's own command is accepted: --force is an option of apply.
+        assert!(ok(&["apply", "labguest", other, "--commit", "--force"]).contains("domain 1 vCPU 0: hard 2"));
+    }
+    // Neither set nor state takes --force (a usage error from the parser): the hint does
+    // not send the user to it.
+    for args in
+        [vec!["set", "labguest", "3", "--policy", other, "--force"], vec!["state", "labguest", "2", "on", "--force"]]
+    {
+        let out = run(&args);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(text.contains("unexpected argument '--force'"), "{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn agent_once_reports_json_lines_and_fails_on_a_broken_file() {
     let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-agent-{}", std::process::id()));

@@ -188,6 +188,7 @@ fn topology_with_two_nodes_and_smt() {
         cores_per_socket: 2,
         nr_nodes: 2,
         calling_domid: 0,
+        park_offline_cpus: false,
     });
     let host = Host::with_backend(sim).unwrap();
     let info = host.info().unwrap();

@@ -1,4 +1,5 @@
-//! Cpupools on the lab's real Xen: a second pool made from one of Pool-0's CPUs, with a
+//! Cpupools on the lab's real Xen: the online CPUs as the free CPUs and every pool's (a
+//! free CPU online, then offline); a second pool made from one of Pool-0's CPUs, with a
 //! throwaway PV guest (from `/lab/labguest.cfg`, created paused) migrated into it. Pinning
 //! it outside its pool is refused naming the pool; inside works; `xenvcpu pools` matches
 //! `xl cpupool-list -c`; `xenvcpu list` prints the maps as `xl vcpu-list` does. Everything
@@ -160,6 +161,7 @@ fn a_domain_in_a_second_pool_is_pinned_only_inside_it() {
     let req = AffinityRequest::hard(&want);
     let done = dom.pin(&VcpuSet::all(dom.max_vcpus()), &req).unwrap();
     let online = host.info().unwrap().online_cpus();
+    assert_eq!(online, all, "a CPU of another pool is online");
     for (v, eff) in &done {
         assert_eq!(eff.hard, Some(CpuMap::from_iter([cpu])), "vCPU {v}: hard ∩ the pool");
         let (hard, _) = eff.dropped_why(&req, &CpuMap::from_iter([cpu]), &online);
@@ -174,4 +176,61 @@ fn a_domain_in_a_second_pool_is_pinned_only_inside_it() {
     drop(guard);
     let pools = host.pools().unwrap();
     assert_eq!(pools.iter().map(|p| (p.id, p.cpus.clone())).collect::<Vec<_>>(), [(0, all)], "restored");
+}
+
+/// The last CPU taken out of Pool-0 (free), then offline, then back; undone when dropped,
+/// also when the test fails (quietly: a step may not have happened, and a CPU coming back
+/// online rejoins Pool-0 by itself).
+struct FreeCpuLab {
+    cpu: usize,
+}
+
+impl Drop for FreeCpuLab {
+    fn drop(&mut self) {
+        quiet("xen-hptool", &["cpu-online", &self.cpu.to_string()]);
+        quiet("xl", &["cpupool-cpu-add", "Pool-0", &self.cpu.to_string()]);
+    }
+}
+
+/// Which CPUs are online comes from the pools: a free CPU (in no pool) is online, the
+/// same CPU offline is not, and back online it is in Pool-0 again; `xenvcpu info --json`
+/// says the same.
+#[test]
+#[ignore = "lab: needs a real Xen (run tests/lab/lab.sh test)"]
+fn a_free_cpu_is_online_and_offline_it_is_not() {
+    lab();
+    let nr = std::env::var("XENVCPU_LAB_NR_CPUS").expect("XENVCPU_LAB_NR_CPUS").parse::<usize>().unwrap();
+    let cpu = nr - 1;
+    let host = Host::open().unwrap();
+    let all = CpuMap::all(nr);
+    let without = all.difference(&CpuMap::from_iter([cpu]));
+    assert_eq!(host.info().unwrap().online_cpus(), all, "every CPU online to begin with");
+    let guard = FreeCpuLab { cpu };
+    let info_json = |cpu: usize| -> Value {
+        let out = xenvcpu(&["info", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["cpus"][cpu].clone()
+    };
+
+    must("xl", &["cpupool-cpu-remove", "Pool-0", &cpu.to_string()]);
+    assert_eq!(host.hypervisor().cpupool_free_cpus().unwrap(), CpuMap::from_iter([cpu]), "CPU {cpu} is free");
+    let info = host.info().unwrap();
+    assert_eq!((info.online_cpus(), info.phys.nr_cpus as usize), (all.clone(), nr), "a free CPU is online");
+    assert_eq!(info_json(cpu)["online"], true);
+
+    must("xen-hptool", &["cpu-offline", &cpu.to_string()]);
+    let info = host.info().unwrap();
+    note(&format!("CPU {cpu} free, then offline: topology {:?}, online {}", info.cpus, info.online));
+    assert_eq!((info.online_cpus(), info.phys.nr_cpus as usize), (without.clone(), nr - 1), "offline");
+    assert_eq!(info.node_cpus().iter().fold(CpuMap::new(), |a, n| a.union(n)), without);
+    assert_eq!(host.hypervisor().cpupool_free_cpus().unwrap(), CpuMap::new(), "an offline CPU is not free");
+    assert_eq!(info_json(cpu)["online"], false);
+
+    must("xen-hptool", &["cpu-online", &cpu.to_string()]);
+    assert_eq!(host.info().unwrap().online_cpus(), all, "back online");
+    let pools = host.pools().unwrap();
+    assert_eq!(pools.iter().map(|p| (p.id, p.cpus.clone())).collect::<Vec<_>>(), [(0, all.clone())], "in Pool-0 again");
+    drop(guard);
+    assert_eq!(host.info().unwrap().online_cpus(), all, "restored");
 }

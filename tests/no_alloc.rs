@@ -101,6 +101,10 @@ impl Hypervisor for Still {
     fn cpupool_info(&self, first: u32) -> Result<Option<RawPoolInfo>, Errno> {
         Ok((first == 0).then(|| RawPoolInfo { id: 0, sched_id: 6, n_dom: 1, cpus: CpuMap::all(256) }))
     }
+    // Not on the hot path this test measures: no free CPU (every one is in Pool-0).
+    fn cpupool_free_cpus(&self) -> Result<CpuMap, Errno> {
+        Ok(CpuMap::new())
+    }
     // Not on the hot path this test measures: no CPU policy here.
     fn cpu_featureset(&self, _: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
         Err(PolicyCallError::Xen(Errno::new(libc::ENOSYS)))

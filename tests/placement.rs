@@ -27,6 +27,7 @@ fn host(node_of: &[Option<u32>]) -> HostInfo {
         .collect();
     let online = node_of.iter().filter(|n| n.is_some()).count() as u32;
     let max_node = node_of.iter().flatten().copied().max().unwrap_or(0);
+    let online_cpus = node_of.iter().enumerate().filter(|(_, n)| n.is_some()).map(|(cpu, _)| cpu).collect();
     HostInfo {
         phys: PhysInfo {
             threads_per_core: 1,
@@ -38,6 +39,7 @@ fn host(node_of: &[Option<u32>]) -> HostInfo {
             cpu_khz: 2_000_000,
         },
         cpus,
+        online: online_cpus,
     }
 }
 

@@ -122,5 +122,10 @@ int xc_domain_node_getaffinity(xc_interface *xch, uint32_t domid, xc_nodemap_t n
 xc_cpupoolinfo_t *xc_cpupool_getinfo(xc_interface *xch, uint32_t poolid);
 /* Release what xc_cpupool_getinfo returned (the struct and its map). */
 void xc_cpupool_infofree(xc_interface *xch, xc_cpupoolinfo_t *info);
+/* The online CPUs that are in no cpupool (XEN_SYSCTL_CPUPOOL_OP_FREEINFO), as a new map of
+ * xc_get_cpumap_size() bytes allocated with calloc: the caller releases it once with
+ * free(). NULL + errno on failure. Every online CPU is either free or in exactly one pool,
+ * so the online CPUs are this map with every pool's map. */
+xc_cpumap_t xc_cpupool_freeinfo(xc_interface *xch);
 
 #endif /* XENVCPU_XENCTRL_H */

@@ -56,17 +56,23 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct CliError {
     error: Error,
+    /// What to do about it with this command, shown after the error in parentheses.
+    hint: Option<String>,
 }
 
 impl<E: Into<Error>> From<E> for CliError {
     fn from(error: E) -> Self {
-        CliError { error: error.into() }
+        CliError { error: error.into(), hint: None }
     }
 }
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
+        self.error.fmt(f)?;
+        match &self.hint {
+            Some(hint) => write!(f, " ({hint})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -74,6 +80,16 @@ impl CliError {
     /// The library error behind it.
     pub fn error(&self) -> &Error {
         &self.error
+    }
+
+    /// What to do about it with the command that failed, if the command says.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    fn with_hint(mut self, hint: String) -> Self {
+        self.hint = Some(hint);
+        self
     }
 
     /// [`EXIT_USAGE`] for what the user can fix in the command line,
@@ -302,7 +318,7 @@ impl Env {
     fn classify(&self, e: CliError) -> CliError {
         match e.error {
             Error::XenStore(xs) => self.host.store_error(xs).into(),
-            error => CliError { error },
+            error => CliError { error, hint: e.hint },
         }
     }
 
@@ -434,7 +450,13 @@ fn info(env: &Env, json: bool) -> CliResult {
                 .cpus
                 .iter()
                 .enumerate()
-                .map(|(cpu, t)| CpuJson { cpu, online: t.is_online(), core: t.core, socket: t.socket, node: t.node })
+                .map(|(cpu, t)| CpuJson {
+                    cpu,
+                    online: info.online.contains(cpu),
+                    core: t.core,
+                    socket: t.socket,
+                    node: t.node,
+                })
                 .collect(),
         });
     }
@@ -449,8 +471,10 @@ fn info(env: &Env, json: bool) -> CliResult {
     println!("{:>5} {:>6} {:>6} {:>6}  state", "cpu", "core", "socket", "node");
     let show = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
     for (cpu, t) in info.cpus.iter().enumerate() {
-        // An offline CPU: no core or socket (`-`); the node Xen still reports is shown.
-        let state = if t.is_online() { "online" } else { "offline" };
+        // Online or not from the cpupools (free or in a pool). An offline CPU shows what Xen
+        // still reports: its node, and no core or socket (`-`) unless the host parks
+        // offline CPUs (Intel), which keeps them.
+        let state = if info.online.contains(cpu) { "online" } else { "offline" };
         println!("{cpu:>5} {:>6} {:>6} {:>6}  {state}", show(t.core), show(t.socket), show(t.node));
     }
     Ok(())
@@ -868,7 +892,7 @@ fn set(
     let change = match policy {
         None => dom.set_vcpu_count(count)?,
         Some(file) => {
-            let (mut live, info, nodes) = live_policy(env, &dom, file)?;
+            let (mut live, info, nodes) = live_policy(env, &dom, file, PolicyUse::Hotplug { command: "set", domain })?;
             dom.set_vcpu_count_placed(count, &mut live, &info, nodes.as_ref())?
         }
     };
@@ -898,24 +922,58 @@ fn state(
     let change = match policy {
         None => dom.set_vcpus_online(&vcpus, on)?,
         Some(file) => {
-            let (mut live, info, nodes) = live_policy(env, &dom, file)?;
+            let (mut live, info, nodes) =
+                live_policy(env, &dom, file, PolicyUse::Hotplug { command: "state", domain })?;
             dom.set_vcpus_online_placed(&vcpus, on, &mut live, &info, nodes.as_ref())?
         }
     };
     report_change(&dom, &change, wait)
 }
 
-/// A policy file for `dom`, read and checked: its `<name>` and `<uuid>` (unless `force`)
-/// and its vCPU count.
-fn read_policy(env: &Env, dom: &Domain, file: &str, force: bool) -> CliResult<Policy> {
+/// The command that reads a policy file for one domain: it decides whether the file may
+/// name another domain, and what to tell the user when it does.
+#[derive(Debug, Clone, Copy)]
+enum PolicyUse<'a> {
+    /// `apply`, which takes the file anyway with `--force`.
+    Apply {
+        /// `--force` was given.
+        force: bool,
+    },
+    /// `set` or `state` with `--policy`, which have no `--force`.
+    Hotplug {
+        /// The subcommand, as typed.
+        command: &'static str,
+        /// The domain, as typed.
+        domain: &'a str,
+    },
+}
+
+impl PolicyUse<'_> {
+    /// What to do about a file of another domain (after "nothing was applied to ...").
+    fn hint(self, file: &str) -> String {
+        match self {
+            PolicyUse::Apply { .. } => "apply it anyway with --force".into(),
+            PolicyUse::Hotplug { command, domain } => format!(
+                "{command} has no --force: correct the file's <name> or <uuid>, or pin by it anyway with \
+                 `xenvcpu apply {domain} {file} --commit --force` and run {command} without --policy"
+            ),
+        }
+    }
+}
+
+/// A policy file for `dom`, read and checked: its `<name>` and `<uuid>` (unless `apply`
+/// was forced) and its vCPU count.
+fn read_policy(env: &Env, dom: &Domain, file: &str, usage: PolicyUse<'_>) -> CliResult<Policy> {
     let policy = Policy::from_file(std::path::Path::new(file)).map_err(|e| match e {
         PolicyError::Placement { error, .. } => Error::Placement(error),
         other => Error::InvalidArgument(other.to_string()),
     })?;
     let name = env.name_of(dom.id());
-    if !force {
+    if !matches!(usage, PolicyUse::Apply { force: true }) {
         let shown = name.clone().unwrap_or_else(|| format!("domain {}", dom.id()));
-        policy.check_for(&shown, name.as_deref(), crate::Uuid(dom.info().uuid))?;
+        policy
+            .check_for(&shown, name.as_deref(), crate::Uuid(dom.info().uuid))
+            .map_err(|e| CliError::from(e).with_hint(usage.hint(file)))?;
     }
     if policy.placement.max_vcpus != dom.max_vcpus() {
         return Err(Error::InvalidArgument(format!(
@@ -932,8 +990,13 @@ fn read_policy(env: &Env, dom: &Domain, file: &str, force: bool) -> CliResult<Po
 
 /// The live placement of `dom` under the policy in `file`, with the vCPUs online now, and
 /// the advisory nodeset when the policy is `placement='auto'`.
-fn live_policy(env: &Env, dom: &Domain, file: &str) -> CliResult<(LivePlacement, HostInfo, Option<CpuMap>)> {
-    let policy = read_policy(env, dom, file, false)?;
+fn live_policy(
+    env: &Env,
+    dom: &Domain,
+    file: &str,
+    usage: PolicyUse<'_>,
+) -> CliResult<(LivePlacement, HostInfo, Option<CpuMap>)> {
+    let policy = read_policy(env, dom, file, usage)?;
     let online = match dom.requested_vcpus()? {
         Some(requested) => requested,
         None => dom.online_vcpus()?,
@@ -997,7 +1060,7 @@ fn maps(env: &Env, domain: &str, json: bool) -> CliResult {
 /// `--nodeset` uses the domain's advisory nodeset (its node affinity).
 fn apply(env: &Env, domain: &str, file: &str, nodeset: Option<&str>, commit: bool, force: bool) -> CliResult {
     let dom = env.domain(domain)?;
-    let placement = read_policy(env, &dom, file, force)?.placement;
+    let placement = read_policy(env, &dom, file, PolicyUse::Apply { force })?.placement;
     let info = env.host.info()?;
     let nodeset = match nodeset {
         Some(list) => Some(list.parse::<CpuMap>()?),

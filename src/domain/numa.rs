@@ -89,7 +89,7 @@ mod tests {
     /// A host whose CPU `i` is on node `nodes[i]` (`None`: no node reported).
     fn host(nodes: &[Option<u32>]) -> HostInfo {
         let cpus = nodes.iter().map(|&node| CpuTopology { core: Some(0), socket: Some(0), node }).collect();
-        HostInfo { phys: PhysInfo::default(), cpus }
+        HostInfo { phys: PhysInfo::default(), cpus, online: CpuMap::all(nodes.len()) }
     }
 
     fn map(list: &str) -> CpuMap {

@@ -54,7 +54,8 @@ pub struct PhysInfo {
 /// `cpu_smpboot_free()` resets them) but keeps its node; a CPU that is not present has
 /// none. Hosts that *park* offline CPUs instead (x86 with `park_offline_cpus`, e.g. Intel
 /// with machine-check support) keep the core and socket too: there an offline CPU cannot be
-/// told from the topology.
+/// told from the topology, so which CPUs are online comes from the cpupools
+/// ([`Host::online_cpus`](crate::Host::online_cpus)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CpuTopology {
     /// Core id.
@@ -66,8 +67,15 @@ pub struct CpuTopology {
 }
 
 impl CpuTopology {
-    /// Whether the CPU is online: Xen reports a core for it. (The node is no sign: Xen
-    /// keeps it for an offline CPU.)
+    /// Whether Xen reports a core id for the CPU. **Not a reliable online test:** it is
+    /// true for every online CPU and false for a CPU that is not present, but an x86 host
+    /// that *parks* offline CPUs (`park_offline_cpus`: Intel with machine-check support,
+    /// Xen's default there) keeps an offline CPU's core and socket ids; only hosts that do
+    /// not park them (as the lab's AMD QEMU CPU) report none. (The node is no sign either:
+    /// Xen keeps it for an offline CPU.) For which CPUs are online use
+    /// [`Host::online_cpus`](crate::Host::online_cpus) or
+    /// [`HostInfo::online_cpus`](crate::HostInfo::online_cpus), which come from the
+    /// cpupools (an online CPU is free or in one pool, an offline one in none).
     pub fn is_online(&self) -> bool {
         self.core.is_some()
     }
@@ -348,6 +356,13 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
     /// is `>= first`, `None` when there is none (Xen's `ENOENT`). Every pool: from 0, then
     /// from the last id + 1, as xl lists them.
     fn cpupool_info(&self, first: u32) -> Result<Option<RawPoolInfo>, Errno>;
+
+    /// Wraps `xc_cpupool_freeinfo`: the online CPUs that are in no cpupool (taken out of
+    /// one with `xl cpupool-cpu-remove`, and not yet given to another). Every online CPU is
+    /// free or in exactly one pool, so these and every pool's CPUs
+    /// ([`cpupool_info`](Self::cpupool_info)) are the host's online CPUs; an offline CPU is
+    /// in neither.
+    fn cpupool_free_cpus(&self) -> Result<CpuMap, Errno>;
 
     /// Wraps libxenguest's `xc_get_cpu_featureset`: the featureset `kind` as 32-bit words,
     /// as many as the hypervisor has (asked first with a null buffer: the count differs

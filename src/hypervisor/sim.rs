@@ -1,21 +1,26 @@
 //! [`SimHost`]: a model of Xen's vCPU semantics, for fast tests of xenvcpu's own logic.
 //!
-//! It follows Xen 4.17's documented and observed behaviour (the conformance suite runs the
-//! same tests against it and against real Xen in the lab; where they disagree, Xen is
-//! right and this model is fixed):
+//! It follows Xen 4.17's and 4.20's documented and observed behaviour (the conformance
+//! suite runs the same tests against it and against real Xen in the lab; where they
+//! disagree, Xen is right and this model is fixed):
 //! - affinity: `EINVAL` for a vCPU past the maximum or no map given, `ESRCH` for an absent
-//!   domain, `EINVAL` when the hard map has no online CPU, then `EBUSY` under a pin
-//!   override unless forced (force undoes the override first, even when the set then
-//!   fails); on success the maps are written back as hard ∩ online and
-//!   soft ∩ hard ∩ online, while a later get returns the maps as they were set — or,
-//!   under a pin override, the temporary single-CPU hard map (the pin override cannot be
-//!   triggered from dom0 in the lab: these rules follow `vcpu_affinity_domctl()` and
-//!   `vcpu_set_hard_affinity()` in upstream `xen/common/sched/core.c`);
+//!   domain, `EINVAL` when the hard map has no online CPU of the domain's cpupool (the
+//!   soft map has no such check), then `EBUSY` under a pin override unless forced (force
+//!   undoes the override first, even when the set then fails); on success the maps are
+//!   written back as hard ∩ online and soft ∩ hard ∩ online, while a later get returns
+//!   the maps as they were set — or, under a pin override, the temporary single-CPU hard
+//!   map (the pin override cannot be triggered from dom0 in the lab: these rules follow
+//!   `vcpu_affinity_domctl()` and `vcpu_set_hard_affinity()` in upstream
+//!   `xen/common/sched/core.c`);
 //! - `max_vcpus`: only the creation-time value is accepted, never for the calling domain;
 //! - getdomaininfo for an absent id yields nothing (the real call would list the next);
 //! - host CPUs taken offline ([`SimHost::set_cpu_online`], as `xen-hptool` in the lab):
 //!   reported by `cputopoinfo` without core and socket but with their node, refused and
-//!   handled as Xen 4.17's CPU hotplug does (checked by the conformance suite in the lab).
+//!   handled as Xen's CPU hotplug does (checked by the conformance suite in the lab): a
+//!   CPU of Pool-0 or a free one may go, one of another pool may not (`ENODEV`); a vCPU
+//!   whose hard map keeps another CPU of its pool keeps that map as set, the offline CPU
+//!   included, one left with none has its affinity broken (hard := every CPU, soft kept);
+//!   a CPU back online joins Pool-0, and nothing restores a broken affinity.
 //!
 //! - NUMA node affinity: every node of the host unless set with
 //!   [`SimHost::set_node_affinity`] (Xen's automatic node affinity, derived from the
@@ -32,15 +37,17 @@
 //! - cpupools: Pool-0 (id 0, credit2, as in the lab) has every online CPU and every new
 //!   domain; [`SimHost::create_pool`], [`SimHost::pool_remove_cpu`],
 //!   [`SimHost::pool_add_cpu`], [`SimHost::move_domain`] and [`SimHost::destroy_pool`]
-//!   follow `xl cpupool-*`'s hypercalls (upstream `xen/common/sched/cpupool.c`): a CPU is in
-//!   at most one pool; a pool's last CPU cannot leave while it has domains (`EBUSY`); a
-//!   pool is destroyed only without CPUs and domains (`EBUSY`); a domain moves only to a
-//!   pool with CPUs (`EBUSY`), never the calling domain (`EPERM`), and its vCPUs' hard and
-//!   soft maps are reset to every CPU (`sched_move_domain()`); a vCPU whose hard map loses
-//!   its pool's last CPU of it has its affinity broken (every CPU). Affinity is checked and
-//!   written back against the domain's pool: hard ∩ pool, soft ∩ hard ∩ pool. A CPU going
-//!   offline leaves Pool-0 and comes back to it; one in another pool cannot go offline
-//!   (`EBUSY`).
+//!   follow the hypercalls behind `xl cpupool-*` (`XEN_SYSCTL_CPUPOOL_OP_*` in upstream
+//!   `cpupool_do_sysctl()`, `xen/common/sched/cpupool.c`), with the errno Xen returns for
+//!   each refusal, in Xen's order (each method lists them). A CPU is in at most one pool
+//!   or free (in none); CPU 0 never leaves Pool-0, so destroying Pool-0 is `EBUSY`; a
+//!   pool's last CPU cannot leave while a live domain is in it; a domain moves only to an
+//!   existing pool with CPUs, never the calling domain, and its vCPUs' hard and soft maps
+//!   are reset to every CPU (`sched_move_domain()`); a vCPU whose hard map loses its
+//!   pool's last CPU of it has its affinity broken (hard := every CPU, soft kept:
+//!   `cpu_disable_scheduler()`). Affinity is checked and written back against the
+//!   domain's pool: a hard map with no CPU of it is `EINVAL`, the maps are written back as
+//!   hard ∩ pool and soft ∩ hard ∩ pool.
 //!
 //! It is never chosen automatically: tests and tools construct it explicitly.
 
@@ -70,6 +77,11 @@ pub struct SimConfig {
     pub nr_nodes: u32,
     /// The domain the caller runs in (dom0): `max_vcpus` on it is `EINVAL`.
     pub calling_domid: u32,
+    /// Offline CPUs are *parked* (x86 `park_offline_cpus`, as on Intel hosts with
+    /// machine-check support): `cputopoinfo` keeps their core and socket, so only the
+    /// cpupools tell them from online ones. Off by default: the lab's AMD CPU does not park
+    /// them, and Xen reports them without core and socket.
+    pub park_offline_cpus: bool,
 }
 
 impl Default for SimConfig {
@@ -82,6 +94,7 @@ impl Default for SimConfig {
             cores_per_socket: 4,
             nr_nodes: 1,
             calling_domid: 0,
+            park_offline_cpus: false,
         }
     }
 }
@@ -202,6 +215,7 @@ const EINVAL: Errno = Errno::new(libc::EINVAL);
 /// `physinfo.max_node_id` as Xen reports it on x86: `MAX_NUMNODES - 1`, whatever the host.
 const SIM_MAX_NODE_ID: u32 = 63;
 const ESRCH: Errno = Errno::new(libc::ESRCH);
+const ENOENT: Errno = Errno::new(libc::ENOENT);
 
 impl SimHost {
     /// A host with no domains.
@@ -256,14 +270,14 @@ impl SimHost {
         uuid[..4].copy_from_slice(&d.domid.to_be_bytes());
         uuid[8..].copy_from_slice(&st.created.to_be_bytes());
         let all = CpuMap::all(st.config.nr_cpus as usize);
-        let online_cpus = online_cpus(&st.config);
+        let pool0 = st.pools.get(&0).map(|p| p.cpus.clone()).unwrap_or_default();
         let vcpus = (0..d.max_vcpus)
             .map(|v| Vcpu {
                 online: v < d.online,
                 hard: all.clone(),
                 soft: all.clone(),
                 override_pin: None,
-                cpu: online_cpus.iter().nth(v as usize % online_cpus.count().max(1)).unwrap_or(0) as u32,
+                cpu: pool0.iter().nth(v as usize % pool0.count().max(1)).unwrap_or(0) as u32,
                 cpu_time_ns: 0,
             })
             .collect();
@@ -354,17 +368,24 @@ impl SimHost {
     }
 
     /// Takes a host CPU offline or brings it back, as `xen-hptool cpu-offline` /
-    /// `cpu-online` (`XEN_SYSCTL_cpu_hotplug`) do on Xen 4.17 (`cpu_down()` / `cpu_up()` in
-    /// upstream `xen/common/cpu.c`, `cpu_disable_scheduler()` in `xen/common/sched/core.c`):
-    /// - a CPU id past the host, or CPU 0 going offline: `EINVAL`;
+    /// `cpu-online` (`XEN_SYSCTL_cpu_hotplug`) do on Xen 4.17 to 4.20 (`cpu_down()` /
+    /// `cpu_up()` in upstream `xen/common/cpu.c`, then the CPU notifiers: the scheduler's
+    /// `cpu_disable_scheduler_check()` in `xen/common/sched/core.c`, registered first, then
+    /// `cpupool_cpu_remove_prologue()` in `xen/common/sched/cpupool.c`):
+    /// - a CPU id past the host (`nr_cpu_ids`), or CPU 0 going offline: `EINVAL`;
     /// - a CPU already in the requested state: `EEXIST`;
-    /// - going offline while in a cpupool other than Pool-0: `EBUSY` (the CPU leaves
-    ///   Pool-0 when it goes offline and joins it again when it comes back);
-    /// - going offline while some vCPU has a temporary pin override: `EADDRINUSE`;
-    /// - a vCPU whose hard affinity names the CPU and no other online CPU has its affinity
-    ///   *broken*: its hard map becomes every CPU (its soft map is kept), as Xen does
-    ///   ("Breaking affinity for d0v3" in `xl dmesg`) rather than refusing;
-    /// - vCPUs that ran on the CPU move to an online CPU of their hard affinity.
+    /// - going offline while a vCPU of a domain in the CPU's cpupool has a temporary pin
+    ///   override: `EADDRINUSE` (whichever pool the CPU is in);
+    /// - going offline while in a cpupool other than Pool-0: `ENODEV`. A CPU of Pool-0
+    ///   leaves it, a free CPU (in no pool) simply goes; coming back online, a CPU joins
+    ///   Pool-0 (`cpupool_cpu_add()`);
+    /// - a vCPU of Pool-0 whose hard affinity names the CPU and no other CPU of the pool
+    ///   has its affinity *broken*: its hard map becomes every CPU, its soft map is kept
+    ///   (`cpu_disable_scheduler()`, "Breaking affinity for d0v3" in `xl dmesg`) rather than
+    ///   refusing; a hard map that still has another CPU of the pool is kept as it was set,
+    ///   the offline CPU included (as `xc_vcpu_getaffinity` then reports it). Nothing
+    ///   restores a broken affinity when the CPU comes back;
+    /// - vCPUs that ran on the CPU move to a CPU of their pool and hard affinity.
     ///
     /// # Errors
     /// The errno Xen returns in each case above.
@@ -385,17 +406,22 @@ impl SimHost {
             }
             return Ok(());
         }
-        if st.pools.iter().any(|(&p, pool)| p != 0 && pool.cpus.contains(id)) {
-            return Err(Errno::new(libc::EBUSY));
+        let pool = pool_of_cpu(&st, id);
+        if let Some(pool) = pool {
+            if domains_in(&st, pool).flat_map(|d| &d.vcpus).any(|v| v.override_pin.is_some()) {
+                return Err(Errno::new(libc::EADDRINUSE));
+            }
         }
-        if st.domains.values().flat_map(|d| &d.vcpus).any(|v| v.override_pin.is_some()) {
-            return Err(Errno::new(libc::EADDRINUSE));
+        if pool.is_some_and(|p| p != 0) {
+            return Err(Errno::new(libc::ENODEV));
         }
         st.config.offline.insert(id);
-        if let Some(pool0) = st.pools.get_mut(&0) {
-            pool0.cpus.remove(id);
+        if pool == Some(0) {
+            if let Some(pool0) = st.pools.get_mut(&0) {
+                pool0.cpus.remove(id);
+            }
+            break_affinity(&mut st, 0, cpu);
         }
-        break_affinity(&mut st, cpu);
         Ok(())
     }
 
@@ -403,108 +429,158 @@ impl SimHost {
     /// `xc_cpupool_create(XC_CPUPOOL_POOLID_ANY)` does: its id is the highest one + 1.
     ///
     /// # Errors
-    /// `EINVAL` for a scheduler id Xen does not have.
+    /// As [`create_pool_with_id`](Self::create_pool_with_id).
     pub fn create_pool(&self, sched_id: u32) -> Result<u32, Errno> {
-        if !(xen_sys::XEN_SCHEDULER_CREDIT..=xen_sys::XEN_SCHEDULER_NULL).contains(&sched_id) {
-            return Err(EINVAL);
-        }
+        self.create_pool_with_id(xen_sys::XC_CPUPOOL_POOLID_ANY, sched_id)
+    }
+
+    /// Creates a cpupool with the id `pool` (or, for `XC_CPUPOOL_POOLID_ANY`, the highest
+    /// id + 1) and scheduler `sched_id` (`XEN_SCHEDULER_*`), with no CPUs, as
+    /// `xc_cpupool_create` does (`XEN_SYSCTL_CPUPOOL_OP_CREATE`, upstream
+    /// `cpupool_create()`). Returns the pool's id.
+    ///
+    /// # Errors
+    /// In Xen's order: `ENOSPC` when there are already twice as many pools as CPU ids;
+    /// `EEXIST` for an id in use; `ENOENT` for a scheduler id Xen does not have
+    /// (`scheduler_alloc()`; the simulated Xen has credit, credit2, arinc653, rtds and
+    /// null).
+    pub fn create_pool_with_id(&self, pool: u32, sched_id: u32) -> Result<u32, Errno> {
         let mut st = self.lock();
-        let id = st.pools.keys().next_back().map_or(0, |&last| last + 1);
+        if st.pools.len() >= 2 * st.config.nr_cpus as usize {
+            return Err(Errno::new(libc::ENOSPC));
+        }
+        let id = if pool == xen_sys::XC_CPUPOOL_POOLID_ANY {
+            st.pools.keys().next_back().map_or(0, |&last| last + 1)
+        } else if st.pools.contains_key(&pool) {
+            return Err(Errno::new(libc::EEXIST));
+        } else {
+            pool
+        };
+        if !(xen_sys::XEN_SCHEDULER_CREDIT..=xen_sys::XEN_SCHEDULER_NULL).contains(&sched_id) {
+            return Err(ENOENT);
+        }
         st.pools.insert(id, SimPool { sched_id, cpus: CpuMap::new() });
         Ok(id)
     }
 
-    /// Destroys a cpupool (`xc_cpupool_destroy`).
+    /// Destroys a cpupool (`xc_cpupool_destroy`, `XEN_SYSCTL_CPUPOOL_OP_DESTROY`, upstream
+    /// `cpupool_destroy()`).
     ///
     /// # Errors
-    /// `ENOENT` for no such pool; `EBUSY` while it has CPUs or domains (always for
-    /// Pool-0).
+    /// `ENOENT` for no such pool; `EBUSY` while it has CPUs or domains (dying ones count
+    /// until they are gone). Pool-0 always has CPU 0, so it is always `EBUSY`.
     pub fn destroy_pool(&self, pool: u32) -> Result<(), Errno> {
         let mut st = self.lock();
-        let p = st.pools.get(&pool).ok_or(Errno::new(libc::ENOENT))?;
-        if pool == 0 || !p.cpus.is_empty() || st.domains.values().any(|d| d.pool == pool) {
+        let p = st.pools.get(&pool).ok_or(ENOENT)?;
+        if !p.cpus.is_empty() || domains_in(&st, pool).next().is_some() {
             return Err(Errno::new(libc::EBUSY));
         }
         st.pools.remove(&pool);
         Ok(())
     }
 
-    /// Takes a CPU out of a cpupool (`xc_cpupool_removecpu`, `xl cpupool-cpu-remove`): it
-    /// is then in no pool. vCPUs of the pool's domains that ran on it move to another CPU
-    /// of the pool; one whose hard map has no other CPU of the pool has its affinity broken
-    /// (every CPU), as when a CPU goes offline.
+    /// Takes a CPU out of a cpupool (`xc_cpupool_removecpu`, `xl cpupool-cpu-remove`;
+    /// `XEN_SYSCTL_CPUPOOL_OP_RMCPU`, upstream `cpupool_unassign_cpu()`): it is then free,
+    /// in no pool. vCPUs of the pool's domains that ran on it move to another CPU of the
+    /// pool; one whose hard map names the CPU and no other CPU of the pool has its
+    /// affinity broken (hard := every CPU, soft kept), as when a CPU goes offline
+    /// (`cpu_disable_scheduler()`). Dying domains of a pool losing its last CPU move to
+    /// Pool-0 (Xen does that for zombies).
     ///
     /// # Errors
-    /// `ENOENT` for no such pool; `EINVAL` for a CPU not in it; `EBUSY` for the last CPU
-    /// of a pool that has domains.
+    /// In Xen's order: `ENOENT` for no such pool; `EINVAL` for a CPU id past the host, for
+    /// CPU 0 of Pool-0 (it never leaves) and for an offline CPU; `EADDRNOTAVAIL` for a CPU
+    /// not in that pool; `EBUSY` for the last CPU of a pool with a live (not dying)
+    /// domain; `EADDRINUSE` when a vCPU of the pool is temporarily pinned (pin override) to
+    /// that CPU. (Xen has by then already taken the CPU out of the pool, where it stays
+    /// half-removed until the removal is retried or the CPU added back; the model changes
+    /// nothing.)
     pub fn pool_remove_cpu(&self, pool: u32, cpu: u32) -> Result<(), Errno> {
         let mut st = self.lock();
-        let has_domains = st.domains.values().any(|d| d.pool == pool);
-        let p = st.pools.get_mut(&pool).ok_or(Errno::new(libc::ENOENT))?;
-        if !p.cpus.contains(cpu as usize) {
+        let id = cpu as usize;
+        let p = st.pools.get(&pool).ok_or(ENOENT)?;
+        if cpu >= st.config.nr_cpus || (pool == 0 && cpu == 0) || st.config.offline.contains(id) {
             return Err(EINVAL);
         }
-        if has_domains && p.cpus.count() == 1 {
+        if !p.cpus.contains(id) {
+            return Err(Errno::new(libc::EADDRNOTAVAIL));
+        }
+        let last = p.cpus.count() == 1;
+        // The last CPU: the pool's domains must all be dying, and those move to Pool-0
+        // (which a vCPU under a pin override refuses with EBUSY: sched_move_domain()).
+        let pinned = |d: &Domain| d.vcpus.iter().any(|v| v.override_pin.is_some());
+        if last && domains_in(&st, pool).any(|d| !d.dying || pinned(d)) {
             return Err(Errno::new(libc::EBUSY));
         }
-        p.cpus.remove(cpu as usize);
-        break_affinity(&mut st, cpu);
+        if domains_in(&st, pool).flat_map(|d| &d.vcpus).any(|v| v.override_pin == Some(cpu)) {
+            return Err(Errno::new(libc::EADDRINUSE));
+        }
+        if last {
+            let dying: Vec<u32> = st.domains.iter().filter(|(_, d)| d.pool == pool).map(|(&id, _)| id).collect();
+            for domid in dying {
+                move_to(&mut st, domid, 0);
+            }
+        }
+        if let Some(p) = st.pools.get_mut(&pool) {
+            p.cpus.remove(id);
+        }
+        break_affinity(&mut st, pool, cpu);
         Ok(())
     }
 
     /// Gives a free CPU (in no pool) to a cpupool (`xc_cpupool_addcpu`,
-    /// `xl cpupool-cpu-add`).
+    /// `xl cpupool-cpu-add`; `XEN_SYSCTL_CPUPOOL_OP_ADDCPU` in upstream
+    /// `cpupool_do_sysctl()`).
     ///
     /// # Errors
-    /// `ENOENT` for no such pool; `EINVAL` for a CPU past the host; `EBUSY` for a CPU that
-    /// is offline or already in a pool.
+    /// In Xen's order: `ENOENT` for no such pool; `EINVAL` for a CPU id past the host;
+    /// `ENODEV` for a CPU that is offline or not free (in a pool already, this one
+    /// included).
     pub fn pool_add_cpu(&self, pool: u32, cpu: u32) -> Result<(), Errno> {
         let mut st = self.lock();
+        let id = cpu as usize;
+        if !st.pools.contains_key(&pool) {
+            return Err(ENOENT);
+        }
         if cpu >= st.config.nr_cpus {
             return Err(EINVAL);
         }
-        if !st.pools.contains_key(&pool) {
-            return Err(Errno::new(libc::ENOENT));
+        if st.config.offline.contains(id) || pool_of_cpu(&st, id).is_some() {
+            return Err(Errno::new(libc::ENODEV));
         }
-        if st.config.offline.contains(cpu as usize) || st.pools.values().any(|p| p.cpus.contains(cpu as usize)) {
-            return Err(Errno::new(libc::EBUSY));
+        if let Some(p) = st.pools.get_mut(&pool) {
+            p.cpus.insert(id);
         }
-        st.pools.get_mut(&pool).map(|p| p.cpus.insert(cpu as usize));
         Ok(())
     }
 
-    /// Moves a domain to a cpupool (`xc_cpupool_movedomain`, `xl cpupool-migrate`): every
-    /// vCPU's hard and soft affinity become every CPU (Xen's `sched_move_domain()` resets
-    /// them), and each runs on a CPU of the new pool. Moving to its own pool changes nothing.
+    /// Moves a domain to a cpupool (`xc_cpupool_movedomain`, `xl cpupool-migrate`;
+    /// `XEN_SYSCTL_CPUPOOL_OP_MOVEDOMAIN` in upstream `cpupool_do_sysctl()`, then
+    /// `sched_move_domain()`): every vCPU's hard and soft affinity become every CPU, and
+    /// each runs on a CPU of the new pool.
     ///
     /// # Errors
-    /// `ESRCH` for no such domain; `EPERM` for the calling domain; `ENOENT` for no such
-    /// pool; `EBUSY` for a pool without CPUs.
+    /// In Xen's order: `ESRCH` for no such domain; `EPERM` for the calling domain
+    /// (`rcu_lock_remote_domain_by_id()`); then a domain already in `pool` is `Ok` with
+    /// nothing changed, its maps not reset (checked before the pool is looked up and its
+    /// CPUs counted); `ENOENT` for no such pool *or* a pool without CPUs; `EBUSY` when a
+    /// vCPU of the domain has a temporary pin override.
     pub fn move_domain(&self, domid: u32, pool: u32) -> Result<(), Errno> {
         let mut st = self.lock();
-        let nr_cpus = st.config.nr_cpus as usize;
-        if !st.domains.contains_key(&domid) {
-            return Err(ESRCH);
-        }
+        let d = st.domains.get(&domid).ok_or(ESRCH)?;
         if domid == st.config.calling_domid {
             return Err(Errno::new(libc::EPERM));
         }
-        let cpus = st.pools.get(&pool).ok_or(Errno::new(libc::ENOENT))?.cpus.clone();
-        if cpus.is_empty() {
-            return Err(Errno::new(libc::EBUSY));
-        }
-        let d = st.domains.get_mut(&domid).ok_or(ESRCH)?;
         if d.pool == pool {
             return Ok(());
         }
-        d.pool = pool;
-        let all = CpuMap::all(nr_cpus);
-        let n = cpus.count();
-        for (i, v) in d.vcpus.iter_mut().enumerate() {
-            v.hard = all.clone();
-            v.soft = all.clone();
-            v.cpu = cpus.iter().nth(i % n).unwrap_or(0) as u32;
+        if st.pools.get(&pool).is_none_or(|p| p.cpus.is_empty()) {
+            return Err(ENOENT);
         }
+        if d.vcpus.iter().any(|v| v.override_pin.is_some()) {
+            return Err(Errno::new(libc::EBUSY));
+        }
+        move_to(&mut st, domid, pool);
         Ok(())
     }
 
@@ -564,23 +640,54 @@ impl SimHost {
     }
 }
 
-/// After `cpu` left a pool (or went offline): each vCPU of a domain whose pool no longer
-/// has any CPU of its hard map has its affinity broken (every CPU), and a vCPU that ran on
-/// `cpu` moves to a CPU of its pool and hard map.
-fn break_affinity(st: &mut State, cpu: u32) {
+/// After `cpu` left cpupool `pool` (taken out, or offline): each vCPU of a domain in
+/// that pool whose hard affinity names `cpu` and no CPU left in the pool has its affinity
+/// broken (hard := every CPU, soft kept: upstream `cpu_disable_scheduler()`), and a vCPU
+/// that ran on `cpu` moves to a CPU of the pool and its hard map. A hard map that still
+/// has a CPU of the pool is kept as it was set, `cpu` included.
+fn break_affinity(st: &mut State, pool: u32, cpu: u32) {
     let all = CpuMap::all(st.config.nr_cpus as usize);
     let State { domains, pools, .. } = st;
-    for d in domains.values_mut() {
-        let pool_cpus = pools.get(&d.pool).map(|p| p.cpus.clone()).unwrap_or_default();
+    let pool_cpus = pools.get(&pool).map(|p| p.cpus.clone()).unwrap_or_default();
+    for d in domains.values_mut().filter(|d| d.pool == pool) {
         for v in d.vcpus.iter_mut() {
-            if v.hard.contains(cpu as usize) && v.hard.intersection(&pool_cpus).is_empty() {
+            // Under a pin override Xen checks the temporary map (another CPU, or `cpu`,
+            // which pool_remove_cpu refuses) and leaves the saved one alone.
+            let pinned = v.override_pin.is_some();
+            if !pinned && v.hard.contains(cpu as usize) && v.hard.intersection(&pool_cpus).is_empty() {
                 v.hard = all.clone();
             }
             if v.cpu == cpu {
-                v.cpu = v.hard.intersection(&pool_cpus).first().unwrap_or(0) as u32;
+                v.cpu = v.hard.intersection(&pool_cpus).first().or(pool_cpus.first()).unwrap_or(0) as u32;
             }
         }
     }
+}
+
+/// Moves a domain to `pool` (which has CPUs), as `sched_move_domain()` does: every
+/// vCPU's hard and soft affinity reset to every CPU, the vCPUs spread over the pool's CPUs.
+fn move_to(st: &mut State, domid: u32, pool: u32) {
+    let all = CpuMap::all(st.config.nr_cpus as usize);
+    let cpus = st.pools.get(&pool).map(|p| p.cpus.clone()).unwrap_or_default();
+    let n = cpus.count().max(1);
+    if let Some(d) = st.domains.get_mut(&domid) {
+        d.pool = pool;
+        for (i, v) in d.vcpus.iter_mut().enumerate() {
+            v.hard = all.clone();
+            v.soft = all.clone();
+            v.cpu = cpus.iter().nth(i % n).unwrap_or(0) as u32;
+        }
+    }
+}
+
+/// The cpupool CPU `cpu` is in, if any (a CPU is in at most one).
+fn pool_of_cpu(st: &State, cpu: usize) -> Option<u32> {
+    st.pools.iter().find(|(_, p)| p.cpus.contains(cpu)).map(|(&id, _)| id)
+}
+
+/// The domains in cpupool `pool`.
+fn domains_in(st: &State, pool: u32) -> impl Iterator<Item = &Domain> {
+    st.domains.values().filter(move |d| d.pool == pool)
 }
 
 /// The CPUs of a domain's pool.
@@ -640,14 +747,16 @@ impl Hypervisor for SimHost {
     /// `cpu_core_id` and `phys_proc_id` when a CPU dies, offline CPUs not being parked)
     /// but keeps its node (`cpu_to_node[]` is left alone). The lab saw exactly this on Xen
     /// 4.17 with `xen-hptool cpu-offline`, for the last CPU (3) and a middle one (1): four
-    /// entries, the offline CPU's (core, socket, node) = (~0, ~0, 0).
+    /// entries, the offline CPU's (core, socket, node) = (~0, ~0, 0). With
+    /// [`SimConfig::park_offline_cpus`] an offline CPU keeps its core and socket, as a
+    /// parked CPU does.
     fn cpu_topology(&self, out: &mut Vec<CpuTopology>) -> Result<(), Errno> {
         let st = self.enter()?;
         let c = &st.config;
         out.clear();
         out.extend((0..c.nr_cpus).map(|cpu| {
             let node = Some(cpu * c.nr_nodes / c.nr_cpus);
-            if c.offline.contains(cpu as usize) {
+            if c.offline.contains(cpu as usize) && !c.park_offline_cpus {
                 return CpuTopology { core: None, socket: None, node };
             }
             let per_socket = c.threads_per_core * c.cores_per_socket;
@@ -785,6 +894,14 @@ impl Hypervisor for SimHost {
             n_dom: st.domains.values().filter(|d| d.pool == id).count() as u32,
             cpus: p.cpus.clone(),
         }))
+    }
+
+    /// The online CPUs in no pool (`cpupool_free_cpus` in upstream
+    /// `xen/common/sched/cpupool.c`): taken out of a pool and not given to another.
+    fn cpupool_free_cpus(&self) -> Result<CpuMap, Errno> {
+        let st = self.enter()?;
+        let in_pools = st.pools.values().fold(CpuMap::new(), |all, p| all.union(&p.cpus));
+        Ok(online_cpus(&st.config).difference(&in_pools))
     }
 
     fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {

@@ -341,6 +341,14 @@ impl Hypervisor for XenCtrlBackend {
         }))
     }
 
+    fn cpupool_free_cpus(&self) -> Result<CpuMap, Errno> {
+        // SAFETY: the handle is open for the whole call; `cpumap_size` is what
+        // xc_get_cpumap_size() returned for it at open (max_cpu_id is fixed while Xen runs),
+        // the size of the map libxenctrl allocates.
+        let map = unsafe { xen_sys::cpupool_freeinfo(self.lib(), self.iface.as_ptr(), self.cpumap_size) }?;
+        Ok(CpuMap::from_libvirt_bytes(&map))
+    }
+
     fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
         let guest = self.guest()?;
         // SAFETY: the handle is open and belongs to the libxenctrl `guest` was loaded for;

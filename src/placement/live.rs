@@ -30,6 +30,7 @@ use super::{Placement, PlacementError, VcpuPlacement};
 /// # let host = xenvcpu::HostInfo {
 /// #     phys: PhysInfo { nr_cpus: 4, max_cpu_id: 3, nr_nodes: 1, ..PhysInfo::default() },
 /// #     cpus: vec![topo; 4],
+/// #     online: xenvcpu::cpumap::CpuMap::all(4),
 /// # };
 /// let config = Placement::builder(2).cpuset("0-1").vcpupin(1, "3").build()?;
 /// let mut live = LivePlacement::new(config)?;

@@ -31,6 +31,7 @@
 //! # let host = xenvcpu::HostInfo {
 //! #     phys: PhysInfo { nr_cpus: 4, max_cpu_id: 3, nr_nodes: 1, ..PhysInfo::default() },
 //! #     cpus: vec![topo; 4],
+//! #     online: xenvcpu::cpumap::CpuMap::all(4),
 //! # };
 //! let placement = Placement::from_xml(
 //!     "<vcpu cpuset='0-1'>2</vcpu>

@@ -106,6 +106,9 @@ impl Hypervisor for Counting {
     fn cpupool_info(&self, first: u32) -> Result<Option<RawPoolInfo>, Errno> {
         self.count("cpupool_info").cpupool_info(first)
     }
+    fn cpupool_free_cpus(&self) -> Result<xenvcpu::cpumap::CpuMap, Errno> {
+        self.count("cpupool_free_cpus").cpupool_free_cpus()
+    }
     fn cpu_featureset(&self, kind: FeaturesetKind) -> Result<Vec<u32>, PolicyCallError> {
         self.count("cpu_featureset").cpu_featureset(kind)
     }

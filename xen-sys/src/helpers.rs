@@ -141,6 +141,59 @@ pub unsafe fn cpupool_info(
     Ok(Some(out))
 }
 
+/// Releases a map `xc_cpupool_freeinfo` returned with libc's `free` when dropped, so that
+/// it is released once on every path.
+struct FreeMapGuard {
+    map: std::ptr::NonNull<u8>,
+}
+
+impl Drop for FreeMapGuard {
+    fn drop(&mut self) {
+        // SAFETY: `map` came from xc_cpupool_freeinfo, which allocates it with calloc
+        // (xc_cpumap_alloc) for the caller to free; it is released exactly once, here, and
+        // nothing read from it outlives the guard.
+        unsafe { libc::free(self.map.as_ptr().cast()) };
+        #[cfg(test)]
+        tests::FREE_MAPS_RELEASED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The online CPUs that are in no cpupool (`xc_cpupool_freeinfo`,
+/// `XEN_SYSCTL_CPUPOOL_OP_FREEINFO`), in the layout of every CPU map (byte `i` holds CPUs
+/// `8i..8i+7`), `cpumap_size` bytes. The map libxenctrl allocated is copied and released
+/// with libc's `free` before returning.
+///
+/// Every online CPU is either free or in exactly one pool: this map with every pool's map
+/// ([`cpupool_info`]) is the host's online CPUs. (Xen keeps an offline CPU in none, and a
+/// CPU's core id is no sign of it being online: Intel hosts *park* offline CPUs, which
+/// keep theirs.)
+///
+/// `cpumap_size` must be `xc_get_cpumap_size()` on this host ([`cpumap_size`]): that is
+/// how many bytes libxenctrl allocated for the map.
+///
+/// # Errors
+/// The errno of a failed `xc_cpupool_freeinfo` (e.g. `EPERM` when refused, `ENOMEM`);
+/// `EINVAL` if it returned no map without setting one.
+///
+/// # Safety
+/// `xch` is an open handle from `lib.xc_interface_open`, not closed during the call, and
+/// `cpumap_size` is what `xc_get_cpumap_size()` returns for it.
+pub unsafe fn cpupool_freeinfo(lib: &XenCtrl, xch: *mut xc_interface, cpumap_size: usize) -> Result<Vec<u8>, Errno> {
+    // SAFETY: `xch` is open (caller's contract); the call takes no buffers and returns a
+    // new allocation or null.
+    let raw = unsafe { (lib.xc_cpupool_freeinfo)(xch) };
+    let Some(map) = std::ptr::NonNull::new(raw) else {
+        let errno = Errno::last();
+        return Err(if errno.raw() == 0 { Errno::new(libc::EINVAL) } else { errno });
+    };
+    let guard = FreeMapGuard { map };
+    // SAFETY: libxenctrl allocated `xc_get_cpumap_size()` = `cpumap_size` bytes for the map
+    // (caller's contract) and filled them; the allocation lives until the guard drops.
+    let out = unsafe { std::slice::from_raw_parts(guard.map.as_ptr(), cpumap_size) }.to_vec();
+    drop(guard);
+    Ok(out)
+}
+
 /// A size libxenctrl returned: -1 is the errno it left, 0 is `EINVAL`.
 fn positive_size(ret: libc::c_int) -> Result<usize, Errno> {
     if ret < 0 {
@@ -155,6 +208,7 @@ fn positive_size(ret: libc::c_int) -> Result<usize, Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::xc_cpumap_t;
     use std::ffi::{c_int, c_uint};
 
     fn set_errno(raw: c_int) {
@@ -239,8 +293,34 @@ mod tests {
         FREED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// How many maps `FreeMapGuard` released (with libc's `free`).
+    pub(super) static FREE_MAPS_RELEASED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// CPUs 1 and 9 free, in a two-byte map allocated as libxenctrl does (calloc).
+    unsafe extern "C" fn fake_freeinfo(_xch: *mut xc_interface) -> xc_cpumap_t {
+        // SAFETY: a plain two-byte allocation, released by the code under test with free.
+        let map = unsafe { libc::calloc(2, 1) }.cast::<u8>();
+        assert!(!map.is_null());
+        // SAFETY: `map` is two writable bytes.
+        unsafe { map.write(0b10) };
+        // SAFETY: as above.
+        unsafe { map.add(1).write(0b10) };
+        map
+    }
+
+    unsafe extern "C" fn fake_freeinfo_fails(_xch: *mut xc_interface) -> xc_cpumap_t {
+        set_errno(libc::EPERM);
+        std::ptr::null_mut()
+    }
+
+    unsafe extern "C" fn fake_freeinfo_no_errno(_xch: *mut xc_interface) -> xc_cpumap_t {
+        set_errno(0);
+        std::ptr::null_mut()
+    }
+
     fn lib() -> XenCtrl {
         XenCtrl {
+            xc_cpupool_freeinfo: fake_freeinfo,
             xc_cpupool_getinfo: fake_pool_getinfo,
             xc_cpupool_infofree: fake_pool_infofree,
             xc_domain_getinfolist: fake_getinfolist,
@@ -287,6 +367,24 @@ mod tests {
         // SAFETY: as above.
         let err = unsafe { cpupool_info(&lib, std::ptr::null_mut(), 99, 1) }.unwrap_err();
         assert_eq!(err, Errno::new(libc::EPERM));
+    }
+
+    #[test]
+    fn cpupool_freeinfo_copies_the_map_and_frees_it_once_with_libc_free() {
+        let before = FREE_MAPS_RELEASED.load(std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: the fake function ignores the handle; its map is two bytes.
+        let map = unsafe { cpupool_freeinfo(&lib(), std::ptr::null_mut(), 2) }.unwrap();
+        assert_eq!(map, [0b10, 0b10], "CPUs 1 and 9");
+        assert_eq!(FREE_MAPS_RELEASED.load(std::sync::atomic::Ordering::SeqCst) - before, 1, "freed once");
+        let failing = XenCtrl { xc_cpupool_freeinfo: fake_freeinfo_fails, ..XenCtrl::stubbed() };
+        // SAFETY: as above.
+        let err = unsafe { cpupool_freeinfo(&failing, std::ptr::null_mut(), 2) }.unwrap_err();
+        assert_eq!(err, Errno::new(libc::EPERM));
+        let silent = XenCtrl { xc_cpupool_freeinfo: fake_freeinfo_no_errno, ..XenCtrl::stubbed() };
+        // SAFETY: as above.
+        let err = unsafe { cpupool_freeinfo(&silent, std::ptr::null_mut(), 2) }.unwrap_err();
+        assert_eq!(err, Errno::new(libc::EINVAL), "never an error that says success");
+        assert_eq!(FREE_MAPS_RELEASED.load(std::sync::atomic::Ordering::SeqCst) - before, 1, "nothing to free");
     }
 
     #[test]

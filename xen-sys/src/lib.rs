@@ -25,8 +25,10 @@
 //!   [`target`](LoadError::target) is [`LoadTarget::XenGuest`].
 //! * [`Errno`], and helpers that encode libxenctrl pitfalls: [`getinfo_one`] (the
 //!   absent-domain check every release needs), [`cpumap_size`] (the exact size of every
-//!   affinity buffer), [`nodemap_size`] (the same for the NUMA node map) and
-//!   [`cpupool_info`] (one cpupool, copied out of libxenctrl's allocation, which it frees).
+//!   affinity buffer), [`nodemap_size`] (the same for the NUMA node map),
+//!   [`cpupool_info`] (one cpupool, copied out of libxenctrl's allocation, which it frees)
+//!   and [`cpupool_freeinfo`] (the online CPUs in no pool, copied out and freed the same
+//!   way).
 //!
 //! Only x86_64 Linux is supported: that is the layout the mirrors state.
 //!
@@ -87,7 +89,7 @@ pub fn elf_soname(data: &[u8]) -> Option<String> {
 }
 pub use errno::Errno;
 pub use guest::{cpu_featureset, libxenguest_soname, xenguest, CpuPolicy, XenGuest};
-pub use helpers::{cpumap_size, cpupool_info, getinfo_one, nodemap_size, CpupoolInfo};
+pub use helpers::{cpumap_size, cpupool_freeinfo, cpupool_info, getinfo_one, nodemap_size, CpupoolInfo};
 pub use interface::{interface_mismatch, privcmd_present, Interface, OpenError, PRIVCMD_PATHS};
 pub use loader::{
     candidates, default_candidates, running_hypervisor_version, secure_env_var, xenctrl, Attempt, AttemptFailure,

@@ -642,6 +642,17 @@ function_table! {
     /// `xc_cpupool_infofree(xch, info)`: releases what `xc_cpupool_getinfo` returned
     /// (the struct and its map). `info` must not be used afterwards.
     fn xc_cpupool_infofree(xch: *mut xc_interface, info: *mut xc_cpupoolinfo_t) -> ();
+
+    /// `xc_cpupool_freeinfo(xch)`: the online CPUs that are in no cpupool
+    /// (`XEN_SYSCTL_CPUPOOL_OP_FREEINFO`), as a new map of `xc_get_cpumap_size()` bytes,
+    /// or null with `errno` set.
+    ///
+    /// **Ownership:** the map is a plain `calloc` allocation of libxenctrl's
+    /// (`xc_cpumap_alloc`), owned by the caller: release it once with libc's `free`
+    /// (there is no libxenctrl function for it). Every online CPU is free or in exactly one
+    /// pool, so this map and every pool's map (`xc_cpupool_getinfo`) are the online CPUs.
+    /// Prefer [`crate::cpupool_freeinfo`], which copies the map and frees it.
+    fn xc_cpupool_freeinfo(xch: *mut xc_interface) -> xc_cpumap_t;
 }
 
 impl XenCtrl {
@@ -1046,11 +1057,11 @@ mod tests {
 
     #[test]
     fn symbol_table_lists_every_function() {
-        assert_eq!(XenCtrl::SYMBOLS.len(), 15);
+        assert_eq!(XenCtrl::SYMBOLS.len(), 16);
         assert_eq!(XenCtrl::SYMBOLS[0], "xc_interface_open");
         let stub = XenCtrl::stubbed();
         assert_eq!(stub.release(), None);
-        assert!(format!("{stub:?}").contains("functions: 15"));
+        assert!(format!("{stub:?}").contains("functions: 16"));
     }
 
     #[cfg(has_libxenctrl)]

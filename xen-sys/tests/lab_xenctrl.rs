@@ -566,3 +566,143 @@ fn cpupool_info_lists_pool_0_with_every_cpu_and_every_domain() {
     assert!(none.is_null());
     assert_eq!(errno.raw(), libc::ENOENT, "past the last pool: {errno}");
 }
+
+/// Every pool's map (`xc_cpupool_getinfo` from 0, then from the last id + 1) by pool id.
+fn pool_maps(xc: &Interface, size: usize) -> Vec<(u32, Vec<u8>)> {
+    let mut pools = Vec::new();
+    let mut next = 0;
+    // SAFETY: `xc` is open; `size` is xc_get_cpumap_size() for it.
+    while let Some(p) = unsafe { xen_sys::cpupool_info(xc.lib(), xc.as_ptr(), next, size) }.expect("xc_cpupool_getinfo")
+    {
+        next = p.cpupool_id + 1;
+        pools.push((p.cpupool_id, p.cpumap));
+    }
+    pools
+}
+
+/// The free CPUs (`xc_cpupool_freeinfo` through xen-sys's copy-and-free helper).
+fn free_map(xc: &Interface, size: usize) -> Vec<u8> {
+    // SAFETY: `xc` is open; `size` is xc_get_cpumap_size() for it.
+    let map = unsafe { xen_sys::cpupool_freeinfo(xc.lib(), xc.as_ptr(), size) }.expect("xc_cpupool_freeinfo");
+    assert_eq!(map.len(), size);
+    map
+}
+
+fn cpus_of(map: &[u8]) -> Vec<u32> {
+    (0..map.len() * 8).filter(|&c| map[c / 8] & (1 << (c % 8)) != 0).map(|c| c as u32).collect()
+}
+
+/// The online CPUs as free ∪ every pool, checked on the way: no CPU is in two places, and
+/// there are as many as physinfo counts online.
+fn online_from_pools(xc: &Interface, size: usize, when: &str) -> Vec<u32> {
+    let free = free_map(xc, size);
+    let pools = pool_maps(xc, size);
+    let mut seen = cpus_of(&free);
+    for (id, map) in &pools {
+        for cpu in cpus_of(map) {
+            assert!(!seen.contains(&cpu), "{when}: CPU {cpu} of pool {id} is also free or in another pool");
+            seen.push(cpu);
+        }
+    }
+    seen.sort_unstable();
+    let nr_online = physinfo(xc).nr_cpus;
+    let _ = writeln!(
+        std::io::stderr(),
+        "lab_xenctrl: {when}: free {:?}, pools {:?}, physinfo nr_cpus {nr_online}",
+        cpus_of(&free),
+        pools.iter().map(|(id, m)| (*id, cpus_of(m))).collect::<Vec<_>>()
+    );
+    assert_eq!(seen.len(), nr_online as usize, "{when}: free ∪ pools has physinfo's nr_cpus CPUs");
+    seen
+}
+
+/// CPU `cpu` taken out of Pool-0 (`xl cpupool-cpu-remove`), so that it is free; given back
+/// when dropped, also on failure (quietly: a CPU that went offline and came back is in
+/// Pool-0 already). The end of the test checks Pool-0 has every CPU again.
+struct FreeCpu(u32);
+
+impl FreeCpu {
+    fn take(cpu: u32) -> FreeCpu {
+        let out = std::process::Command::new("xl")
+            .args(["cpupool-cpu-remove", "Pool-0", &cpu.to_string()])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run xl");
+        assert!(out.status.success(), "xl cpupool-cpu-remove Pool-0 {cpu}: {}", String::from_utf8_lossy(&out.stderr));
+        FreeCpu(cpu)
+    }
+}
+
+impl Drop for FreeCpu {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("xl")
+            .args(["cpupool-cpu-add", "Pool-0", &self.0.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// `xc_cpupool_freeinfo` returns a map of `xc_get_cpumap_size()` bytes (a plain allocation
+/// the caller frees with `free`), and the free CPUs with every pool's CPUs are exactly the
+/// online CPUs, as many as physinfo's `nr_cpus`, each in one place: at boot (every CPU in
+/// Pool-0, none free); with the last CPU taken out of Pool-0 (free, still online); with
+/// that free CPU offline (in neither); back online (in Pool-0 again, where Xen puts a CPU
+/// coming online); with a CPU of Pool-0 offline (it leaves Pool-0). So the online map needs
+/// no core ids, which an Intel host keeps for its parked offline CPUs.
+#[test]
+#[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
+fn cpupool_freeinfo_with_every_pool_is_the_online_cpus() {
+    lab();
+    let xc = open();
+    let size = map_size(&xc);
+    let nr = lab_u32("XENVCPU_LAB_NR_CPUS");
+    let every: Vec<u32> = (0..nr).collect();
+    let without = |cpu: u32| every.iter().copied().filter(|&c| c != cpu).collect::<Vec<u32>>();
+
+    // The raw call: a map of `size` bytes in an allocation of its own, released with free.
+    // SAFETY: `xc` is open; the call takes no buffers and returns a new allocation or null.
+    let raw = unsafe { (xc.lib().xc_cpupool_freeinfo)(xc.as_ptr()) };
+    assert!(!raw.is_null(), "xc_cpupool_freeinfo: {}", Errno::last());
+    // SAFETY: non-null and not yet freed; libxenctrl allocated xc_get_cpumap_size() bytes.
+    let copy = unsafe { std::slice::from_raw_parts(raw, size) }.to_vec();
+    // SAFETY: `raw` is xc_cpumap_alloc's calloc allocation, owned by the caller, freed once.
+    unsafe { libc::free(raw.cast()) };
+    assert!(cpus_of(&copy).is_empty(), "at boot no CPU is free: {:?}", cpus_of(&copy));
+
+    assert_eq!(physinfo(&xc).nr_cpus, nr, "every CPU online to begin with");
+    assert_eq!(online_from_pools(&xc, size, "at boot"), every);
+    assert!(cpus_of(&free_map(&xc, size)).is_empty());
+    assert_eq!(pool_maps(&xc, size).first().map(|(id, m)| (*id, cpus_of(m))), Some((0, every.clone())));
+
+    let last = nr - 1;
+    {
+        let _free = FreeCpu::take(last);
+        assert_eq!(cpus_of(&free_map(&xc, size)), [last], "CPU {last} is free");
+        assert_eq!(online_from_pools(&xc, size, &format!("CPU {last} free")), every, "a free CPU is online");
+        let offline = Offline::take(last);
+        assert!(cpus_of(&free_map(&xc, size)).is_empty(), "an offline CPU is not free");
+        assert_eq!(online_from_pools(&xc, size, "free CPU offline"), without(last));
+        drop(offline);
+        assert!(cpus_of(&free_map(&xc, size)).is_empty(), "back online, CPU {last} is not free");
+        assert_eq!(online_from_pools(&xc, size, "back online"), every);
+        assert_eq!(pool_maps(&xc, size)[0], (0, copy_of(&every, size)), "it is back in Pool-0");
+    }
+    {
+        let _offline = Offline::take(1);
+        assert_eq!(online_from_pools(&xc, size, "CPU 1 offline"), without(1));
+        assert_eq!(pool_maps(&xc, size)[0], (0, copy_of(&without(1), size)), "CPU 1 left Pool-0");
+    }
+    assert_eq!(online_from_pools(&xc, size, "restored"), every);
+    assert_eq!(pool_maps(&xc, size), [(0, copy_of(&every, size))], "restored: Pool-0 alone, every CPU");
+}
+
+/// A map of `size` bytes with `cpus` set.
+fn copy_of(cpus: &[u32], size: usize) -> Vec<u8> {
+    let mut map = vec![0u8; size];
+    for &cpu in cpus {
+        map[cpu as usize / 8] |= 1 << (cpu % 8);
+    }
+    map
+}

@@ -140,6 +140,8 @@ prototypes! {
         = "xc_cpupoolinfo_t *(*)(xc_interface *, uint32_t)";
     xc_cpupool_infofree: unsafe extern "C" fn(*mut xc_interface, *mut xc_cpupoolinfo_t)
         = "void (*)(xc_interface *, xc_cpupoolinfo_t *)";
+    xc_cpupool_freeinfo: unsafe extern "C" fn(*mut xc_interface) -> xc_cpumap_t
+        = "xc_cpumap_t (*)(xc_interface *)";
 }
 
 prototypes! {
