@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of xenvcpu: the README's test command, and what CI runs.
 #
-#   bash tests/run-all.sh            # everything, including the Xen lab on 4.17 and 4.20 (about 14 min from a clean clone)
-#   XENVCPU_SKIP_LAB=1 bash tests/run-all.sh   # host checks only (says so loudly)
+#   bash tests/run-all.sh            # everything, including the Xen lab on 4.17 and 4.20 and
+#                                    # the bigger lab (about 12 min from a clean clone)
+#   XENVCPU_SKIP_LAB=1 bash tests/run-all.sh   # host checks and fuzzing only (says so loudly)
+#
+# The lab boots run single-threaded TCG: one host core each. So after the host checks (which
+# use every core) two single-threaded jobs run at a time on this project's 2-core machines:
+# the Xen 4.17 and Xen 4.20 labs together, then the bigger lab (4.17, lab.sh --scale) with
+# the fuzzing. Each job's output is shown whole when it ends.
 #
 # It installs what it needs with apt (root, or sudo): libxen-dev and libxenmisc4.17, so
 # the layout tests compare against the real Xen headers and the loader finds a real
@@ -44,8 +50,8 @@ cargo test --workspace
 step "cargo doc --no-deps (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
-step "cargo bench --no-run"
-cargo bench --workspace --no-run
+step "cargo build --benches (every bench compiles and links; lab.sh bench builds them optimized)"
+cargo build --workspace --benches
 
 step "cargo publish --workspace --dry-run (both crates package and build from their packages)"
 # cargo verifies each package against the others unpacked from a local registry under
@@ -54,22 +60,47 @@ step "cargo publish --workspace --dry-run (both crates package and build from th
 rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/xen-sys-* "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/xenvcpu-*
 cargo publish --workspace --dry-run --allow-dirty --quiet
 
-step "fuzz: each target 10 s"
-bash tests/fuzz/run.sh 10
+logs=$(mktemp -d "${TMPDIR:-/tmp}/xenvcpu-run-all.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+status=0
+
+# together NAME1 FUNCTION1 NAME2 FUNCTION2: runs both functions at once, each into its own
+# log, then shows each log whole with its exit status; a failure of either fails the run.
+together() {
+    local pids=() names=("$1" "$3") rc i
+    "$2" >"$logs/0.log" 2>&1 &
+    pids+=($!)
+    "$4" >"$logs/1.log" 2>&1 &
+    pids+=($!)
+    for i in 0 1; do
+        rc=0
+        wait "${pids[$i]}" || rc=$?
+        step "${names[$i]}: exit $rc"
+        cat "$logs/$i.log"
+        [ "$rc" -eq 0 ] || status=1
+    done
+}
+
+fuzz() { bash tests/fuzz/run.sh 10; }
 
 if [ "${XENVCPU_SKIP_LAB:-0}" = 1 ]; then
+    step "fuzz: each target 10 s"
+    fuzz || status=1
     step "SKIPPED: the Xen lab (XENVCPU_SKIP_LAB=1): nothing that needs Xen was tested"
-    exit 0
+    exit "$status"
 fi
 
 step "layout tests against Xen 4.20's headers (Debian 13's libxen-dev, unpacked, not installed)"
 headers=$(bash tests/lab/lab.sh --xen 4.20 headers)
 XENVCPU_XEN_HEADERS_ROOT=$headers cargo test -p xen-sys --test layout
 
-step "the Xen lab: real Xen 4.17 (Debian 12) in QEMU, in-lab tests"
-status=0
-bash tests/lab/lab.sh test || status=$?
+lab417() { bash tests/lab/lab.sh test; }
+lab420() { bash tests/lab/lab.sh --xen 4.20 test; }
+scale() { bash tests/lab/lab.sh --scale test; }
 
-step "the Xen lab: real Xen 4.20 (Debian 13) in QEMU, in-lab tests"
-bash tests/lab/lab.sh --xen 4.20 test || status=$?
+step "the Xen lab, in-lab tests: real Xen 4.17 (Debian 12) and real Xen 4.20 (Debian 13) in QEMU, at once"
+together "the Xen lab on Xen 4.17" lab417 "the Xen lab on Xen 4.20" lab420
+
+step "the bigger lab (Xen 4.17, lab.sh --scale: 11 guests, 64 vCPUs in one) and fuzzing (each target 10 s), at once"
+together "the bigger lab" scale "fuzz" fuzz
 exit "$status"
