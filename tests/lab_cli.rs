@@ -1,9 +1,12 @@
 //! The `xenvcpu` command against real Xen, in the lab's dom0: it agrees with `xl vcpu-list`,
 //! every command runs, and every error path exits with the documented code.
 
-use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
+
+#[path = "support/lab.rs"]
+mod lab_support;
+use lab_support::{xenvcpu_vcpu_rows, xl_vcpu_rows};
 
 fn bin() -> String {
     assert_eq!(std::env::var("XENVCPU_LAB").as_deref(), Ok("1"), "run in the lab: tests/lab/lab.sh test");
@@ -30,49 +33,6 @@ fn fails(args: &[&str], code: i32, words: &str) {
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
 }
 
-/// One vCPU as both tools show it: (domid, vcpu) → (offline, hard, soft).
-type Rows = BTreeMap<(u32, u32), (bool, String, String)>;
-
-fn xl_rows() -> Rows {
-    let out = Command::new("xl").arg("vcpu-list").output().expect("xl vcpu-list");
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut rows = Rows::new();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        // Name ID VCPU CPU State Time(s) hard / soft
-        assert_eq!(f.len(), 9, "xl vcpu-list line {line:?}");
-        let offline = f[3] == "-";
-        assert_eq!(offline, f[4].contains('p'), "{line}");
-        rows.insert((f[1].parse().unwrap(), f[2].parse().unwrap()), (offline, f[6].to_string(), f[8].to_string()));
-    }
-    rows
-}
-
-fn ours_rows() -> Rows {
-    let json: serde_json::Value = serde_json::from_str(&ok(&["list", "--json"])).unwrap();
-    let nr_cpus: usize = std::env::var("XENVCPU_LAB_NR_CPUS").unwrap().parse().unwrap();
-    let all = format!("0-{}", nr_cpus - 1);
-    let show = |v: &serde_json::Value| {
-        let s = v.as_str().unwrap().to_string();
-        if s == all {
-            "all".to_string()
-        } else {
-            s
-        }
-    };
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let key = (r["domid"].as_u64().unwrap() as u32, r["vcpu"].as_u64().unwrap() as u32);
-            let offline = r["cpu"].is_null();
-            assert_eq!(offline, r["state"] == "offline");
-            (key, (offline, show(&r["hard"]), show(&r["soft"])))
-        })
-        .collect()
-}
-
 #[test]
 #[ignore = "lab: needs a real Xen hypervisor (run tests/lab/lab.sh test)"]
 fn list_agrees_with_xl_vcpu_list() {
@@ -80,7 +40,8 @@ fn list_agrees_with_xl_vcpu_list() {
     // Give dom0 and the guest distinct affinities so the comparison means something.
     ok(&["pin", "0", "1", "0-1", "1"]);
     ok(&["pin", &guest.to_string(), "0", "2-3"]);
-    let (ours, xl) = (ours_rows(), xl_rows());
+    let nr_cpus: usize = std::env::var("XENVCPU_LAB_NR_CPUS").unwrap().parse().unwrap();
+    let (ours, xl) = (xenvcpu_vcpu_rows(&bin(), None, nr_cpus), xl_vcpu_rows(&[]));
     ok(&["pin", "0", "1", "all", "all"]);
     ok(&["pin", &guest.to_string(), "0", "all"]);
     assert_eq!(ours, xl);

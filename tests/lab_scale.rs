@@ -7,7 +7,6 @@
 //!
 //! Every test puts each vCPU it changed back on every CPU, also when it fails.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::Output;
 
@@ -16,7 +15,7 @@ use xenvcpu::{AffinityRequest, Domain, Host, VcpuId, VcpuSet, VcpuState};
 
 #[path = "support/lab.rs"]
 mod lab_support;
-use lab_support::{must, sh, text};
+use lab_support::{must, sh, text, xenvcpu_vcpu_rows, xl_vcpu_rows};
 
 /// One scale guest as dom0-init.sh made it.
 #[derive(Debug, Clone)]
@@ -59,8 +58,12 @@ fn guest(name: &str) -> Guest {
     guests().into_iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no scale guest {name}"))
 }
 
+fn bin() -> String {
+    std::env::var("XENVCPU_BIN").expect("XENVCPU_BIN")
+}
+
 fn xenvcpu(args: &[&str]) -> Output {
-    sh(&std::env::var("XENVCPU_BIN").expect("XENVCPU_BIN"), args)
+    sh(&bin(), args)
 }
 
 fn ok(args: &[&str]) -> String {
@@ -88,54 +91,6 @@ impl Drop for Unpin {
             }
         }
     }
-}
-
-/// One vCPU row: (domid, vcpu) → (online, hard, soft), maps as xl prints them (`all` for
-/// every CPU id).
-type Rows = BTreeMap<(u32, u32), (bool, String, String)>;
-
-/// `xl vcpu-list [DOMAIN...]` as rows.
-fn xl_rows(domains: &[&str]) -> Rows {
-    let mut args = vec!["vcpu-list"];
-    args.extend_from_slice(domains);
-    let out = must("xl", &args);
-    let mut rows = Rows::new();
-    for line in out.lines().skip(1) {
-        // Name ID VCPU CPU State Time(s) hard / soft
-        let f: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(f.len(), 9, "xl vcpu-list line {line:?}");
-        let online = f[3] != "-";
-        assert_eq!(online, !f[4].contains('p') || f[4].contains('r') || f[4].contains('b'), "{line}");
-        rows.insert((f[1].parse().unwrap(), f[2].parse().unwrap()), (online, f[6].to_string(), f[8].to_string()));
-    }
-    rows
-}
-
-/// `xenvcpu list [DOMAIN] --json` as rows.
-fn our_rows(domain: Option<&str>, nr_cpus: usize) -> Rows {
-    let mut args = vec!["list"];
-    args.extend(domain);
-    args.push("--json");
-    let json: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
-    let all = format!("0-{}", nr_cpus - 1);
-    let show = |v: &serde_json::Value| {
-        let s = v.as_str().unwrap().to_string();
-        if s == all {
-            "all".to_string()
-        } else {
-            s
-        }
-    };
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let key = (r["domid"].as_u64().unwrap() as u32, r["vcpu"].as_u64().unwrap() as u32);
-            let online = !r["cpu"].is_null();
-            assert_eq!(online, r["state"] != "offline", "{r}");
-            (key, (online, show(&r["hard"]), show(&r["soft"])))
-        })
-        .collect()
 }
 
 /// `map` in xl's notation: `all` for every CPU id of the host.
@@ -201,8 +156,8 @@ fn list_of_the_64_vcpu_guest_matches_xl_vcpu_list() {
     let effective = dom.pin_each(&items).unwrap();
     assert_eq!(effective.len(), 64);
 
-    let xl = xl_rows(&[&g.name]);
-    let ours = our_rows(Some(&g.name), nr);
+    let xl = xl_vcpu_rows(&[&g.name]);
+    let ours = xenvcpu_vcpu_rows(&bin(), Some(&g.name), nr);
     let lib = dom.vcpus().unwrap();
     assert_eq!(xl.len(), 64, "{xl:?}");
     assert_eq!(ours, xl, "xenvcpu list --json = xl vcpu-list for {}", g.name);
@@ -229,7 +184,7 @@ fn pin_all_64_vcpus_from_the_cli() {
     let _back = Unpin(vec![dom.clone()]);
     let out = ok(&["pin", &g.name, "all", "0-1", "2-3"]);
     assert_eq!(out.lines().filter(|l| l.contains("hard 0-1")).count(), 64, "{out}");
-    let xl = xl_rows(&[&g.name]);
+    let xl = xl_vcpu_rows(&[&g.name]);
     assert_eq!(xl.len(), 64);
     for ((_, v), (_, hard, soft)) in &xl {
         assert_eq!((hard.as_str(), soft.as_str()), ("0-1", "2-3"), "vCPU {v}");
@@ -255,8 +210,8 @@ fn list_of_every_domain_matches_xl() {
         let hard = CpuMap::from_iter([i % nr]);
         dom.pin(&dom.all_vcpus(), &AffinityRequest::hard(&hard)).unwrap();
     }
-    let xl = xl_rows(&[]);
-    let ours = our_rows(None, nr);
+    let xl = xl_vcpu_rows(&[]);
+    let ours = xenvcpu_vcpu_rows(&bin(), None, nr);
     assert_eq!(ours, xl, "xenvcpu list --json = xl vcpu-list");
     let vcpus: u32 = guests.iter().map(|g| g.max).sum();
     assert!(xl.len() as u32 >= vcpus + 4, "{} rows for {vcpus} scale vCPUs", xl.len());
@@ -310,7 +265,7 @@ fn the_agent_places_the_fleet_and_a_second_pass_writes_nothing() {
     assert_eq!(s1["domains"].as_u64(), Some(8), "{s1}");
     assert_eq!(s1["writes"].as_u64(), Some(32), "every vCPU of the 8 domains pinned once: {s1}");
     assert_eq!(s2["writes"].as_u64(), Some(0), "{s2}");
-    let xl = xl_rows(&fleet.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>());
+    let xl = xl_vcpu_rows(&fleet.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>());
     for (i, dom) in doms.iter().enumerate() {
         let cpus = if i % 2 == 0 { "0-1" } else { "2-3" };
         for v in 0..4 {
