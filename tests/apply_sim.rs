@@ -45,9 +45,9 @@ fn apply_rolls_back_on_failure() {
     let dom = sim.host.domain(DomId(1)).unwrap();
     let before = hard_maps(&sim, 1);
     // online_vcpus (4 calls), the hard maps against the domain's cpupool (its pool id,
-    // then the pool: 2 calls), the previous state of vCPUs 0 and 1 (2 calls each), then per
+    // then the pool: 2 calls), the previous maps of vCPUs 0 and 1 (1 call each), then per
     // vCPU an identity check and the set: fail the second set.
-    sim.hv.fail_nth_call(4 + 2 + 2 * 2 + 2 + 2, libc::EIO);
+    sim.hv.fail_nth_call(4 + 2 + 2 + 2 + 2, libc::EIO);
     let err = dom.apply_placement(&resolved).unwrap_err();
     match &err {
         Error::RolledBack { failed, restored, restore_failures } => {

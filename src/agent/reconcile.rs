@@ -1,7 +1,7 @@
 //! [`reconcile`]: one domain's vCPUs and emulator against its resolved policy.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cpumap::CpuMap;
 use crate::error::{Error, NoEmulatorReason, Result};
@@ -103,7 +103,10 @@ pub struct Report {
     pub emulator: EmulatorOutcome,
     /// Whether nothing was written.
     pub dry_run: bool,
-    /// How long the reconcile took.
+    /// How long the reconcile took, as [`Agent`](super::Agent) measures it (from the event
+    /// that caused it to the report). Zero from [`reconcile`] and [`reconcile_with`], which
+    /// read no clock: in a PV dom0 without a stable TSC a clock read is a system call
+    /// (Xen's pvclock then has no vDSO path).
     pub took: Duration,
 }
 
@@ -184,7 +187,6 @@ pub fn reconcile(dom: &Domain, policy: &Resolved, dry_run: bool) -> Result<Repor
 /// Those of [`check_fits`], or a failed read of the domain's vCPUs. Per-vCPU and
 /// emulator failures are in the report.
 pub fn reconcile_with(dom: &Domain, policy: &Resolved, options: &Options) -> Result<Report> {
-    let start = Instant::now();
     check_fits(dom, policy)?;
     let mut report = Report {
         domid: dom.id(),
@@ -196,22 +198,29 @@ pub fn reconcile_with(dom: &Domain, policy: &Resolved, options: &Options) -> Res
         dry_run: options.dry_run,
         took: Duration::ZERO,
     };
-    for v in dom.vcpus()? {
-        let want = &policy.vcpus[v.vcpu.index()].cpus;
-        if v.hard == *want {
-            report.right.insert(v.vcpu);
+    // Every vCPU's hard map first (one getaffinity each, into one buffer), then the
+    // changes: a failed read leaves nothing half done.
+    let size = dom.host().cpumap_size();
+    let mut maps = Vec::new();
+    dom.maps_into(&mut maps, false)?;
+    let mut have = CpuMap::with_capacity(dom.host().nr_cpus());
+    for (vcpu, map) in (0..).map(VcpuId).zip(maps.chunks_exact(size)) {
+        let want = &policy.vcpus[vcpu.index()].cpus;
+        have.assign_libvirt_bytes(map);
+        if have == *want {
+            report.right.insert(vcpu);
             continue;
         }
-        let change = Change { vcpu: v.vcpu, from: v.hard, to: want.clone() };
-        if !options.repair.covers(v.vcpu) {
+        let change = Change { vcpu, from: have.clone(), to: want.clone() };
+        if !options.repair.covers(vcpu) {
             report.drift.push(change);
             continue;
         }
         if !options.dry_run {
             let result =
-                dom.ensure_same("a reconcile").and_then(|()| dom.set_affinity(v.vcpu, &AffinityRequest::hard(want)));
+                dom.ensure_same("a reconcile").and_then(|()| dom.set_affinity(vcpu, &AffinityRequest::hard(want)));
             if let Err(e) = result {
-                report.failed.push((v.vcpu, e));
+                report.failed.push((vcpu, e));
                 continue;
             }
         }
@@ -220,7 +229,6 @@ pub fn reconcile_with(dom: &Domain, policy: &Resolved, options: &Options) -> Res
     if options.emulator {
         report.emulator = emulator(dom, &policy.emulator.0, options.repair == Repair::All, options.dry_run);
     }
-    report.took = start.elapsed();
     Ok(report)
 }
 

@@ -198,6 +198,12 @@ impl CpuMap {
         CpuMap { words }
     }
 
+    /// Whether the maps have a CPU in common (`!intersection(other).is_empty()`, without
+    /// making the intersection).
+    pub fn intersects(&self, other: &CpuMap) -> bool {
+        self.words.iter().zip(&other.words).any(|(a, b)| a & b != 0)
+    }
+
     /// Whether every CPU of `self` is in `other`.
     pub fn is_subset(&self, other: &CpuMap) -> bool {
         self.words.iter().enumerate().all(|(i, w)| w & !other.words.get(i).copied().unwrap_or(0) == 0)

@@ -122,7 +122,7 @@ impl Domain {
         let pool = self.pool()?;
         for (vcpu, req) in items {
             if let Some(hard) = req.hard {
-                if hard.intersection(&pool.cpus).is_empty() {
+                if !hard.intersects(&pool.cpus) {
                     return Err(self.no_usable_cpu(*vcpu, hard.clone(), pool, xen_sys::Errno::new(libc::EINVAL)));
                 }
             }
@@ -248,13 +248,43 @@ impl Domain {
             self.validate(*v, req)?;
         }
         self.check_pool(items)?;
-        let previous: Vec<VcpuInfo> = items.iter().map(|&(v, _)| self.vcpu_info(v)).collect::<Result<_>>()?;
+        // The maps as they are, for a rollback: read before any change, all in one buffer
+        // (hard then soft per item; the maps alone, no state read).
+        let size = self.host.cpumap_size();
+        let hv = self.host.hypervisor();
+        let mut previous = vec![0u8; 2 * size * items.len()];
+        for ((v, _), maps) in items.iter().zip(previous.chunks_exact_mut(2 * size)) {
+            let (hard, soft) = maps.split_at_mut(size);
+            hv.get_affinity(self.id().get(), v.get(), Some(hard), Some(soft))
+                .map_err(|e| self.fail(Op::GetAffinity, Some(*v), e))?;
+        }
+        let nr_cpus = self.host.nr_cpus();
         let mut done = Vec::with_capacity(items.len());
         for (v, req) in items {
-            match self.ensure_same("an affinity change").and_then(|()| self.set_affinity(*v, req)) {
-                Ok(eff) => done.push((*v, eff)),
+            let mut eff = Effective {
+                hard: req.hard.map(|_| CpuMap::with_capacity(nr_cpus)),
+                soft: req.soft.map(|_| CpuMap::with_capacity(nr_cpus)),
+            };
+            let result = self
+                .ensure_same("an affinity change")
+                .and_then(|()| with_maps(size, |hard, soft| self.set_affinity_with(*v, req, &mut eff, hard, soft)));
+            match result {
+                Ok(()) => done.push((*v, eff)),
                 Err(failed) => {
-                    let (restored, restore_failures) = self.restore_affinity(&previous[..done.len()]);
+                    let saved: Vec<VcpuInfo> = done
+                        .iter()
+                        .zip(previous.chunks_exact(2 * size))
+                        .map(|(&(vcpu, _), maps)| {
+                            let (hard, soft) = maps.split_at(size);
+                            VcpuInfo {
+                                vcpu,
+                                hard: CpuMap::from_libvirt_bytes(hard),
+                                soft: CpuMap::from_libvirt_bytes(soft),
+                                ..VcpuInfo::empty()
+                            }
+                        })
+                        .collect();
+                    let (restored, restore_failures) = self.restore_affinity(&saved);
                     return Err(Error::RolledBack { failed: Box::new(failed), restored, restore_failures });
                 }
             }

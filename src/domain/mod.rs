@@ -239,6 +239,25 @@ impl Domain {
         Ok(())
     }
 
+    /// Reads the affinity maps of every vCPU, `0..max_vcpus()`, in Xen's byte layout into
+    /// `out`: one `xc_vcpu_getaffinity` per vCPU, no state read. Per vCPU `out` holds the
+    /// hard map, then the soft map when `soft` is set, each [`Host::cpumap_size`] bytes.
+    /// For operations that need the maps alone (a rollback's record, a reconcile), in one
+    /// allocation.
+    pub(crate) fn maps_into(&self, out: &mut Vec<u8>, soft: bool) -> Result<()> {
+        let size = self.host.cpumap_size();
+        let per = if soft { 2 * size } else { size };
+        out.clear();
+        out.resize(per * self.max_vcpus() as usize, 0);
+        let hv = self.host.hypervisor();
+        for (v, maps) in (0..).zip(out.chunks_exact_mut(per)) {
+            let (hard, rest) = maps.split_at_mut(size);
+            hv.get_affinity(self.id().get(), v, Some(hard), soft.then_some(rest))
+                .map_err(|e| self.fail(Op::GetAffinity, Some(VcpuId(v)), e))?;
+        }
+        Ok(())
+    }
+
     /// Every vCPU's state and affinity, `0..max_vcpus()`.
     ///
     /// # Errors

@@ -368,7 +368,7 @@ pub fn a_restarted_agent_repins_nothing(f: &Fixture) {
         let summary: Summary = second.reconcile_all(&mut |e| events.push(e.to_string())).unwrap();
         assert_eq!((summary.domains, summary.writes, summary.failed), (1, 0, 0), "{events:#?}");
         let calls = f.counter.take();
-        assert!(calls.get("vcpu_info").is_some_and(|&n| n >= 4), "it read every vCPU: {calls:?}");
+        assert!(calls.get("get_affinity(hard)").is_some_and(|&n| n >= 4), "it read every vCPU's map: {calls:?}");
         assert!(!calls.keys().any(|k| k.starts_with("set_affinity")), "read hypercalls only: {calls:?}");
         assert_eq!(f.maps(&dom), ["0-1"; 4], "the dropped pin stayed dropped");
 
