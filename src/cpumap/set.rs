@@ -3,7 +3,16 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+use smallvec::SmallVec;
+
 use super::{bytes, CpuMapError};
+
+/// Words kept in the map itself, without a heap allocation: CPUs 0-127, so the maps of a
+/// host of up to 128 CPUs (the read-backs of every list, pin and reconcile) allocate
+/// nothing, and a map is as small as a `Vec` (24 bytes: `smallvec`'s union layout).
+const INLINE_WORDS: usize = 2;
+
+type Words = SmallVec<[u64; INLINE_WORDS]>;
 
 /// An owned set of CPU numbers, stored as `u64` words (CPU `i` is bit `i % 64` of word
 /// `i / 64`).
@@ -11,6 +20,8 @@ use super::{bytes, CpuMapError};
 /// Equality and hashing ignore trailing zero words, so a map read from a 4-byte libvirt
 /// buffer equals the same CPUs read from a 512-byte Xen buffer. `Display` and `FromStr`
 /// use the cpu-list syntax (`0-3,8,10-11`; see [`crate::cpumap::parse_cpu_list`]).
+///
+/// Maps of CPUs below 128 live inside the value; larger ones on the heap.
 ///
 /// ```
 /// use xenvcpu::cpumap::CpuMap;
@@ -21,23 +32,23 @@ use super::{bytes, CpuMapError};
 /// ```
 #[derive(Clone, Default)]
 pub struct CpuMap {
-    words: Vec<u64>,
+    words: Words,
 }
 
 impl CpuMap {
     /// An empty map.
     pub const fn new() -> Self {
-        Self { words: Vec::new() }
+        Self { words: Words::new_const() }
     }
 
     /// An empty map with room for CPUs `0..ncpus` without reallocating.
     pub fn with_capacity(ncpus: usize) -> Self {
-        Self { words: Vec::with_capacity(ncpus.div_ceil(64)) }
+        Self { words: Words::with_capacity(ncpus.div_ceil(64)) }
     }
 
     /// The map of CPUs `0..ncpus`.
     pub fn all(ncpus: usize) -> Self {
-        let mut words = vec![u64::MAX; ncpus / 64];
+        let mut words = Words::from_elem(u64::MAX, ncpus / 64);
         if ncpus % 64 != 0 {
             words.push((1u64 << (ncpus % 64)) - 1);
         }
@@ -46,7 +57,7 @@ impl CpuMap {
 
     /// Reads a libvirt (or Xen) byte map: CPU `i` is bit `i % 8` of byte `i / 8`.
     pub fn from_libvirt_bytes(map: &[u8]) -> Self {
-        let mut words = vec![0; map.len().div_ceil(8)];
+        let mut words = Words::from_elem(0, map.len().div_ceil(8));
         bytes::bytes_to_words(map, &mut words).expect("the words hold every byte");
         Self { words }
     }
@@ -81,7 +92,7 @@ impl CpuMap {
 
     /// Reads `u64` words (CPU `i` = bit `i % 64` of word `i / 64`).
     pub fn from_words(words: &[u64]) -> Self {
-        Self { words: words.to_vec() }
+        Self { words: Words::from_slice(words) }
     }
 
     /// The words, possibly with trailing zero words.
@@ -302,6 +313,14 @@ impl std::iter::FusedIterator for Iter<'_> {}
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_map_is_as_small_as_a_vec_and_keeps_128_cpus_inline() {
+        assert_eq!(std::mem::size_of::<CpuMap>(), std::mem::size_of::<Vec<u64>>());
+        assert!(!CpuMap::all(128).words.spilled());
+        assert!(CpuMap::all(129).words.spilled());
+        assert!(!CpuMap::from_libvirt_bytes(&[0xff; 16]).words.spilled());
+    }
     use super::*;
 
     fn map(cpus: &[usize]) -> CpuMap {
