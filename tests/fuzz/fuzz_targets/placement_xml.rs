@@ -37,6 +37,7 @@ fn host(node_of: &[Option<u32>]) -> HostInfo {
             cpu_khz: 1_000_000,
         },
         cpus,
+        online: node_of.iter().enumerate().filter(|(_, node)| node.is_some()).map(|(cpu, _)| cpu).collect(),
     }
 }
 
