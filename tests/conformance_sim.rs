@@ -248,3 +248,28 @@ fn pv_pvh_and_hvm_are_told_apart_by_the_emulation_flags() {
     assert!(pvh.flags.hvm, "Xen reports PVH as an HVM container");
     assert_eq!(pvh.emulation_flags, xen_sys::XEN_X86_EMU_LAPIC);
 }
+
+/// `pin_each` checks a map once for a run of items that share it, but every vCPU, and a
+/// later item's own map in full: a bad one anywhere refuses the whole request before any
+/// change.
+#[test]
+fn pin_each_checks_every_vcpu_and_every_distinct_map_before_writing() {
+    let f = sim_fixture();
+    let sim = f.sim.as_ref().unwrap();
+    let dom0 = f.host.domain(DomId(0)).unwrap();
+    let (good, empty, beyond): (CpuMap, CpuMap, CpuMap) =
+        ("1".parse().unwrap(), CpuMap::new(), "0,64".parse().unwrap());
+    let shared = AffinityRequest::hard(&good);
+    let before = sim.snapshot();
+    let err = dom0.pin_each(&[(VcpuId(0), shared), (VcpuId(1), shared), (VcpuId(9), shared)]).unwrap_err();
+    assert!(matches!(err, Error::VcpuOutOfRange { vcpu: VcpuId(9), .. }), "{err}");
+    let err = dom0
+        .pin_each(&[(VcpuId(0), shared), (VcpuId(1), shared), (VcpuId(2), AffinityRequest::hard(&empty))])
+        .unwrap_err();
+    assert!(matches!(err, Error::EmptyMap { vcpu: VcpuId(2), .. }), "{err}");
+    let err = dom0
+        .pin_each(&[(VcpuId(0), shared), (VcpuId(1), AffinityRequest::hard(&beyond)), (VcpuId(2), shared)])
+        .unwrap_err();
+    assert!(matches!(err, Error::CpusBeyondHost { .. }), "{err}");
+    assert_eq!(sim.snapshot(), before, "nothing was written");
+}

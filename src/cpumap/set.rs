@@ -65,8 +65,11 @@ impl CpuMap {
     /// Replaces the CPUs with those of a libvirt (or Xen) byte map, reusing the map's
     /// allocation: once it has held a map of this size, this allocates nothing.
     pub fn assign_libvirt_bytes(&mut self, map: &[u8]) {
-        self.words.clear();
-        self.words.resize(map.len().div_ceil(8), 0);
+        let len = map.len().div_ceil(8);
+        if self.words.len() != len {
+            self.words.resize(len, 0);
+        }
+        // Every word is written (the bytes, then zeros past them): nothing to clear first.
         bytes::bytes_to_words(map, &mut self.words).expect("the words hold every byte");
     }
 

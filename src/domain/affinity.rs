@@ -40,6 +40,16 @@ impl<'a> AffinityRequest<'a> {
     pub fn forced(self) -> Self {
         Self { force: true, ..self }
     }
+
+    /// Whether both requests name the very same maps (the same `CpuMap`s, or none).
+    fn same_maps(&self, other: &AffinityRequest<'_>) -> bool {
+        let same = |a: Option<&CpuMap>, b: Option<&CpuMap>| match (a, b) {
+            (Some(a), Some(b)) => std::ptr::eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same(self.hard, other.hard) && same(self.soft, other.soft)
+    }
 }
 
 /// The effective affinity Xen wrote back after a change: hard ∩ the online CPUs of the
@@ -204,7 +214,7 @@ impl Domain {
             return Err(match errno.raw() {
                 libc::EBUSY => Error::Busy { domid: self.id(), vcpu, errno },
                 libc::EINVAL if req.hard.is_some() => match self.pool() {
-                    Ok(pool) if req.hard.is_some_and(|h| h.intersection(&pool.cpus).is_empty()) => {
+                    Ok(pool) if req.hard.is_some_and(|h| !h.intersects(&pool.cpus)) => {
                         self.no_usable_cpu(vcpu, req.hard.cloned().unwrap_or_default(), pool, errno)
                     }
                     _ => self.fail(Op::SetAffinity, Some(vcpu), errno),
@@ -244,8 +254,16 @@ impl Domain {
     /// # Errors
     /// As [`pin`](Self::pin).
     pub fn pin_each(&self, items: &[(VcpuId, AffinityRequest<'_>)]) -> Result<Vec<(VcpuId, Effective)>> {
+        let mut checked: Option<&AffinityRequest<'_>> = None;
         for (v, req) in items {
-            self.validate(*v, req)?;
+            // The maps are checked once for a run of items with the same maps (`pin`: every
+            // item), the vCPU for each.
+            if checked.is_some_and(|c| c.same_maps(req)) {
+                self.check_vcpu(*v)?;
+            } else {
+                self.validate(*v, req)?;
+                checked = Some(req);
+            }
         }
         self.check_pool(items)?;
         // The maps as they are, for a rollback: read before any change, all in one buffer
