@@ -141,7 +141,7 @@ impl VcpuSet {
     }
 
     /// The vCPUs in increasing order.
-    pub fn iter(&self) -> impl Iterator<Item = VcpuId> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = VcpuId> + Clone + '_ {
         self.0.iter().map(|v| VcpuId(v as u32))
     }
 

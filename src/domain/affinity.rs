@@ -126,14 +126,19 @@ impl Domain {
     /// # Errors
     /// [`Error::NoUsableCpu`] naming the pool and its CPUs; a failed read.
     pub fn check_pool(&self, items: &[(VcpuId, AffinityRequest<'_>)]) -> Result<()> {
-        if items.iter().all(|(_, req)| req.hard.is_none()) {
+        self.check_pool_of(items.iter().copied())
+    }
+
+    /// [`check_pool`](Self::check_pool) of the items `items` yields.
+    fn check_pool_of<'r>(&self, items: impl Iterator<Item = (VcpuId, AffinityRequest<'r>)> + Clone) -> Result<()> {
+        if items.clone().all(|(_, req)| req.hard.is_none()) {
             return Ok(());
         }
         let pool = self.pool()?;
         for (vcpu, req) in items {
             if let Some(hard) = req.hard {
                 if !hard.intersects(&pool.cpus) {
-                    return Err(self.no_usable_cpu(*vcpu, hard.clone(), pool, xen_sys::Errno::new(libc::EINVAL)));
+                    return Err(self.no_usable_cpu(vcpu, hard.clone(), pool, xen_sys::Errno::new(libc::EINVAL)));
                 }
             }
         }
@@ -243,8 +248,7 @@ impl Domain {
     /// The validation errors of [`set_affinity`](Self::set_affinity) for any vCPU (before
     /// any change), or [`Error::RolledBack`] wrapping the failure.
     pub fn pin(&self, vcpus: &VcpuSet, req: &AffinityRequest<'_>) -> Result<Vec<(VcpuId, Effective)>> {
-        let items: Vec<(VcpuId, AffinityRequest<'_>)> = vcpus.iter().map(|v| (v, *req)).collect();
-        self.pin_each(&items)
+        self.pin_items(vcpus.iter().map(|v| (v, *req)), vcpus.count())
     }
 
     /// Sets a different affinity on each of several vCPUs as one operation, with the
@@ -254,30 +258,39 @@ impl Domain {
     /// # Errors
     /// As [`pin`](Self::pin).
     pub fn pin_each(&self, items: &[(VcpuId, AffinityRequest<'_>)]) -> Result<Vec<(VcpuId, Effective)>> {
-        let mut checked: Option<&AffinityRequest<'_>> = None;
-        for (v, req) in items {
+        self.pin_items(items.iter().copied(), items.len())
+    }
+
+    /// [`pin_each`](Self::pin_each) of `n` items, walked as often as needed (four times).
+    fn pin_items<'r>(
+        &self,
+        items: impl Iterator<Item = (VcpuId, AffinityRequest<'r>)> + Clone,
+        n: usize,
+    ) -> Result<Vec<(VcpuId, Effective)>> {
+        let mut checked: Option<AffinityRequest<'r>> = None;
+        for (v, req) in items.clone() {
             // The maps are checked once for a run of items with the same maps (`pin`: every
             // item), the vCPU for each.
-            if checked.is_some_and(|c| c.same_maps(req)) {
-                self.check_vcpu(*v)?;
+            if checked.is_some_and(|c| c.same_maps(&req)) {
+                self.check_vcpu(v)?;
             } else {
-                self.validate(*v, req)?;
+                self.validate(v, &req)?;
                 checked = Some(req);
             }
         }
-        self.check_pool(items)?;
+        self.check_pool_of(items.clone())?;
         // The maps as they are, for a rollback: read before any change, all in one buffer
         // (hard then soft per item; the maps alone, no state read).
         let size = self.host.cpumap_size();
         let hv = self.host.hypervisor();
-        let mut previous = vec![0u8; 2 * size * items.len()];
-        for ((v, _), maps) in items.iter().zip(previous.chunks_exact_mut(2 * size)) {
+        let mut previous = vec![0u8; 2 * size * n];
+        for ((v, _), maps) in items.clone().zip(previous.chunks_exact_mut(2 * size)) {
             let (hard, soft) = maps.split_at_mut(size);
             hv.get_affinity(self.id().get(), v.get(), Some(hard), Some(soft))
-                .map_err(|e| self.fail(Op::GetAffinity, Some(*v), e))?;
+                .map_err(|e| self.fail(Op::GetAffinity, Some(v), e))?;
         }
         let nr_cpus = self.host.nr_cpus();
-        let mut done = Vec::with_capacity(items.len());
+        let mut done = Vec::with_capacity(n);
         for (v, req) in items {
             let mut eff = Effective {
                 hard: req.hard.map(|_| CpuMap::with_capacity(nr_cpus)),
@@ -285,9 +298,9 @@ impl Domain {
             };
             let result = self
                 .ensure_same("an affinity change")
-                .and_then(|()| with_maps(size, |hard, soft| self.set_affinity_with(*v, req, &mut eff, hard, soft)));
+                .and_then(|()| with_maps(size, |hard, soft| self.set_affinity_with(v, &req, &mut eff, hard, soft)));
             match result {
-                Ok(()) => done.push((*v, eff)),
+                Ok(()) => done.push((v, eff)),
                 Err(failed) => {
                     let saved: Vec<VcpuInfo> = done
                         .iter()

@@ -178,14 +178,14 @@ impl Domain {
     /// [`Error::DomainReplaced`] when another domain has it, or a failed hypercall.
     pub fn ensure_same(&self, during: &'static str) -> Result<()> {
         let hv = self.host.hypervisor();
-        match hv.domain_info(self.id().get()) {
-            Ok(Some(now)) if now.uuid != self.info.uuid => Err(Error::DomainReplaced {
+        match hv.domain_identity(self.id().get()) {
+            Ok(Some((uuid, _))) if uuid != self.info.uuid => Err(Error::DomainReplaced {
                 domid: self.id(),
                 during,
                 expected: crate::Uuid(self.info.uuid),
-                found: crate::Uuid(now.uuid),
+                found: crate::Uuid(uuid),
             }),
-            Ok(Some(now)) if !now.flags.dying => Ok(()),
+            Ok(Some((_, dying))) if !dying => Ok(()),
             Ok(_) => Err(Error::DomainGone { domid: self.id(), op: Op::DomainInfo, errno: None }),
             Err(errno) => Err(self.host.error(Op::DomainInfo, Some(self.id()), None, errno)),
         }

@@ -310,6 +310,14 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
     /// (the returned domid is always checked).
     fn domain_info(&self, domid: u32) -> Result<Option<DomainInfo>, Errno>;
 
+    /// What an identity check reads of one domain: its handle (uuid) and whether it is
+    /// dying; `None` when `domid` does not exist. The same hypercall as
+    /// [`domain_info`](Self::domain_info), which the default calls; a backend may read the
+    /// two fields alone (libxenctrl's does: multi-step operations check before every write).
+    fn domain_identity(&self, domid: u32) -> Result<Option<([u8; 16], bool)>, Errno> {
+        Ok(self.domain_info(domid)?.map(|d| (d.uuid, d.flags.dying)))
+    }
+
     /// Wraps `xc_vcpu_getinfo`.
     ///
     /// Xen: `EINVAL` when `vcpu >= max_vcpus`, `ESRCH` when the vCPU or domain is absent.

@@ -245,6 +245,12 @@ impl Hypervisor for XenCtrlBackend {
         Ok(raw.as_ref().map(domain_info))
     }
 
+    fn domain_identity(&self, domid: u32) -> Result<Option<([u8; 16], bool)>, Errno> {
+        // SAFETY: the handle is open for the whole call.
+        let raw = unsafe { xen_sys::getinfo_one(self.lib(), self.iface.as_ptr(), domid) }?;
+        Ok(raw.map(|r| (r.handle, r.flags & XEN_DOMINF_dying != 0)))
+    }
+
     fn vcpu_info(&self, domid: u32, vcpu: u32) -> Result<RawVcpuInfo, Errno> {
         // libxenctrl stores the vCPU as 16 bits in the domctl: a larger one would alias.
         if vcpu > u32::from(u16::MAX) {

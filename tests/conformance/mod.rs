@@ -288,6 +288,20 @@ pub fn absent_domain(f: &Fixture) {
     assert_eq!(errno, libc::ESRCH);
 }
 
+/// The identity check's read (a handle and whether it is dying) says what the domain's
+/// info says, for every domain, and `None` for an absent one: libxenctrl's backend reads the
+/// two fields alone, the simulator through `domain_info`.
+pub fn domain_identity_is_the_infos_uuid_and_dying(f: &Fixture) {
+    let hv = f.host.hypervisor();
+    assert_eq!(hv.domain_identity(31000).unwrap(), None);
+    let domains = f.host.domains().unwrap();
+    assert!(domains.len() >= 2, "{domains:?}");
+    for d in domains {
+        let id = d.domid.get();
+        assert_eq!(hv.domain_identity(id).unwrap(), Some((d.uuid, d.flags.dying)), "domain {id}");
+    }
+}
+
 pub fn max_vcpus_is_fixed_and_refused_on_self(f: &Fixture) {
     let dom0 = f.host.domain(f.dom0).unwrap();
     let err = dom0.set_max_vcpus(f.dom0_vcpus + 1).unwrap_err();
@@ -543,6 +557,7 @@ macro_rules! suite {
             cpu_beyond_the_host_is_refused_and_named,
             vcpu_out_of_range,
             absent_domain,
+            domain_identity_is_the_infos_uuid_and_dying,
             max_vcpus_is_fixed_and_refused_on_self,
             max_vcpus_same_value_is_accepted_for_the_guest,
             pin_all_vcpus_as_one_operation,
