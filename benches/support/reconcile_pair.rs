@@ -84,7 +84,7 @@ pub fn raw_pass(hv: &dyn Hypervisor, raw: &Raw, policy: usize, b: &mut Bufs) -> 
                 tally.0 += 1;
                 continue;
             }
-            let same = matches!(hv.domain_info(domid), Ok(Some(d)) if d.uuid == uuid && !d.flags.dying);
+            let same = matches!(hv.domain_identity(domid), Ok(Some((u, dying))) if u == uuid && !dying);
             assert!(same, "domain {domid} replaced");
             b.set.copy_from_slice(want);
             hv.set_affinity(domid, v, Some(&mut b.set), None, false).unwrap();
