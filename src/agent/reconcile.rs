@@ -202,7 +202,7 @@ pub fn reconcile_with(dom: &Domain, policy: &Resolved, options: &Options) -> Res
     // changes: a failed read leaves nothing half done.
     let size = dom.host().cpumap_size();
     let mut maps = Vec::new();
-    dom.maps_into(&mut maps, false)?;
+    dom.maps_into((0..dom.max_vcpus()).map(VcpuId), dom.max_vcpus() as usize, false, &mut maps)?;
     let mut have = CpuMap::with_capacity(dom.host().nr_cpus());
     for (vcpu, map) in (0..).map(VcpuId).zip(maps.chunks_exact(size)) {
         let want = &policy.vcpus[vcpu.index()].cpus;

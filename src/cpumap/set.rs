@@ -316,6 +316,11 @@ impl std::iter::FusedIterator for Iter<'_> {}
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn map(cpus: &[usize]) -> CpuMap {
+        cpus.iter().copied().collect()
+    }
 
     #[test]
     fn a_map_is_as_small_as_a_vec_and_keeps_128_cpus_inline() {
@@ -323,11 +328,6 @@ mod tests {
         assert!(!CpuMap::all(128).words.spilled());
         assert!(CpuMap::all(129).words.spilled());
         assert!(!CpuMap::from_libvirt_bytes(&[0xff; 16]).words.spilled());
-    }
-    use super::*;
-
-    fn map(cpus: &[usize]) -> CpuMap {
-        cpus.iter().copied().collect()
     }
 
     #[test]

@@ -282,13 +282,8 @@ impl Domain {
         // The maps as they are, for a rollback: read before any change, all in one buffer
         // (hard then soft per item; the maps alone, no state read).
         let size = self.host.cpumap_size();
-        let hv = self.host.hypervisor();
-        let mut previous = vec![0u8; 2 * size * n];
-        for ((v, _), maps) in items.clone().zip(previous.chunks_exact_mut(2 * size)) {
-            let (hard, soft) = maps.split_at_mut(size);
-            hv.get_affinity(self.id().get(), v.get(), Some(hard), Some(soft))
-                .map_err(|e| self.fail(Op::GetAffinity, Some(v), e))?;
-        }
+        let mut previous = Vec::new();
+        self.maps_into(items.clone().map(|(v, _)| v), n, true, &mut previous)?;
         let nr_cpus = self.host.nr_cpus();
         let mut done = Vec::with_capacity(n);
         for (v, req) in items {

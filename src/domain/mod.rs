@@ -239,21 +239,27 @@ impl Domain {
         Ok(())
     }
 
-    /// Reads the affinity maps of every vCPU, `0..max_vcpus()`, in Xen's byte layout into
-    /// `out`: one `xc_vcpu_getaffinity` per vCPU, no state read. Per vCPU `out` holds the
-    /// hard map, then the soft map when `soft` is set, each [`Host::cpumap_size`] bytes.
-    /// For operations that need the maps alone (a rollback's record, a reconcile), in one
-    /// allocation.
-    pub(crate) fn maps_into(&self, out: &mut Vec<u8>, soft: bool) -> Result<()> {
+    /// Reads the affinity maps of `n` vCPUs (`vcpus`, in order; their range is the
+    /// caller's to have checked) in Xen's byte layout into `out`: one `xc_vcpu_getaffinity`
+    /// per vCPU, no state read. Per vCPU `out` holds the hard map, then the soft map when
+    /// `soft` is set, each [`Host::cpumap_size`] bytes. For operations that need the maps
+    /// alone (a rollback's record, a reconcile), in one allocation.
+    pub(crate) fn maps_into(
+        &self,
+        vcpus: impl Iterator<Item = VcpuId>,
+        n: usize,
+        soft: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let size = self.host.cpumap_size();
         let per = if soft { 2 * size } else { size };
         out.clear();
-        out.resize(per * self.max_vcpus() as usize, 0);
+        out.resize(per * n, 0);
         let hv = self.host.hypervisor();
-        for (v, maps) in (0..).zip(out.chunks_exact_mut(per)) {
+        for (v, maps) in vcpus.zip(out.chunks_exact_mut(per)) {
             let (hard, rest) = maps.split_at_mut(size);
-            hv.get_affinity(self.id().get(), v, Some(hard), soft.then_some(rest))
-                .map_err(|e| self.fail(Op::GetAffinity, Some(VcpuId(v)), e))?;
+            hv.get_affinity(self.id().get(), v.get(), Some(hard), soft.then_some(rest))
+                .map_err(|e| self.fail(Op::GetAffinity, Some(v), e))?;
         }
         Ok(())
     }
@@ -278,9 +284,7 @@ impl Domain {
     /// # Errors
     /// As [`vcpus`](Self::vcpus); `out`'s contents are unspecified on error.
     pub fn vcpus_into(&self, out: &mut Vec<VcpuInfo>) -> Result<()> {
-        let n = self.max_vcpus() as usize;
-        out.truncate(n);
-        out.resize_with(n, VcpuInfo::empty);
+        out.resize_with(self.max_vcpus() as usize, VcpuInfo::empty);
         for (v, info) in (0..).map(VcpuId).zip(out.iter_mut()) {
             self.vcpu_info_into(v, info)?;
         }
