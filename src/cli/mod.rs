@@ -329,22 +329,27 @@ impl Env {
         if let Some(name) = self.names.borrow().get(&domid) {
             return name.clone();
         }
-        let name = if self.store_down.get() {
-            None
-        } else {
-            match self.host.domain_name(domid) {
-                Ok(name) => name,
-                Err(e @ Error::XenStoreUnavailable { .. }) => {
-                    self.store_down.set(true);
-                    eprintln!("xenvcpu: warning: domain names unavailable, showing ids: {e}");
-                    None
-                }
-                Err(_) => None,
-            }
-        };
+        let name = self.read_name("domain", || self.host.domain_name(domid));
         let name = name.or_else(|| (domid == DomId::DOM0).then(|| "Domain-0".to_string()));
         self.names.borrow_mut().insert(domid, name.clone());
         name
+    }
+
+    /// A name `read` from xenstore (`what`: whose names, for the warning), or `None`. Once
+    /// xenstore did not answer, says so once and reads nothing more: names become ids.
+    fn read_name(&self, what: &str, read: impl FnOnce() -> Result<Option<String>, Error>) -> Option<String> {
+        if self.store_down.get() {
+            return None;
+        }
+        match read() {
+            Ok(name) => name,
+            Err(e @ Error::XenStoreUnavailable { .. }) => {
+                self.store_down.set(true);
+                eprintln!("xenvcpu: warning: {what} names unavailable, showing ids: {e}");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     /// A cpupool's name from xenstore (`/local/pool/<id>/name`), read once per pool; its id
@@ -353,20 +358,7 @@ impl Env {
         if let Some(name) = self.pool_names.borrow().get(&pool) {
             return name.clone();
         }
-        let name = if self.store_down.get() {
-            None
-        } else {
-            match self.host.pool_name(pool) {
-                Ok(name) => name,
-                Err(e @ Error::XenStoreUnavailable { .. }) => {
-                    self.store_down.set(true);
-                    eprintln!("xenvcpu: warning: cpupool names unavailable, showing ids: {e}");
-                    None
-                }
-                Err(_) => None,
-            }
-        };
-        let name = name.unwrap_or_else(|| pool.to_string());
+        let name = self.read_name("cpupool", || self.host.pool_name(pool)).unwrap_or_else(|| pool.to_string());
         self.pool_names.borrow_mut().insert(pool, name.clone());
         name
     }
