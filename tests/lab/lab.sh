@@ -431,6 +431,14 @@ cargo_executables() {
         grep -o '"executable":"[^"]*"' | sed 's/^"executable":"//; s/"$//'
 }
 
+# cargo_executable JSONFILE NAME_RE: the last "executable" of a built artifact whose file name
+# is NAME_RE (an extended regex, whole name: `xenvcpu` is the binary, not its unit tests'
+# `xenvcpu-<hash>`), or nothing.
+cargo_executable() {
+    grep '"reason":"compiler-artifact"' "$1" | grep -o '"executable":"[^"]*"' |
+        sed 's/^"executable":"//; s/"$//' | grep -E "/$2\$" | tail -n 1 || true
+}
+
 # Sets XENVCPU_EXE and TEST_EXES (test binaries, only in test mode). run and bench use the
 # release build of xenvcpu; test mode uses what `cargo test --workspace` builds (the dev
 # profile: the test binaries and the xenvcpu they run, with overflow checks), so the lab
@@ -441,8 +449,7 @@ build_cargo() {
         say "build: cargo build --release --bin xenvcpu"
         (cd "$REPO" && cargo build --release --bin xenvcpu --message-format=json-render-diagnostics) >"$json" ||
             die "build: cargo build failed"
-        XENVCPU_EXE=$(grep '"reason":"compiler-artifact"' "$json" | grep -o '"executable":"[^"]*/xenvcpu"' |
-            sed 's/^"executable":"//; s/"$//')
+        XENVCPU_EXE=$(cargo_executable "$json" xenvcpu)
         [[ -x $XENVCPU_EXE ]] || die "build: cargo reported no xenvcpu executable"
     fi
     BENCH_EXE= SCALE_BENCH_EXE=
@@ -450,8 +457,8 @@ build_cargo() {
         say "build: cargo bench --bench affinity --bench scale --no-run"
         (cd "$REPO" && cargo bench --bench affinity --bench scale --no-run --message-format=json-render-diagnostics) >"$json" ||
             die "build: cargo bench --no-run failed"
-        BENCH_EXE=$(grep -o '"executable":"[^"]*/affinity-[^"]*"' "$json" | sed 's/^"executable":"//; s/"$//' | tail -n 1)
-        SCALE_BENCH_EXE=$(grep -o '"executable":"[^"]*/scale-[^"]*"' "$json" | sed 's/^"executable":"//; s/"$//' | tail -n 1)
+        BENCH_EXE=$(cargo_executable "$json" 'affinity-[0-9a-f]+')
+        SCALE_BENCH_EXE=$(cargo_executable "$json" 'scale-[0-9a-f]+')
         [[ -x $BENCH_EXE && -x $SCALE_BENCH_EXE ]] || die "build: cargo reported no affinity or scale bench executable"
     fi
     TEST_EXES=() CAPI_SO='' CAPI_TEST_EXE=''
@@ -459,8 +466,7 @@ build_cargo() {
         say "build: cargo test --workspace --no-run"
         (cd "$REPO" && cargo test --workspace --no-run --message-format=json-render-diagnostics) >"$json" ||
             die "build: cargo test --no-run failed"
-        XENVCPU_EXE=$(grep '"reason":"compiler-artifact"' "$json" | grep '"profile":{[^}]*"test":false' |
-            grep -o '"executable":"[^"]*/xenvcpu"' | sed 's/^"executable":"//; s/"$//' | tail -n 1)
+        XENVCPU_EXE=$(cargo_executable "$json" xenvcpu)
         [[ -x $XENVCPU_EXE ]] || die "build: cargo test --no-run reported no xenvcpu executable"
         # By name, the same order every run. lab_scale's tests need the scale guests: they
         # run only with --scale, and only they do.
