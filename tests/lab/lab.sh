@@ -1004,7 +1004,8 @@ main() {
         # (benches/scale.rs), run in dom0 like a command, in the bigger lab.
         (($# == 0)) || usage 2
         MODE=run BENCH=1 SCALE=1
-        CMD="cd /tmp && /lab/bin/affinity-bench --bench && /lab/bin/scale-bench --bench ${XENVCPU_LAB_BENCH_FILTER:-}"
+        CMD="cd /tmp && /lab/bin/affinity-bench --bench && /lab/bin/scale-bench --bench"
+        [[ -z ${XENVCPU_LAB_BENCH_FILTER:-} ]] || CMD+=" $(printf '%q' "$XENVCPU_LAB_BENCH_FILTER")"
         ;;
     -h | --help | help) usage 0 ;;
     *) usage 2 ;;
