@@ -76,7 +76,8 @@ fn affinity_bench_measures_and_restores() {
     let before = sim.hv.snapshot();
     let f = affinity_bench::run(&sim.host, DomId(1), VcpuId(1), 1000).unwrap();
     assert_eq!(f.updates, 1000);
-    assert!(f.per_sec > 0.0 && f.p50_ns <= f.p99_ns, "{f:?}");
+    assert!(f.total_ns > 0 && f.p50_ns <= f.p99_ns && f.p99_ns <= f.total_ns, "{f:?}");
+    assert!((f.per_sec - 1000.0 * 1e9 / f.total_ns as f64).abs() < 1e-6 * f.per_sec, "{f:?}");
     assert_eq!(sim.hv.snapshot(), before, "the vCPU's affinity is back");
     assert!(matches!(
         affinity_bench::run(&sim.host, DomId(1), VcpuId(9), 10),

@@ -43,7 +43,11 @@ fn affinity_bench_runs_on_real_xen_and_puts_the_affinity_back() {
     let before = host.domain(guest).unwrap().vcpu_info(VcpuId(0)).unwrap();
     let f = affinity_bench::run(&host, guest, VcpuId(0), 200).unwrap();
     assert_eq!(f.updates, 200);
-    assert!(f.per_sec > 0.0 && f.p50_ns > 0 && f.p50_ns <= f.p99_ns, "{f:?}");
+    // The percentiles may be 0: dom0's clock here is Xen's PV clock without a stable TSC,
+    // which Linux holds still rather than let it run backwards across vCPUs (CI saw p50 0).
+    assert!(f.total_ns > 0 && f.p50_ns <= f.p99_ns && f.p99_ns <= f.total_ns, "{f:?}");
+    let rate = f.updates as f64 * 1e9 / f.total_ns as f64;
+    assert!((f.per_sec - rate).abs() <= rate * 1e-9, "{f:?}");
     let after = host.domain(guest).unwrap().vcpu_info(VcpuId(0)).unwrap();
     assert_eq!((after.hard, after.soft), (before.hard, before.soft));
 }
