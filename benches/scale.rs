@@ -15,6 +15,9 @@
 //! - `reconcile_right` / `reconcile_repin`: `xenvcpu::agent::reconcile` of each domain when
 //!   all is right and when every vCPU is re-pinned, against the backend calls it makes
 //!   (`support/reconcile_pair.rs`, as in `affinity.rs`);
+//! - `pin_aa`, a control: the raw pin against itself, measured the same way. Its ratio is
+//!   what the method reads where there is no difference: how far from 1.000 a ratio can
+//!   land by noise or by the order of the blocks alone;
 //! - `xl_list` / `xl_pin`: `xl vcpu-list` of the case's domains (one process), and one
 //!   `xl vcpu-pin NAME all MAP` process per domain.
 //!
@@ -57,7 +60,7 @@ use reconcile_pair::{lib_pass, raw_pass, Bufs, Counting, Raw};
 const MAPS: [&str; 2] = ["0-1", "2-3"];
 
 /// The operations measured in pairs, in table order.
-const PAIRED: [&str; 5] = ["list", "list_into", "pin", "reconcile_right", "reconcile_repin"];
+const PAIRED: [&str; 6] = ["list", "list_into", "pin", "pin_aa", "reconcile_right", "reconcile_repin"];
 
 fn fail(why: impl std::fmt::Display) -> ! {
     eprintln!("scale bench: {why}");
@@ -247,6 +250,11 @@ fn bench_case(c: &mut Criterion, host: &Host, raw: &mut RawXen, case: &Case) {
         paired(b, &format!("pin/{label}"), 2, raw, |_, k| lib_pin(doms, &maps[k % 2]), |r, k| r.pin(doms, k % 2))
     });
     group.finish();
+    let mut group = c.benchmark_group("pin_aa");
+    group.bench_function(BenchmarkId::new("raw", label), |b| {
+        paired(b, &format!("pin_aa/{label}"), 2, raw, |r, k| r.pin(doms, k % 2), |r, k| r.pin(doms, k % 2))
+    });
+    group.finish();
 
     // reconcile: every vCPU on policy B first (the pin above ended on MAPS[1], which is B's
     // map: this pass finds them all right).
@@ -392,7 +400,8 @@ fn report(cases: &[Case]) {
             };
             let _ = writeln!(
                 md,
-                "| {op} | {} × {} | {} | {} | {} | {}; {} | **{:.3}** | {} | {xl_cell} | {xl_ratio} |",
+                "| {} | {} × {} | {} | {} | {} | {}; {} | **{:.3}** | {} | {xl_cell} | {xl_ratio} |",
+                if op == "pin_aa" { "pin_aa (control: raw in both columns)" } else { op },
                 case.doms.len(),
                 case.doms[0].max_vcpus(),
                 case.vcpus(),

@@ -13,13 +13,16 @@ use std::time::{Duration, Instant};
 pub type Pair = (f64, f64);
 
 /// Runs whole blocks of `block` calls until `own` has been called at least `iters` times,
-/// each block of `own` preceded by a block of `baseline` of the same size, and appends one
-/// [`Pair`] per block to `pairs`.
+/// each block of `own` paired with a block of `baseline` of the same size, and appends one
+/// [`Pair`] per block to `pairs`. The pairs take turns at which side goes first (the
+/// baseline in the first pair, `own` in the second, and so on), so that whatever the
+/// first block of a pair leaves the second (a clock that stood still, a cache warmed or
+/// evicted, work the hypervisor does later) falls on both sides alike.
 ///
 /// The k-th call of a block gets `k` on both sides, so a closure that chooses its work by
-/// that index does the same sequence of work on both sides. Each side's block also starts
-/// from what the other side's block left, which for a fixed sequence is the end of that
-/// same sequence: with `block >= 2` and the work alternating with `k` (as the affinity
+/// that index does the same sequence of work on both sides. Every block also starts from
+/// what the block before it left, of either side, which for a fixed sequence is the end of
+/// that same sequence: with `block >= 2` and the work alternating with `k` (as the affinity
 /// bench's maps do), both sides make the same transitions.
 ///
 /// Only whole blocks run, so that no block is cut short: returns `own`'s total time and
@@ -36,21 +39,27 @@ pub fn run_blocks<S: ?Sized>(
     assert!(block > 0, "a block has at least one call");
     let blocks = iters.div_ceil(block).max(1);
     let mut spent = Duration::ZERO;
-    for _ in 0..blocks {
-        let t = Instant::now();
-        for k in 0..block as usize {
-            baseline(state, k);
-        }
-        let base = t.elapsed();
-        let t = Instant::now();
-        for k in 0..block as usize {
-            own(state, k);
-        }
-        let mine = t.elapsed();
+    for n in 0..blocks {
+        let (mine, base) = if n % 2 == 0 {
+            let base = timed(block, state, baseline);
+            (timed(block, state, own), base)
+        } else {
+            let mine = timed(block, state, own);
+            (mine, timed(block, state, baseline))
+        };
         spent += mine;
         pairs.push((mine.as_nanos() as f64, base.as_nanos() as f64));
     }
     (spent, blocks * block)
+}
+
+/// The time of one block: `f` called with `0..block`.
+fn timed<S: ?Sized>(block: u64, state: &mut S, f: &mut impl FnMut(&mut S, usize)) -> Duration {
+    let t = Instant::now();
+    for k in 0..block as usize {
+        f(state, k);
+    }
+    t.elapsed()
 }
 
 /// `spent` for `made` calls, scaled to `iters` calls: what criterion is told when whole

@@ -842,7 +842,9 @@ fn bench_pin(env: &Env, domain: &str, vcpus: Option<&str>, iterations: u32, json
     if result.p50_ns == 0 {
         // Seen in a PV dom0 without a stable TSC: Linux holds Xen's clock still rather than
         // let it run backwards across vCPUs, so most single updates read as 0 ns.
-        eprintln!("xenvcpu: note: the clock stood still across most updates; the latencies are below what it resolves here");
+        eprintln!(
+            "xenvcpu: note: the clock stood still across most updates; the latencies are below what it resolves here"
+        );
     }
     Ok(())
 }
