@@ -273,3 +273,51 @@ fn pin_each_checks_every_vcpu_and_every_distinct_map_before_writing() {
     assert!(matches!(err, Error::CpusBeyondHost { .. }), "{err}");
     assert_eq!(sim.snapshot(), before, "nothing was written");
 }
+
+/// `pin_each` with a different request per vCPU: each vCPU gets its own maps (hard, soft or
+/// both, and maps that come back after another), and the effective maps it returns are
+/// what Xen holds after. A later distinct hard map with no CPU of the pool refuses the
+/// whole request before any change, even after a run of good ones.
+#[test]
+fn pin_each_gives_each_vcpu_its_own_maps_and_checks_each_distinct_map_against_the_pool() {
+    let config = SimConfig { offline: "3".parse().unwrap(), ..SimConfig::default() };
+    let sim = Arc::new(SimHost::new(config));
+    sim.add_domain(SimDomain { domid: 0, max_vcpus: 4, online: 4, hvm: false });
+    let host = Host::with_shared_backend(sim.clone()).unwrap();
+    let dom0 = host.domain(DomId(0)).unwrap();
+    let m = |s: &str| -> CpuMap { s.parse().unwrap() };
+    let (a, b, c, offline) = (m("0-1"), m("2-3"), m("1"), m("3"));
+    let items = [
+        (VcpuId(0), AffinityRequest::hard(&a)),
+        (VcpuId(1), AffinityRequest::hard(&b)),
+        (VcpuId(2), AffinityRequest::soft(&c)),
+        (VcpuId(3), AffinityRequest::hard(&a)),
+    ];
+    let effective = dom0.pin_each(&items).unwrap();
+    let got: Vec<(u32, Option<String>, Option<String>)> = effective
+        .iter()
+        .map(|(v, e)| (v.get(), e.hard.as_ref().map(CpuMap::to_string), e.soft.as_ref().map(CpuMap::to_string)))
+        .collect();
+    let s = |x: &str| Some(x.to_string());
+    // CPU 3 is offline: Xen drops it from vCPU 1's effective hard map.
+    assert_eq!(got, [(0, s("0-1"), None), (1, s("2"), None), (2, None, s("1")), (3, s("0-1"), None)]);
+    let now: Vec<(String, String)> =
+        dom0.vcpus().unwrap().iter().map(|v| (v.hard.to_string(), v.soft.to_string())).collect();
+    let all = "0-3".to_string();
+    assert_eq!(
+        now,
+        [("0-1".into(), all.clone()), ("2-3".into(), all.clone()), (all.clone(), "1".into()), ("0-1".into(), all)],
+        "Xen keeps the maps as set"
+    );
+
+    let before = sim.snapshot();
+    let err = dom0
+        .pin_each(&[
+            (VcpuId(0), AffinityRequest::hard(&a)),
+            (VcpuId(1), AffinityRequest::hard(&a)),
+            (VcpuId(2), AffinityRequest::hard(&offline)),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, Error::NoUsableCpu { vcpu: VcpuId(2), pool: 0, .. }), "{err}");
+    assert_eq!(sim.snapshot(), before, "nothing was written");
+}

@@ -112,6 +112,18 @@ impl Effective {
     }
 }
 
+/// Writes the request's maps into Xen's byte layout: `hard` and `soft` (each
+/// [`crate::Host::cpumap_size`] bytes) for the maps it sets.
+fn encode(req: &AffinityRequest<'_>, hard: &mut [u8], soft: &mut [u8]) -> Result<()> {
+    if let Some(map) = req.hard {
+        map.write_libvirt_bytes(hard)?;
+    }
+    if let Some(map) = req.soft {
+        map.write_libvirt_bytes(soft)?;
+    }
+    Ok(())
+}
+
 impl Domain {
     /// [`Error::NoUsableCpu`] for `map` in `pool`, with the pool's name if xenstore has it.
     fn no_usable_cpu(&self, vcpu: VcpuId, map: CpuMap, pool: crate::Pool, errno: xen_sys::Errno) -> Error {
@@ -135,12 +147,17 @@ impl Domain {
             return Ok(());
         }
         let pool = self.pool()?;
+        let mut checked: Option<&CpuMap> = None;
         for (vcpu, req) in items {
-            if let Some(hard) = req.hard {
-                if !hard.intersects(&pool.cpus) {
-                    return Err(self.no_usable_cpu(vcpu, hard.clone(), pool, xen_sys::Errno::new(libc::EINVAL)));
-                }
+            let Some(hard) = req.hard else { continue };
+            // Once for a run of items that share their hard map (`pin`: every item).
+            if checked.is_some_and(|c| std::ptr::eq(c, hard)) {
+                continue;
             }
+            if !hard.intersects(&pool.cpus) {
+                return Err(self.no_usable_cpu(vcpu, hard.clone(), pool, xen_sys::Errno::new(libc::EINVAL)));
+            }
+            checked = Some(hard);
         }
         Ok(())
     }
@@ -202,12 +219,28 @@ impl Domain {
         hard: &mut [u8],
         soft: &mut [u8],
     ) -> Result<()> {
-        if let Some(map) = req.hard {
-            map.write_libvirt_bytes(hard)?;
+        encode(req, hard, soft)?;
+        self.set_affinity_bytes(vcpu, req, hard, soft)?;
+        if let (Some(_), Some(eff)) = (req.hard, out.hard.as_mut()) {
+            eff.assign_libvirt_bytes(hard);
         }
-        if let Some(map) = req.soft {
-            map.write_libvirt_bytes(soft)?;
+        if let (Some(_), Some(eff)) = (req.soft, out.soft.as_mut()) {
+            eff.assign_libvirt_bytes(soft);
         }
+        Ok(())
+    }
+
+    /// The hypercall of an affinity change whose maps are already in Xen's byte layout
+    /// (`hard`/`soft`, each passed when `req` sets it), which Xen overwrites with the
+    /// effective maps; its errno mapped to the library's error.
+    #[inline]
+    fn set_affinity_bytes(
+        &self,
+        vcpu: VcpuId,
+        req: &AffinityRequest<'_>,
+        hard: &mut [u8],
+        soft: &mut [u8],
+    ) -> Result<()> {
         let result = self.host.hypervisor().set_affinity(
             self.id().get(),
             vcpu.get(),
@@ -226,12 +259,6 @@ impl Domain {
                 },
                 _ => self.fail(Op::SetAffinity, Some(vcpu), errno),
             });
-        }
-        if let (Some(_), Some(eff)) = (req.hard, out.hard.as_mut()) {
-            eff.assign_libvirt_bytes(hard);
-        }
-        if let (Some(_), Some(eff)) = (req.soft, out.soft.as_mut()) {
-            eff.assign_libvirt_bytes(soft);
         }
         Ok(())
     }
@@ -282,24 +309,42 @@ impl Domain {
         // The maps as they are, for a rollback: read before any change, all in one buffer
         // (hard then soft per item; the maps alone, no state read).
         let size = self.host.cpumap_size();
-        let mut previous = Vec::new();
-        self.maps_into(items.clone().map(|(v, _)| v), n, true, &mut previous)?;
-        let nr_cpus = self.host.nr_cpus();
+        let per = 2 * size;
+        let mut buf = Vec::with_capacity(per * (n + 2));
+        self.maps_into(items.clone().map(|(v, _)| v), n, true, &mut buf)?;
+        // After them in the same allocation: the maps of a request, encoded once for a run
+        // of items that share them (`pin`: once), and a copy for each change, which Xen
+        // overwrites with the effective maps.
+        buf.resize(per * (n + 2), 0);
+        let (previous, rest) = buf.split_at_mut(per * n);
+        let (request, work) = rest.split_at_mut(per);
+        let mut encoded: Option<AffinityRequest<'r>> = None;
         let mut done = Vec::with_capacity(n);
         for (v, req) in items {
-            let mut eff = Effective {
-                hard: req.hard.map(|_| CpuMap::with_capacity(nr_cpus)),
-                soft: req.soft.map(|_| CpuMap::with_capacity(nr_cpus)),
+            let result = if encoded.is_some_and(|e| e.same_maps(&req)) {
+                Ok(())
+            } else {
+                let (hard, soft) = request.split_at_mut(size);
+                encode(&req, hard, soft).inspect(|()| encoded = Some(req))
             };
-            let result = self
-                .ensure_same("an affinity change")
-                .and_then(|()| with_maps(size, |hard, soft| self.set_affinity_with(v, &req, &mut eff, hard, soft)));
+            let result = result.and_then(|()| self.ensure_same("an affinity change")).and_then(|()| {
+                work.copy_from_slice(request);
+                let (hard, soft) = work.split_at_mut(size);
+                self.set_affinity_bytes(v, &req, hard, soft)
+            });
             match result {
-                Ok(()) => done.push((v, eff)),
+                Ok(()) => {
+                    let (hard, soft) = work.split_at(size);
+                    let eff = Effective {
+                        hard: req.hard.map(|_| CpuMap::from_libvirt_bytes(hard)),
+                        soft: req.soft.map(|_| CpuMap::from_libvirt_bytes(soft)),
+                    };
+                    done.push((v, eff));
+                }
                 Err(failed) => {
                     let saved: Vec<VcpuInfo> = done
                         .iter()
-                        .zip(previous.chunks_exact(2 * size))
+                        .zip(previous.chunks_exact(per))
                         .map(|(&(vcpu, _), maps)| {
                             let (hard, soft) = maps.split_at(size);
                             VcpuInfo {
