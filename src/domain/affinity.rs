@@ -2,6 +2,8 @@
 //! effective maps Xen wrote, or pin several vCPUs as one operation that is rolled back on
 //! failure.
 
+use smallvec::SmallVec;
+
 use crate::cpumap::CpuMap;
 use crate::error::{Error, MapKind, Op, Result};
 
@@ -143,14 +145,17 @@ impl Domain {
 
     /// [`check_pool`](Self::check_pool) of the items `items` yields.
     fn check_pool_of<'r>(&self, items: impl Iterator<Item = (VcpuId, AffinityRequest<'r>)> + Clone) -> Result<()> {
-        if items.clone().all(|(_, req)| req.hard.is_none()) {
-            return Ok(());
-        }
+        self.check_pool_maps(items.filter_map(|(vcpu, req)| req.hard.map(|hard| (vcpu, hard))))
+    }
+
+    /// Checks each hard map (with the first vCPU that asks for it) against the domain's
+    /// cpupool; reads the pool only if there is a map. A map that follows the very same map
+    /// is not checked again.
+    fn check_pool_maps<'r>(&self, mut maps: impl Iterator<Item = (VcpuId, &'r CpuMap)>) -> Result<()> {
+        let Some(first) = maps.next() else { return Ok(()) };
         let pool = self.pool()?;
         let mut checked: Option<&CpuMap> = None;
-        for (vcpu, req) in items {
-            let Some(hard) = req.hard else { continue };
-            // Once for a run of items that share their hard map (`pin`: every item).
+        for (vcpu, hard) in std::iter::once(first).chain(maps) {
             if checked.is_some_and(|c| std::ptr::eq(c, hard)) {
                 continue;
             }
@@ -248,19 +253,22 @@ impl Domain {
             req.soft.map(|_| &mut *soft),
             req.force,
         );
-        if let Err(errno) = result {
-            return Err(match errno.raw() {
-                libc::EBUSY => Error::Busy { domid: self.id(), vcpu, errno },
-                libc::EINVAL if req.hard.is_some() => match self.pool() {
-                    Ok(pool) if req.hard.is_some_and(|h| !h.intersects(&pool.cpus)) => {
-                        self.no_usable_cpu(vcpu, req.hard.cloned().unwrap_or_default(), pool, errno)
-                    }
-                    _ => self.fail(Op::SetAffinity, Some(vcpu), errno),
-                },
+        result.map_err(|errno| self.set_affinity_error(vcpu, req, errno))
+    }
+
+    /// The error for a refused `xc_vcpu_setaffinity`.
+    #[cold]
+    fn set_affinity_error(&self, vcpu: VcpuId, req: &AffinityRequest<'_>, errno: xen_sys::Errno) -> Error {
+        match errno.raw() {
+            libc::EBUSY => Error::Busy { domid: self.id(), vcpu, errno },
+            libc::EINVAL if req.hard.is_some() => match self.pool() {
+                Ok(pool) if req.hard.is_some_and(|h| !h.intersects(&pool.cpus)) => {
+                    self.no_usable_cpu(vcpu, req.hard.cloned().unwrap_or_default(), pool, errno)
+                }
                 _ => self.fail(Op::SetAffinity, Some(vcpu), errno),
-            });
+            },
+            _ => self.fail(Op::SetAffinity, Some(vcpu), errno),
         }
-        Ok(())
     }
 
     /// Sets the same affinity on several vCPUs (e.g. all of them) as one operation.
@@ -294,18 +302,20 @@ impl Domain {
         items: impl Iterator<Item = (VcpuId, AffinityRequest<'r>)> + Clone,
         n: usize,
     ) -> Result<Vec<(VcpuId, Effective)>> {
+        // The maps are checked once for a run of items with the same maps (`pin`: every
+        // item), the vCPU for each; each run's hard map is kept for the pool check.
         let mut checked: Option<AffinityRequest<'r>> = None;
+        let mut hard_maps: SmallVec<[(VcpuId, &'r CpuMap); 2]> = SmallVec::new();
         for (v, req) in items.clone() {
-            // The maps are checked once for a run of items with the same maps (`pin`: every
-            // item), the vCPU for each.
             if checked.is_some_and(|c| c.same_maps(&req)) {
                 self.check_vcpu(v)?;
             } else {
                 self.validate(v, &req)?;
                 checked = Some(req);
+                hard_maps.extend(req.hard.map(|hard| (v, hard)));
             }
         }
-        self.check_pool_of(items.clone())?;
+        self.check_pool_maps(hard_maps.into_iter())?;
         // The maps as they are, for a rollback: read before any change, all in one buffer
         // (hard then soft per item; the maps alone, no state read).
         let size = self.host.cpumap_size();
