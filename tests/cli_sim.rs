@@ -6,6 +6,7 @@
 //! vCPUs online) and `hvmguest` (domain 2, HVM, 2 vCPUs).
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -17,6 +18,21 @@ fn run_env(args: &[&str], backend: Option<&str>) -> Output {
         cmd.env("XENVCPU_BACKEND", b);
     }
     cmd.output().expect("run xenvcpu")
+}
+
+/// A fresh scratch directory for one test (`what` tells the tests apart).
+fn scratch(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `text` to the file `name` in `dir`; returns its path for a command line.
+fn write_file(dir: &Path, name: &str, text: &str) -> String {
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    file.to_str().unwrap().to_owned()
 }
 
 fn run(args: &[&str]) -> Output {
@@ -168,11 +184,8 @@ fn maps_prints_every_map_and_its_json_has_the_documented_fields() {
 
 #[test]
 fn apply_auto_without_nodeset_uses_the_domains_node_affinity_and_warns_when_it_is_every_node() {
-    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-auto-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("auto.xml");
-    std::fs::write(&file, "<domain><vcpu placement='auto'>4</vcpu></domain>").unwrap();
-    let file = file.to_str().unwrap();
+    let dir = scratch("auto");
+    let file = &write_file(&dir, "auto.xml", "<domain><vcpu placement='auto'>4</vcpu></domain>");
 
     let out = run(&["apply", "labguest", file, "--commit"]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -197,15 +210,12 @@ fn apply_auto_without_nodeset_uses_the_domains_node_affinity_and_warns_when_it_i
 
 #[test]
 fn apply_shows_the_table_and_commits_only_when_asked() {
-    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("placement.xml");
-    std::fs::write(
-        &file,
+    let dir = scratch("apply");
+    let file = &write_file(
+        &dir,
+        "placement.xml",
         "<domain><vcpu cpuset='0-1'>4</vcpu><cputune><vcpupin vcpu='1' cpuset='3'/></cputune></domain>",
-    )
-    .unwrap();
-    let file = file.to_str().unwrap();
+    );
     let dry = ok(&["apply", "labguest", file]);
     assert!(dry.contains("dry run: nothing applied"), "{dry}");
     let committed = ok(&["apply", "labguest", file, "--commit"]);
@@ -220,13 +230,8 @@ fn apply_shows_the_table_and_commits_only_when_asked() {
 
 #[test]
 fn apply_refuses_another_domains_file_unless_forced_and_a_file_for_another_count() {
-    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-other-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let write = |name: &str, text: &str| {
-        let file = dir.join(name);
-        std::fs::write(&file, text).unwrap();
-        file.to_str().unwrap().to_owned()
-    };
+    let dir = scratch("other");
+    let write = |name: &str, text: &str| write_file(&dir, name, text);
     let other = write("other.xml", "<domain><name>otherguest</name><vcpu cpuset='2'>4</vcpu></domain>");
     fails(
         &["apply", "labguest", &other, "--commit"],
@@ -251,11 +256,8 @@ fn apply_refuses_another_domains_file_unless_forced_and_a_file_for_another_count
 /// to do instead.
 #[test]
 fn another_domains_policy_is_refused_with_a_hint_for_each_command() {
-    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-hint-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let other = dir.join("other.xml");
-    std::fs::write(&other, "<domain><name>otherguest</name><vcpu cpuset='2'>4</vcpu></domain>").unwrap();
-    let other = other.to_str().unwrap();
+    let dir = scratch("hint");
+    let other = &write_file(&dir, "other.xml", "<domain><name>otherguest</name><vcpu cpuset='2'>4</vcpu></domain>");
     let refusal = "is the policy of another domain: its <name>otherguest</name> (the domain is named labguest); \
                    nothing was applied to labguest";
     let stderr = |args: &[&str]| {
@@ -300,8 +302,7 @@ fn another_domains_policy_is_refused_with_a_hint_for_each_command() {
 
 #[test]
 fn agent_once_reports_json_lines_and_fails_on_a_broken_file() {
-    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-agent-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = scratch("agent");
     std::fs::create_dir_all(dir.join("autostart")).unwrap();
     std::fs::write(dir.join("labguest.xml"), "<domain><name>labguest</name><vcpu cpuset='0-1'>4</vcpu></domain>")
         .unwrap();
@@ -485,9 +486,7 @@ fn the_man_page_is_generated_for_the_command_and_each_subcommand() {
 #[test]
 fn agent_daemon_reloads_on_sighup_and_stops_cleanly_on_sigterm() {
     use std::io::{BufRead, BufReader};
-    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-daemon-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("daemon");
     std::fs::write(dir.join("labguest.xml"), "<domain><name>labguest</name><vcpu cpuset='0-1'>4</vcpu></domain>")
         .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_xenvcpu"))
@@ -539,13 +538,8 @@ fn capabilities_and_cpu_commands_on_the_simulated_lab() {
     assert_eq!(caps["host"]["cpu"]["vendor"], "AuthenticAMD");
     assert_eq!(caps["guests"][0]["type"], "xen");
 
-    let dir = std::env::temp_dir().join(format!("xenvcpu-cli-sim-cpu-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let write = |name: &str, text: &str| {
-        let file = dir.join(name);
-        std::fs::write(&file, text).unwrap();
-        file.to_str().unwrap().to_owned()
-    };
+    let dir = scratch("cpu");
+    let write = |name: &str, text: &str| write_file(&dir, name, text);
     let fits = write("fits.xml", "<domain><vcpu>4</vcpu><cpu><feature policy='require' name='cx16'/><feature policy='disable' name='sse3'/></cpu></domain>");
     assert!(ok(&["cpu", "check", &fits]).contains("fits this host for a PV guest"));
     assert_eq!(ok(&["cpu", "cpuid", &fits]).trim(), "cpuid = \"host,cx16=1,sse3=0\"");
