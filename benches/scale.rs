@@ -211,6 +211,26 @@ fn check_calls(case: &Case, maps: &[CpuMap; 2], policies: &[xenvcpu::placement::
     println!("{}: calls per pass: list {reads:?}; pin {pin:?}; reconcile {calls:?}", case.label);
 }
 
+/// One paired measurement: criterion's group `op` (id `side`/`label`), its pairs kept under
+/// `op/label`, the key [`cell`] reads them back by.
+#[allow(clippy::too_many_arguments)]
+fn measure<S: ?Sized>(
+    c: &mut Criterion,
+    op: &str,
+    side: &str,
+    label: &str,
+    block: u64,
+    state: &mut S,
+    mut own: impl FnMut(&mut S, usize),
+    mut baseline: impl FnMut(&mut S, usize),
+) {
+    let mut group = c.benchmark_group(op);
+    group.bench_function(BenchmarkId::new(side, label), |b| {
+        paired(b, &format!("{op}/{label}"), block, state, &mut own, &mut baseline)
+    });
+    group.finish();
+}
+
 fn bench_case(c: &mut Criterion, host: &Host, raw: &mut RawXen, case: &Case) {
     let maps = MAPS.map(|m| m.parse::<CpuMap>().unwrap());
     let per = case.doms[0].max_vcpus();
@@ -220,41 +240,29 @@ fn bench_case(c: &mut Criterion, host: &Host, raw: &mut RawXen, case: &Case) {
     let label = &case.label;
     let nm = case.vcpus() as usize;
 
-    let mut group = c.benchmark_group("list");
-    group.bench_function(BenchmarkId::new("api", label), |b| {
-        paired(
-            b,
-            &format!("list/{label}"),
-            1,
-            raw,
-            |_, _| doms.iter().for_each(|d| drop(black_box(d.vcpus().unwrap()))),
-            |r, _| r.list(doms),
-        )
-    });
-    group.finish();
+    measure(
+        c,
+        "list",
+        "api",
+        label,
+        1,
+        raw,
+        |_, _| doms.iter().for_each(|d| drop(black_box(d.vcpus().unwrap()))),
+        |r, _| r.list(doms),
+    );
     let mut bufs: Vec<Vec<VcpuInfo>> = vec![Vec::new(); doms.len()];
-    let mut group = c.benchmark_group("list_into");
-    group.bench_function(BenchmarkId::new("api", label), |b| {
-        paired(
-            b,
-            &format!("list_into/{label}"),
-            1,
-            raw,
-            |_, _| doms.iter().zip(&mut bufs).for_each(|(d, buf)| d.vcpus_into(black_box(buf)).unwrap()),
-            |r, _| r.list(doms),
-        )
-    });
-    group.finish();
-    let mut group = c.benchmark_group("pin");
-    group.bench_function(BenchmarkId::new("api", label), |b| {
-        paired(b, &format!("pin/{label}"), 2, raw, |_, k| lib_pin(doms, &maps[k % 2]), |r, k| r.pin(doms, k % 2))
-    });
-    group.finish();
-    let mut group = c.benchmark_group("pin_aa");
-    group.bench_function(BenchmarkId::new("raw", label), |b| {
-        paired(b, &format!("pin_aa/{label}"), 2, raw, |r, k| r.pin(doms, k % 2), |r, k| r.pin(doms, k % 2))
-    });
-    group.finish();
+    measure(
+        c,
+        "list_into",
+        "api",
+        label,
+        1,
+        raw,
+        |_, _| doms.iter().zip(&mut bufs).for_each(|(d, buf)| d.vcpus_into(black_box(buf)).unwrap()),
+        |r, _| r.list(doms),
+    );
+    measure(c, "pin", "api", label, 2, raw, |_, k| lib_pin(doms, &maps[k % 2]), |r, k| r.pin(doms, k % 2));
+    measure(c, "pin_aa", "raw", label, 2, raw, |r, k| r.pin(doms, k % 2), |r, k| r.pin(doms, k % 2));
 
     // reconcile: every vCPU on policy B first (the pin above ended on MAPS[1], which is B's
     // map: this pass finds them all right).
@@ -262,30 +270,26 @@ fn bench_case(c: &mut Criterion, host: &Host, raw: &mut RawXen, case: &Case) {
     let hv = host.hypervisor();
     let mut b = Bufs::new(host.cpumap_size());
     assert_eq!(lib_pass(doms, &policies[1]), (nm, 0), "{label}: every vCPU on policy B before measuring");
-    let mut group = c.benchmark_group("reconcile_right");
-    group.bench_function(BenchmarkId::new("api", label), |bch| {
-        paired(
-            bch,
-            &format!("reconcile_right/{label}"),
-            2,
-            &mut b,
-            |_, _| assert_eq!(lib_pass(doms, &policies[1]), (nm, 0)),
-            |b, _| assert_eq!(raw_pass(hv, &raw_rec, 1, b), (nm, 0)),
-        )
-    });
-    group.finish();
-    let mut group = c.benchmark_group("reconcile_repin");
-    group.bench_function(BenchmarkId::new("api", label), |bch| {
-        paired(
-            bch,
-            &format!("reconcile_repin/{label}"),
-            2,
-            &mut b,
-            |_, k| assert_eq!(lib_pass(doms, &policies[k % 2]), (0, nm)),
-            |b, k| assert_eq!(raw_pass(hv, &raw_rec, k % 2, b), (0, nm)),
-        )
-    });
-    group.finish();
+    measure(
+        c,
+        "reconcile_right",
+        "api",
+        label,
+        2,
+        &mut b,
+        |_, _| assert_eq!(lib_pass(doms, &policies[1]), (nm, 0)),
+        |b, _| assert_eq!(raw_pass(hv, &raw_rec, 1, b), (nm, 0)),
+    );
+    measure(
+        c,
+        "reconcile_repin",
+        "api",
+        label,
+        2,
+        &mut b,
+        |_, k| assert_eq!(lib_pass(doms, &policies[k % 2]), (0, nm)),
+        |b, k| assert_eq!(raw_pass(hv, &raw_rec, k % 2, b), (0, nm)),
+    );
 
     // xl, one process per command, as scripts use it.
     let names: Vec<&str> = case.names.iter().map(String::as_str).collect();
