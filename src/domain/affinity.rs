@@ -140,12 +140,7 @@ impl Domain {
     /// # Errors
     /// [`Error::NoUsableCpu`] naming the pool and its CPUs; a failed read.
     pub fn check_pool(&self, items: &[(VcpuId, AffinityRequest<'_>)]) -> Result<()> {
-        self.check_pool_of(items.iter().copied())
-    }
-
-    /// [`check_pool`](Self::check_pool) of the items `items` yields.
-    fn check_pool_of<'r>(&self, items: impl Iterator<Item = (VcpuId, AffinityRequest<'r>)> + Clone) -> Result<()> {
-        self.check_pool_maps(items.filter_map(|(vcpu, req)| req.hard.map(|hard| (vcpu, hard))))
+        self.check_pool_maps(items.iter().filter_map(|(vcpu, req)| req.hard.map(|hard| (*vcpu, hard))))
     }
 
     /// Checks each hard map (with the first vCPU that asks for it) against the domain's
@@ -238,7 +233,6 @@ impl Domain {
     /// The hypercall of an affinity change whose maps are already in Xen's byte layout
     /// (`hard`/`soft`, each passed when `req` sets it), which Xen overwrites with the
     /// effective maps; its errno mapped to the library's error.
-    #[inline]
     fn set_affinity_bytes(
         &self,
         vcpu: VcpuId,
@@ -296,7 +290,8 @@ impl Domain {
         self.pin_items(items.iter().copied(), items.len())
     }
 
-    /// [`pin_each`](Self::pin_each) of `n` items, walked as often as needed (four times).
+    /// [`pin_each`](Self::pin_each) of `n` items, walked three times: to check them, to
+    /// read their maps for a rollback, and to change them.
     fn pin_items<'r>(
         &self,
         items: impl Iterator<Item = (VcpuId, AffinityRequest<'r>)> + Clone,
