@@ -16,6 +16,8 @@ mod affinity_bench;
 mod agent_repin;
 #[path = "../examples/dom0_pin.rs"]
 mod dom0_pin;
+#[path = "../examples/pin_overhead.rs"]
+mod pin_overhead;
 
 fn hard_maps(sim: &SimPlatform, domid: u32) -> Vec<String> {
     sim.host.domain(DomId(domid)).unwrap().vcpus().unwrap().iter().map(|v| v.hard.to_string()).collect()
@@ -83,4 +85,20 @@ fn affinity_bench_measures_and_restores() {
         affinity_bench::run(&sim.host, DomId(1), VcpuId(9), 10),
         Err(xenvcpu::Error::VcpuOutOfRange { .. })
     ));
+}
+
+/// The instruction probe's two sides make the same backend calls, so that what callgrind
+/// counts between them is the library's own work: per pin the domain's info and its pool,
+/// and per vCPU its maps, the identity check and the write.
+#[test]
+fn pin_overhead_lib_and_raw_make_the_same_calls() {
+    use pin_overhead::Side;
+    for vcpus in [1, 4, 16] {
+        let lib = pin_overhead::run(Side::Lib, 3, vcpus).unwrap();
+        let raw = pin_overhead::run(Side::Raw, 3, vcpus).unwrap();
+        let v = u64::from(vcpus);
+        assert_eq!(lib, [3, 3 * v, 3, 3 * v, 3 * v], "{vcpus} vCPUs: domain_info, identity, pool, get, set");
+        assert_eq!(lib, raw, "{vcpus} vCPUs");
+    }
+    assert!(pin_overhead::run(Side::Lib, 1, 0).is_err());
 }
