@@ -35,6 +35,8 @@ const DOMID: u32 = 5;
 #[derive(Debug)]
 struct Cheap {
     sim: SimHost,
+    /// The simulator's map size, kept as libxenctrl's backend keeps it.
+    size: usize,
     info: DomainInfo,
     calls: Calls,
 }
@@ -75,7 +77,7 @@ fn count(c: &AtomicU64) {
 
 impl Hypervisor for Cheap {
     fn cpumap_size(&self) -> usize {
-        self.sim.cpumap_size()
+        self.size
     }
     fn physinfo(&self) -> Result<PhysInfo, Errno> {
         self.sim.physinfo()
@@ -169,11 +171,11 @@ pub fn run(side: Side, pins: usize, vcpus: u32) -> Result<[u64; 5], Box<dyn std:
     sim.add_domain(SimDomain { domid: 0, max_vcpus: 4, online: 4, hvm: false });
     sim.add_domain(SimDomain { domid: DOMID, max_vcpus: vcpus, online: vcpus, hvm: false });
     let info = sim.domain_info(DOMID)?.ok_or("the domain just made")?;
-    let hv = Arc::new(Cheap { sim, info, calls: Calls::default() });
+    let size = sim.cpumap_size();
+    let hv = Arc::new(Cheap { sim, size, info, calls: Calls::default() });
     let host = Host::with_shared_backend(hv.clone())?;
     let dom = host.domain(DomId(DOMID))?;
     let maps: [CpuMap; 2] = ["0-1".parse()?, "2-3".parse()?];
-    let size = hv.cpumap_size();
     let bytes = [maps[0].to_libvirt_bytes(size)?, maps[1].to_libvirt_bytes(size)?];
     let uuid = dom.info().uuid;
     let (mut hard, mut soft, mut set) = (vec![0u8; size], vec![0u8; size], vec![0u8; size]);

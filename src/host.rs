@@ -366,7 +366,9 @@ impl Host {
     /// [`Error::NoSuchDomain`], or a failed hypercall.
     pub fn domain_info(&self, domid: DomId) -> Result<DomainInfo> {
         let hv = self.hypervisor();
-        hv.domain_info(domid.get()).map_err(|e| host_error(hv, Op::DomainInfo, e))?.ok_or(Error::NoSuchDomain { domid })
+        hv.domain_info(domid.get())
+            .map_err(|e| host_error(hv, Op::DomainInfo, e))?
+            .ok_or_else(|| Error::NoSuchDomain { domid })
     }
 
     /// A handle on one domain, for its vCPUs.

@@ -6,6 +6,7 @@ use smallvec::SmallVec;
 
 use crate::cpumap::CpuMap;
 use crate::error::{Error, MapKind, Op, Result};
+use crate::hypervisor::{AffinityCall, BatchStop};
 
 use super::{with_maps, Domain, VcpuInfo};
 use crate::ids::{VcpuId, VcpuSet};
@@ -290,82 +291,87 @@ impl Domain {
         self.pin_items(items.iter().copied(), items.len())
     }
 
-    /// [`pin_each`](Self::pin_each) of `n` items, walked three times: to check them, to
-    /// read their maps for a rollback, and to change them.
+    /// [`pin_each`](Self::pin_each) of `n` items. Everything the hypercalls need is made
+    /// before the first of them: the checks, the calls, the request maps in Xen's byte
+    /// layout and every buffer. The hypercalls then run back to back, two batches
+    /// ([`Hypervisor::get_affinities`](crate::hypervisor::Hypervisor::get_affinities) for
+    /// the rollback's record, [`Hypervisor::set_affinities`](crate::hypervisor::Hypervisor::set_affinities)
+    /// for the changes), and the effective maps are read after the last.
     fn pin_items<'r>(
         &self,
         items: impl Iterator<Item = (VcpuId, AffinityRequest<'r>)> + Clone,
         n: usize,
     ) -> Result<Vec<(VcpuId, Effective)>> {
-        // The maps are checked once for a run of items with the same maps (`pin`: every
-        // item), the vCPU for each; each run's hard map is kept for the pool check.
-        let mut checked: Option<AffinityRequest<'r>> = None;
-        let mut hard_maps: SmallVec<[(VcpuId, &'r CpuMap); 2]> = SmallVec::new();
-        for (v, req) in items.clone() {
-            if checked.is_some_and(|c| c.same_maps(&req)) {
-                self.check_vcpu(v)?;
-            } else {
-                self.validate(v, &req)?;
-                checked = Some(req);
-                hard_maps.extend(req.hard.map(|hard| (v, hard)));
-            }
-        }
-        self.check_pool_maps(hard_maps.into_iter())?;
-        // The maps as they are, for a rollback: read before any change, all in one buffer
-        // (hard then soft per item; the maps alone, no state read).
         let size = self.host.cpumap_size();
         let per = 2 * size;
-        let mut buf = Vec::with_capacity(per * (n + 2));
-        self.maps_into(items.clone().map(|(v, _)| v), n, true, &mut buf)?;
-        // After them in the same allocation: the maps of a request, encoded once for a run
-        // of items that share them (`pin`: once), and a copy for each change, which Xen
+        // One buffer (on the stack for a few vCPUs of a small host): the maps as they are,
+        // for a rollback (hard then soft per item), then each item's request, which Xen
         // overwrites with the effective maps.
-        buf.resize(per * (n + 2), 0);
-        let (previous, rest) = buf.split_at_mut(per * n);
-        let (request, work) = rest.split_at_mut(per);
-        let mut encoded: Option<AffinityRequest<'r>> = None;
-        let mut done = Vec::with_capacity(n);
-        for (v, req) in items {
-            let result = if encoded.is_some_and(|e| e.same_maps(&req)) {
-                Ok(())
+        let mut buf: SmallVec<[u8; 64]> = SmallVec::from_elem(0, 2 * per * n);
+        let (previous, work) = buf.split_at_mut(per * n);
+        let mut vcpus: SmallVec<[u32; 16]> = SmallVec::with_capacity(n);
+        let mut calls: SmallVec<[AffinityCall; 16]> = SmallVec::with_capacity(n);
+        // The maps are checked and encoded once for a run of items with the same maps
+        // (`pin`: every item; the others copy the slot before), the vCPU for each; each
+        // run's hard map is kept for the pool check.
+        let mut run: Option<AffinityRequest<'r>> = None;
+        let mut hard_maps: SmallVec<[(VcpuId, &'r CpuMap); 2]> = SmallVec::new();
+        for (i, (v, req)) in items.clone().enumerate() {
+            if run.is_some_and(|r| r.same_maps(&req)) {
+                self.check_vcpu(v)?;
+                work.copy_within((i - 1) * per..i * per, i * per);
             } else {
-                let (hard, soft) = request.split_at_mut(size);
-                encode(&req, hard, soft).inspect(|()| encoded = Some(req))
-            };
-            let result = result.and_then(|()| self.ensure_same("an affinity change")).and_then(|()| {
-                work.copy_from_slice(request);
-                let (hard, soft) = work.split_at_mut(size);
-                self.set_affinity_bytes(v, &req, hard, soft)
-            });
-            match result {
-                Ok(()) => {
-                    let (hard, soft) = work.split_at(size);
-                    let eff = Effective {
-                        hard: req.hard.map(|_| CpuMap::from_libvirt_bytes(hard)),
-                        soft: req.soft.map(|_| CpuMap::from_libvirt_bytes(soft)),
-                    };
-                    done.push((v, eff));
-                }
-                Err(failed) => {
-                    let saved: Vec<VcpuInfo> = done
-                        .iter()
-                        .zip(previous.chunks_exact(per))
-                        .map(|(&(vcpu, _), maps)| {
-                            let (hard, soft) = maps.split_at(size);
-                            VcpuInfo {
-                                vcpu,
-                                hard: CpuMap::from_libvirt_bytes(hard),
-                                soft: CpuMap::from_libvirt_bytes(soft),
-                                ..VcpuInfo::empty()
-                            }
-                        })
-                        .collect();
-                    let (restored, restore_failures) = self.restore_affinity(&saved);
-                    return Err(Error::RolledBack { failed: Box::new(failed), restored, restore_failures });
-                }
+                self.validate(v, &req)?;
+                let (hard, soft) = work[i * per..(i + 1) * per].split_at_mut(size);
+                encode(&req, hard, soft)?;
+                run = Some(req);
+                hard_maps.extend(req.hard.map(|hard| (v, hard)));
             }
+            vcpus.push(v.get());
+            calls.push(AffinityCall {
+                vcpu: v.get(),
+                hard: req.hard.is_some(),
+                soft: req.soft.is_some(),
+                force: req.force,
+            });
         }
-        Ok(done)
+        let mut done = Vec::with_capacity(n);
+        self.check_pool_maps(hard_maps.into_iter())?;
+        let hv = self.host.hypervisor();
+        let domid = self.id().get();
+        hv.get_affinities(domid, &vcpus, true, previous)
+            .map_err(|(i, e)| self.fail(Op::GetAffinity, vcpus.get(i).copied().map(VcpuId), e))?;
+        let outcome = hv.set_affinities(domid, &self.info.uuid, &calls, work);
+        let made = outcome.map_or_else(|(i, _)| i.min(n), |()| n);
+        for ((v, req), slot) in items.clone().zip(work.chunks_exact(per)).take(made) {
+            let (hard, soft) = slot.split_at(size);
+            let eff = Effective {
+                hard: req.hard.map(|_| CpuMap::from_libvirt_bytes(hard)),
+                soft: req.soft.map(|_| CpuMap::from_libvirt_bytes(soft)),
+            };
+            done.push((v, eff));
+        }
+        let Err((i, stop)) = outcome else { return Ok(done) };
+        let failed = match (stop, items.clone().nth(i)) {
+            (BatchStop::Identity(read), _) => self.identity_error("an affinity change", read),
+            (BatchStop::Call(errno), Some((v, req))) => self.set_affinity_error(v, &req, errno),
+            (BatchStop::Call(errno), None) => self.fail(Op::SetAffinity, None, errno),
+        };
+        let saved: Vec<VcpuInfo> = done
+            .iter()
+            .zip(previous.chunks_exact(per))
+            .map(|(&(vcpu, _), maps)| {
+                let (hard, soft) = maps.split_at(size);
+                VcpuInfo {
+                    vcpu,
+                    hard: CpuMap::from_libvirt_bytes(hard),
+                    soft: CpuMap::from_libvirt_bytes(soft),
+                    ..VcpuInfo::empty()
+                }
+            })
+            .collect();
+        let (restored, restore_failures) = self.restore_affinity(&saved);
+        Err(Error::RolledBack { failed: Box::new(failed), restored, restore_failures })
     }
 
     /// Restores vCPUs to the affinity recorded in `saved` (forced, past any pin

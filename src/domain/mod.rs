@@ -13,6 +13,8 @@ pub use availability::{AvailabilityChange, VcpuMapFlag, VcpuMaps};
 pub use libvirt::{Libvirt, LibvirtVcpuInfo};
 pub use numa::AdvisoryNodeset;
 
+use smallvec::SmallVec;
+
 use crate::cpumap::CpuMap;
 use crate::error::{Error, Op, Result};
 use crate::hypervisor::{DomainInfo, MAX_CPUMAP_BYTES};
@@ -106,7 +108,7 @@ pub(crate) fn with_maps<R>(size: usize, f: impl FnOnce(&mut [u8], &mut [u8]) -> 
 
 impl Domain {
     pub(crate) fn new(host: Host, info: DomainInfo) -> Result<Domain> {
-        let max_vcpu_id = info.max_vcpu_id.ok_or(Error::NoVcpus { domid: info.domid })?;
+        let max_vcpu_id = info.max_vcpu_id.ok_or_else(|| Error::NoVcpus { domid: info.domid })?;
         Ok(Domain { host, info, max_vcpu_id })
     }
 
@@ -177,17 +179,29 @@ impl Domain {
     /// [`Error::DomainGone`] when no domain (or a dying one) has the id,
     /// [`Error::DomainReplaced`] when another domain has it, or a failed hypercall.
     pub fn ensure_same(&self, during: &'static str) -> Result<()> {
-        let hv = self.host.hypervisor();
-        match hv.domain_identity(self.id().get()) {
-            Ok(Some((uuid, _))) if uuid != self.info.uuid => Err(Error::DomainReplaced {
+        match self.host.hypervisor().domain_identity(self.id().get()) {
+            Ok(Some((uuid, false))) if uuid == self.info.uuid => Ok(()),
+            read => Err(self.identity_error(during, read)),
+        }
+    }
+
+    /// The error for an identity read ([`Hypervisor::domain_identity`](crate::hypervisor::Hypervisor::domain_identity))
+    /// that is not this live domain: another domain's uuid is [`Error::DomainReplaced`], no
+    /// domain or a dying one [`Error::DomainGone`], a failed read its hypercall error.
+    pub(crate) fn identity_error(
+        &self,
+        during: &'static str,
+        read: Result<Option<([u8; 16], bool)>, xen_sys::Errno>,
+    ) -> Error {
+        match read {
+            Ok(Some((uuid, _))) if uuid != self.info.uuid => Error::DomainReplaced {
                 domid: self.id(),
                 during,
                 expected: crate::Uuid(self.info.uuid),
                 found: crate::Uuid(uuid),
-            }),
-            Ok(Some((_, dying))) if !dying => Ok(()),
-            Ok(_) => Err(Error::DomainGone { domid: self.id(), op: Op::DomainInfo, errno: None }),
-            Err(errno) => Err(self.host.error(Op::DomainInfo, Some(self.id()), None, errno)),
+            },
+            Ok(_) => Error::DomainGone { domid: self.id(), op: Op::DomainInfo, errno: None },
+            Err(errno) => self.host.error(Op::DomainInfo, Some(self.id()), None, errno),
         }
     }
 
@@ -255,13 +269,11 @@ impl Domain {
         let per = if soft { 2 * size } else { size };
         out.clear();
         out.resize(per * n, 0);
-        let hv = self.host.hypervisor();
-        for (v, maps) in vcpus.zip(out.chunks_exact_mut(per)) {
-            let (hard, rest) = maps.split_at_mut(size);
-            hv.get_affinity(self.id().get(), v.get(), Some(hard), soft.then_some(rest))
-                .map_err(|e| self.fail(Op::GetAffinity, Some(v), e))?;
-        }
-        Ok(())
+        let vcpus: SmallVec<[u32; 64]> = vcpus.map(VcpuId::get).collect();
+        self.host
+            .hypervisor()
+            .get_affinities(self.id().get(), &vcpus, soft, out)
+            .map_err(|(i, e)| self.fail(Op::GetAffinity, vcpus.get(i).copied().map(VcpuId), e))
     }
 
     /// Every vCPU's state and affinity, `0..max_vcpus()`.

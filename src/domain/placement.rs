@@ -147,7 +147,7 @@ impl Domain {
     /// [`process::pin_threads`]; or a failed xenstore read.
     pub fn pin_emulator(&self, cpus: &CpuMap) -> Result<(u32, CpuMap)> {
         let reason = if self.info().flags.hvm { NoEmulatorReason::NoPidRecorded } else { NoEmulatorReason::Pv };
-        let pid = self.emulator_pid()?.ok_or(Error::NoEmulator { domid: self.id(), reason })?;
+        let pid = self.emulator_pid()?.ok_or_else(|| Error::NoEmulator { domid: self.id(), reason })?;
         process::check_device_model(pid, self.id())?;
         let affinity = process::pin_threads(pid, cpus)?;
         Ok((pid, affinity))

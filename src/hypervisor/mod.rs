@@ -286,7 +286,33 @@ impl std::fmt::Display for PolicyCallError {
 
 impl std::error::Error for PolicyCallError {}
 
-/// The hypercall-level operations xenvcpu needs, one method per libxenctrl call.
+/// One vCPU's affinity change in [`Hypervisor::set_affinities`]: which maps of its slot
+/// it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AffinityCall {
+    /// The vCPU.
+    pub vcpu: u32,
+    /// Set the hard map (the first half of the call's slot).
+    pub hard: bool,
+    /// Set the soft map (the second half).
+    pub soft: bool,
+    /// Pass `XEN_VCPUAFFINITY_FORCE`, undoing a temporary pin override.
+    pub force: bool,
+}
+
+/// Why [`Hypervisor::set_affinities`] stopped at a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchStop {
+    /// The identity check before the write: what it read (`None`: no such domain; else
+    /// the domain's uuid and whether it is dying), which was not the expected live domain,
+    /// or the read's errno.
+    Identity(Result<Option<([u8; 16], bool)>, Errno>),
+    /// The affinity call itself failed.
+    Call(Errno),
+}
+
+/// The hypercall-level operations xenvcpu needs, one method per libxenctrl call (and two
+/// batches of them for multi-vCPU operations, with defaults that call the single ones).
 ///
 /// Implementations are thread-safe: one handle may serve many threads at once. Every
 /// method returns the errno Xen (or the model of it) returned.
@@ -347,6 +373,61 @@ pub trait Hypervisor: Send + Sync + std::fmt::Debug {
         soft: Option<&mut [u8]>,
         force: bool,
     ) -> Result<(), Errno>;
+
+    /// [`get_affinity`](Self::get_affinity) of each vCPU of `vcpus` in turn, into
+    /// consecutive slots of `out`: `2 * cpumap_size()` bytes each with `soft` (hard, then
+    /// soft), else `cpumap_size()` (hard). One call for a whole operation, so a backend
+    /// can make the hypercalls back to back (libxenctrl's does); the default calls
+    /// `get_affinity` for each.
+    ///
+    /// Stops at the first failure: its index in `vcpus` and errno (`EINVAL` at index 0
+    /// when `out` is not exactly one slot per vCPU).
+    fn get_affinities(&self, domid: u32, vcpus: &[u32], soft: bool, out: &mut [u8]) -> Result<(), (usize, Errno)> {
+        let size = self.cpumap_size();
+        let per = if soft { 2 * size } else { size };
+        if out.len() != per * vcpus.len() {
+            return Err((0, Errno::new(libc::EINVAL)));
+        }
+        for (i, (&vcpu, slot)) in vcpus.iter().zip(out.chunks_exact_mut(per)).enumerate() {
+            let (hard, rest) = slot.split_at_mut(size);
+            self.get_affinity(domid, vcpu, Some(hard), soft.then_some(rest)).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
+
+    /// For each call in turn: the identity check of a multi-step operation
+    /// ([`domain_identity`](Self::domain_identity): still the domain `uuid`, not dying),
+    /// then [`set_affinity`](Self::set_affinity) with the maps of the call's slot of
+    /// `maps`. Each slot is `2 * cpumap_size()` bytes, hard then soft; Xen overwrites the
+    /// maps it sets with the effective ones. One call for a whole operation, so a backend
+    /// can make the hypercalls back to back (libxenctrl's does); the default calls the two
+    /// methods for each.
+    ///
+    /// Stops at the first call that fails either step: its index in `calls` and why
+    /// ([`BatchStop`]); the calls before it were made. `EINVAL` at index 0 when `maps` is
+    /// not exactly one slot per call.
+    fn set_affinities(
+        &self,
+        domid: u32,
+        uuid: &[u8; 16],
+        calls: &[AffinityCall],
+        maps: &mut [u8],
+    ) -> Result<(), (usize, BatchStop)> {
+        let size = self.cpumap_size();
+        if maps.len() != 2 * size * calls.len() {
+            return Err((0, BatchStop::Call(Errno::new(libc::EINVAL))));
+        }
+        for (i, (call, slot)) in calls.iter().zip(maps.chunks_exact_mut(2 * size)).enumerate() {
+            match self.domain_identity(domid) {
+                Ok(Some((found, false))) if found == *uuid => {}
+                other => return Err((i, BatchStop::Identity(other))),
+            }
+            let (hard, soft) = slot.split_at_mut(size);
+            self.set_affinity(domid, call.vcpu, call.hard.then_some(hard), call.soft.then_some(soft), call.force)
+                .map_err(|e| (i, BatchStop::Call(e)))?;
+        }
+        Ok(())
+    }
 
     /// Wraps `xc_domain_max_vcpus`. Since Xen 4.12 only the creation-time value is
     /// accepted (`EINVAL` otherwise, and always for the calling domain itself).

@@ -17,8 +17,8 @@ use xen_sys::{
 
 use super::cpuid::{CpuidLeaf, MsrEntry, RawCpuPolicy};
 use super::{
-    CpuTopology, DomainFlags, DomainInfo, FeaturesetKind, Hypervisor, PhysInfo, PolicyCallError, RawPoolInfo,
-    RawVcpuInfo,
+    AffinityCall, BatchStop, CpuTopology, DomainFlags, DomainInfo, FeaturesetKind, Hypervisor, PhysInfo,
+    PolicyCallError, RawPoolInfo, RawVcpuInfo,
 };
 use crate::cpumap::CpuMap;
 use crate::error::{Error, Op};
@@ -310,6 +310,66 @@ impl Hypervisor for XenCtrlBackend {
         // goes with its flag clear.
         if unsafe { (self.lib().xc_vcpu_setaffinity)(self.iface.as_ptr(), domid, vcpu, h, s, flags) } < 0 {
             return Err(Errno::last());
+        }
+        Ok(())
+    }
+
+    fn get_affinities(&self, domid: u32, vcpus: &[u32], soft: bool, out: &mut [u8]) -> Result<(), (usize, Errno)> {
+        let size = self.cpumap_size;
+        let per = if soft { 2 * size } else { size };
+        if out.len() != per * vcpus.len() {
+            return Err((0, Errno::new(libc::EINVAL)));
+        }
+        let flags = XEN_VCPUAFFINITY_HARD | if soft { XEN_VCPUAFFINITY_SOFT } else { 0 };
+        let (lib, xch) = (self.lib(), self.iface.as_ptr());
+        for (i, (&vcpu, slot)) in vcpus.iter().zip(out.chunks_exact_mut(per)).enumerate() {
+            let vcpu = vcpu_int(vcpu).map_err(|e| (i, e))?;
+            let (hard, rest) = slot.split_at_mut(size);
+            let soft_ptr = if soft { rest.as_mut_ptr() } else { ptr::null_mut() };
+            // SAFETY: the handle is open; `hard` (and `rest` when `soft`, its flag set) is
+            // exactly xc_get_cpumap_size() bytes, the length libxenctrl writes (the slot
+            // sizes are checked above); with `soft` clear its pointer is null.
+            if unsafe { (lib.xc_vcpu_getaffinity)(xch, domid, vcpu, hard.as_mut_ptr(), soft_ptr, flags) } < 0 {
+                return Err((i, Errno::last()));
+            }
+        }
+        Ok(())
+    }
+
+    fn set_affinities(
+        &self,
+        domid: u32,
+        uuid: &[u8; 16],
+        calls: &[AffinityCall],
+        maps: &mut [u8],
+    ) -> Result<(), (usize, BatchStop)> {
+        let size = self.cpumap_size;
+        if maps.len() != 2 * size * calls.len() {
+            return Err((0, BatchStop::Call(Errno::new(libc::EINVAL))));
+        }
+        let (lib, xch) = (self.lib(), self.iface.as_ptr());
+        for (i, (call, slot)) in calls.iter().zip(maps.chunks_exact_mut(2 * size)).enumerate() {
+            // SAFETY: the handle is open for the whole call.
+            match unsafe { xen_sys::getinfo_one(lib, xch, domid) } {
+                Ok(Some(info)) if info.handle == *uuid && info.flags & XEN_DOMINF_dying == 0 => {}
+                other => {
+                    let read = other.map(|o| o.map(|r| (r.handle, r.flags & XEN_DOMINF_dying != 0)));
+                    return Err((i, BatchStop::Identity(read)));
+                }
+            }
+            let vcpu = vcpu_int(call.vcpu).map_err(|e| (i, BatchStop::Call(e)))?;
+            let (hard, soft) = slot.split_at_mut(size);
+            let h = if call.hard { hard.as_mut_ptr() } else { ptr::null_mut() };
+            let s = if call.soft { soft.as_mut_ptr() } else { ptr::null_mut() };
+            let flags = (if call.hard { XEN_VCPUAFFINITY_HARD } else { 0 })
+                | (if call.soft { XEN_VCPUAFFINITY_SOFT } else { 0 })
+                | (if call.force { XEN_VCPUAFFINITY_FORCE } else { 0 });
+            // SAFETY: the handle is open; each non-null map is one half of the call's slot,
+            // exactly xc_get_cpumap_size() bytes (the slot sizes are checked above), the
+            // length libxenctrl reads and writes back; a null map goes with its flag clear.
+            if unsafe { (lib.xc_vcpu_setaffinity)(xch, domid, vcpu, h, s, flags) } < 0 {
+                return Err((i, BatchStop::Call(Errno::last())));
+            }
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use xenvcpu::cpumap::CpuMap;
-use xenvcpu::hypervisor::{CpuTopology, SimHost, XenCtrlBackend};
+use xenvcpu::hypervisor::{AffinityCall, BatchStop, CpuTopology, SimHost, XenCtrlBackend};
 use xenvcpu::{AffinityRequest, DomId, Error, Host, HostInfo, VcpuId, VcpuSet, VcpuState};
 
 #[path = "../support/counting.rs"]
@@ -340,6 +340,74 @@ pub fn pin_all_vcpus_as_one_operation(f: &Fixture) {
     });
 }
 
+/// The two batches behind `pin` (libxenctrl's backend makes their hypercalls back to back)
+/// read and write what their single calls do, and stop at the first failure saying where
+/// and why, the calls before it made.
+pub fn affinity_batches_do_what_their_single_calls_do_and_stop_at_the_first_failure(f: &Fixture) {
+    preserving(f, f.dom0, || {
+        let hv = f.host.hypervisor();
+        let (id, n, size) = (f.dom0.get(), f.dom0_vcpus, hv.cpumap_size());
+        let bytes = |list: &str| cpus(list).to_libvirt_bytes(size).unwrap();
+        let single = |v: u32| {
+            let (mut hard, mut soft) = (vec![0; size], vec![0; size]);
+            hv.get_affinity(id, v, Some(&mut hard), Some(&mut soft)).unwrap();
+            [hard, soft].concat()
+        };
+        f.host
+            .domain(f.dom0)
+            .unwrap()
+            .set_affinity(VcpuId(1), &AffinityRequest::both(&cpus("0-1"), &cpus("1")))
+            .unwrap();
+
+        // Reads: hard and soft per vCPU, or hard alone; a vCPU out of range stops at its index.
+        let vcpus: Vec<u32> = (0..n).collect();
+        let mut both = vec![0; 2 * size * vcpus.len()];
+        hv.get_affinities(id, &vcpus, true, &mut both).unwrap();
+        for (&v, slot) in vcpus.iter().zip(both.chunks_exact(2 * size)) {
+            assert_eq!(slot, single(v), "vCPU {v}");
+        }
+        let mut hard = vec![0; size * vcpus.len()];
+        hv.get_affinities(id, &vcpus, false, &mut hard).unwrap();
+        assert!(hard.chunks_exact(size).zip(both.chunks_exact(2 * size)).all(|(h, b)| h == &b[..size]));
+        let mut three = vec![0; 2 * size * 3];
+        let (at, errno) = hv.get_affinities(id, &[0, n, 1], true, &mut three).unwrap_err();
+        assert_eq!((at, errno.raw()), (1, libc::EINVAL));
+        assert_eq!(hv.get_affinities(id, &vcpus, true, &mut three[..1]).unwrap_err().0, 0, "a slot too small");
+
+        // Writes: vCPU 0 hard, vCPU 1 hard and soft, then one out of range: the first two
+        // are made and their slots hold the effective maps.
+        let call = |vcpu, hard, soft| AffinityCall { vcpu, hard, soft, force: false };
+        let calls = [call(0, true, false), call(1, true, true), call(n, true, false)];
+        let mut maps = [bytes("2-3"), vec![0; size], bytes("1-2"), bytes("2"), bytes("0"), vec![0; size]].concat();
+        let uuid = f.host.domain(f.dom0).unwrap().info().uuid;
+        let soft0 = single(0)[size..].to_vec();
+        f.counter.take();
+        let (at, stop) = hv.set_affinities(id, &uuid, &calls, &mut maps).unwrap_err();
+        assert_eq!((at, stop), (2, BatchStop::Call(xenvcpu::hypervisor::Errno::new(libc::EINVAL))));
+        assert_eq!(&maps[..4 * size], [bytes("2-3"), vec![0; size], bytes("1-2"), bytes("2")].concat());
+        assert_eq!(single(0), [bytes("2-3"), soft0].concat(), "vCPU 0: its soft map as it was");
+        assert_eq!(single(1), [bytes("1-2"), bytes("2")].concat());
+        let counted = f.counter.take();
+        assert_eq!(counted.get("domain_info"), Some(&3), "{counted:?}");
+        assert_eq!(counted.get("set_affinity(hard)"), Some(&2), "{counted:?}");
+        assert_eq!(counted.get("set_affinity(hard, soft)"), Some(&1), "{counted:?}");
+
+        // The identity check comes before each write: another uuid, or no domain, stops at
+        // the first call with what was read, and nothing is written.
+        let mut maps = [bytes("3"), vec![0; size]].concat();
+        let other = [0xa5; 16];
+        let stop = hv.set_affinities(id, &other, &calls[..1], &mut maps).unwrap_err();
+        assert_eq!(stop, (0, BatchStop::Identity(Ok(Some((uuid, false))))));
+        assert_eq!(
+            hv.set_affinities(31000, &uuid, &calls[..1], &mut maps).unwrap_err(),
+            (0, BatchStop::Identity(Ok(None)))
+        );
+        assert_eq!(single(0)[..size], bytes("2-3"), "unchanged");
+        let stop = hv.set_affinities(id, &uuid, &calls[..1], &mut maps[..1]).unwrap_err();
+        assert_eq!(stop, (0, BatchStop::Call(xenvcpu::hypervisor::Errno::new(libc::EINVAL))), "a slot too small");
+    });
+}
+
 pub fn concurrent_pins_on_one_shared_handle(f: &Fixture) {
     preserving(f, f.dom0, || {
         let host = f.host.clone();
@@ -561,6 +629,7 @@ macro_rules! suite {
             max_vcpus_is_fixed_and_refused_on_self,
             max_vcpus_same_value_is_accepted_for_the_guest,
             pin_all_vcpus_as_one_operation,
+            affinity_batches_do_what_their_single_calls_do_and_stop_at_the_first_failure,
             concurrent_pins_on_one_shared_handle,
             libvirt_get_vcpus,
             libvirt_pin_vcpu_round_trip,
