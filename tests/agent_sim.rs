@@ -131,6 +131,42 @@ fn a_reconcile_pins_every_vcpu_offline_ones_too_and_a_second_finds_all_right() {
     assert!(matches!(&err, Error::InvalidArgument(m) if m.contains("for 8 vCPUs") && m.contains("has 4")), "{err}");
 }
 
+/// A repair Xen refuses (a temporary pin override: `EBUSY`) is reported for its vCPU, and
+/// the vCPUs after it are still repaired, each after its own identity check.
+#[test]
+fn a_refused_repair_fails_its_vcpu_alone_and_the_rest_go_on() {
+    let sim = SimPlatform::lab_like().unwrap();
+    let policy = Placement::from_xml(POLICY).unwrap().resolve(&sim.host.info().unwrap(), None).unwrap();
+    let dom = sim.host.domain(DomId(1)).unwrap();
+    sim.hv.set_pin_override(1, 1, true);
+    let calls = sim.hv.calls();
+    let report = reconcile(&dom, &policy, false).unwrap();
+    let first = sim.hv.calls() - calls;
+    let changed: Vec<VcpuId> = report.changed.iter().map(|c| c.vcpu).collect();
+    assert_eq!(changed, [VcpuId(0), VcpuId(2), VcpuId(3)], "{report}");
+    assert!(matches!(report.failed.as_slice(), [(VcpuId(1), Error::Busy { vcpu: VcpuId(1), .. })]), "{report}");
+    assert!(!report.ok());
+    let maps = hard_maps(&sim, 1);
+    assert_eq!([&maps[0], &maps[2], &maps[3]], ["0-1", "0-1", "3"]);
+    assert_ne!(maps[1], "0-1", "vCPU 1 not repaired");
+    // Per vCPU repaired an identity check and a write: a reconcile that repairs vCPU 1
+    // alone makes 3 × 2 calls fewer.
+    sim.hv.set_pin_override(1, 1, false);
+    let calls = sim.hv.calls();
+    let report = reconcile(&dom, &policy, false).unwrap();
+    assert_eq!(report.changed.iter().map(|c| c.vcpu).collect::<Vec<_>>(), [VcpuId(1)], "{report}");
+    assert_eq!(first - (sim.hv.calls() - calls), 3 * 2);
+
+    // Once the domain is gone, every repair fails with that, none is written.
+    dom.pin(&VcpuSet::from_iter([VcpuId(0), VcpuId(2)]), &AffinityRequest::hard(&CpuMap::from_iter([3]))).unwrap();
+    sim.hv.set_dying(1);
+    let report = reconcile(&dom, &policy, false).unwrap();
+    assert!(report.changed.is_empty(), "{report}");
+    let failed: Vec<VcpuId> = report.failed.iter().map(|(v, _)| *v).collect();
+    assert_eq!(failed, [VcpuId(0), VcpuId(2)], "{report}");
+    assert!(report.failed.iter().all(|(_, e)| matches!(e, Error::DomainGone { .. })), "{report}");
+}
+
 #[test]
 fn repair_only_writes_the_named_vcpus_and_reports_the_rest_as_drift() {
     let sim = SimPlatform::lab_like().unwrap();

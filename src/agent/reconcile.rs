@@ -7,7 +7,7 @@ use crate::cpumap::CpuMap;
 use crate::error::{Error, NoEmulatorReason, Result};
 use crate::ids::{DomId, VcpuId, VcpuSet};
 use crate::placement::Resolved;
-use crate::{process, AffinityRequest, Domain};
+use crate::{process, Domain};
 
 /// Which differing vCPUs a reconcile writes; the others are reported as [`Report::drift`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -204,6 +204,7 @@ pub fn reconcile_with(dom: &Domain, policy: &Resolved, options: &Options) -> Res
     let mut maps = Vec::new();
     dom.maps_into((0..dom.max_vcpus()).map(VcpuId), dom.max_vcpus() as usize, false, &mut maps)?;
     let mut have = CpuMap::with_capacity(dom.host().nr_cpus());
+    let mut repairs = Vec::new();
     for (vcpu, map) in (0..).map(VcpuId).zip(maps.chunks_exact(size)) {
         let want = &policy.vcpus[vcpu.index()].cpus;
         have.assign_libvirt_bytes(map);
@@ -214,17 +215,22 @@ pub fn reconcile_with(dom: &Domain, policy: &Resolved, options: &Options) -> Res
         let change = Change { vcpu, from: have.clone(), to: want.clone() };
         if !options.repair.covers(vcpu) {
             report.drift.push(change);
-            continue;
+        } else if options.dry_run {
+            report.changed.push(change);
+        } else {
+            repairs.push(change);
         }
-        if !options.dry_run {
-            let result =
-                dom.ensure_same("a reconcile").and_then(|()| dom.set_affinity(vcpu, &AffinityRequest::hard(want)));
-            if let Err(e) = result {
-                report.failed.push((vcpu, e));
-                continue;
+    }
+    // The repairs, each after an identity check; a failed one leaves the others to go on.
+    if !repairs.is_empty() {
+        let items: Vec<(VcpuId, &CpuMap)> = repairs.iter().map(|c| (c.vcpu, &c.to)).collect();
+        let outcomes = dom.set_hard_each(&items, "a reconcile");
+        for (change, outcome) in repairs.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => report.changed.push(change),
+                Err(e) => report.failed.push((change.vcpu, e)),
             }
         }
-        report.changed.push(change);
     }
     if options.emulator {
         report.emulator = emulator(dom, &policy.emulator.0, options.repair == Repair::All, options.dry_run);

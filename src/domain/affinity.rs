@@ -374,6 +374,53 @@ impl Domain {
         Err(Error::RolledBack { failed: Box::new(failed), restored, restore_failures })
     }
 
+    /// Sets each item's hard map in turn, each write after an identity check, going on past
+    /// a failure: each vCPU stands alone and nothing is rolled back (the agent's repairs).
+    /// One outcome per item, in order. Like [`pin`](Self::pin), everything is made before
+    /// the first hypercall, and the writes go to the backend as batches
+    /// ([`Hypervisor::set_affinities`](crate::hypervisor::Hypervisor::set_affinities)):
+    /// one, plus one more after each failure.
+    pub(crate) fn set_hard_each(&self, items: &[(VcpuId, &CpuMap)], during: &'static str) -> Vec<Result<()>> {
+        let size = self.host.cpumap_size();
+        let per = 2 * size;
+        let mut outcomes: Vec<Result<()>> = items.iter().map(|_| Ok(())).collect();
+        let mut buf: SmallVec<[u8; 64]> = SmallVec::from_elem(0, per * items.len());
+        let mut calls: SmallVec<[AffinityCall; 16]> = SmallVec::with_capacity(items.len());
+        let mut item_of: SmallVec<[usize; 16]> = SmallVec::with_capacity(items.len());
+        for (i, &(vcpu, map)) in items.iter().enumerate() {
+            let req = AffinityRequest::hard(map);
+            let slot = &mut buf[calls.len() * per..(calls.len() + 1) * per];
+            let (hard, soft) = slot.split_at_mut(size);
+            match self.validate(vcpu, &req).and_then(|()| encode(&req, hard, soft)) {
+                Ok(()) => {
+                    calls.push(AffinityCall { vcpu: vcpu.get(), hard: true, soft: false, force: false });
+                    item_of.push(i);
+                }
+                Err(e) => outcomes[i] = Err(e),
+            }
+        }
+        let hv = self.host.hypervisor();
+        let mut start = 0;
+        while start < calls.len() {
+            let Err((at, stop)) = hv.set_affinities(
+                self.id().get(),
+                &self.info.uuid,
+                &calls[start..],
+                &mut buf[start * per..calls.len() * per],
+            ) else {
+                break;
+            };
+            let Some(&i) = item_of.get(start + at) else { break };
+            let (vcpu, map) = items[i];
+            outcomes[i] = Err(match stop {
+                BatchStop::Identity(read) => self.identity_error(during, read),
+                BatchStop::Call(errno) => self.set_affinity_error(vcpu, &AffinityRequest::hard(map), errno),
+            });
+            start += at + 1;
+        }
+        outcomes
+    }
+
     /// Restores vCPUs to the affinity recorded in `saved` (forced, past any pin
     /// override), checking before each write that the domain is still this one, and
     /// reports every outcome: the vCPUs restored and each failure. Once the domain is
