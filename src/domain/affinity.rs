@@ -127,6 +127,16 @@ fn encode(req: &AffinityRequest<'_>, hard: &mut [u8], soft: &mut [u8]) -> Result
     Ok(())
 }
 
+/// `len` zero bytes: in `inline` when they fit (zeroed in place, no call), else in `heap`.
+fn zeroed<'b, const N: usize>(inline: &'b mut [u8; N], heap: &'b mut Vec<u8>, len: usize) -> &'b mut [u8] {
+    if len <= N {
+        &mut inline[..len]
+    } else {
+        heap.resize(len, 0);
+        heap
+    }
+}
+
 impl Domain {
     /// [`Error::NoUsableCpu`] for `map` in `pool`, with the pool's name if xenstore has it.
     fn no_usable_cpu(&self, vcpu: VcpuId, map: CpuMap, pool: crate::Pool, errno: xen_sys::Errno) -> Error {
@@ -307,7 +317,8 @@ impl Domain {
         // One buffer (on the stack for a few vCPUs of a small host): the maps as they are,
         // for a rollback (hard then soft per item), then each item's request, which Xen
         // overwrites with the effective maps.
-        let mut buf: SmallVec<[u8; 64]> = SmallVec::from_elem(0, 2 * per * n);
+        let (mut inline, mut heap) = ([0u8; 64], Vec::new());
+        let buf = zeroed(&mut inline, &mut heap, 2 * per * n);
         let (previous, work) = buf.split_at_mut(per * n);
         let mut vcpus: SmallVec<[u32; 16]> = SmallVec::with_capacity(n);
         let mut calls: SmallVec<[AffinityCall; 16]> = SmallVec::with_capacity(n);
@@ -384,7 +395,8 @@ impl Domain {
         let size = self.host.cpumap_size();
         let per = 2 * size;
         let mut outcomes: Vec<Result<()>> = items.iter().map(|_| Ok(())).collect();
-        let mut buf: SmallVec<[u8; 64]> = SmallVec::from_elem(0, per * items.len());
+        let (mut inline, mut heap) = ([0u8; 64], Vec::new());
+        let buf = zeroed(&mut inline, &mut heap, per * items.len());
         let mut calls: SmallVec<[AffinityCall; 16]> = SmallVec::with_capacity(items.len());
         let mut item_of: SmallVec<[usize; 16]> = SmallVec::with_capacity(items.len());
         for (i, &(vcpu, map)) in items.iter().enumerate() {
