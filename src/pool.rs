@@ -149,8 +149,13 @@ impl Host {
     /// # Errors
     /// [`Error::NoSuchPool`], or a failed hypercall.
     pub fn pool(&self, id: u32) -> Result<Pool> {
+        self.pool_raw(id).map(Pool::from)
+    }
+
+    /// [`pool`](Self::pool) as the backend answered (a hot path's read: nothing built).
+    pub(crate) fn pool_raw(&self, id: u32) -> Result<RawPoolInfo> {
         match self.hypervisor().cpupool_info(id).map_err(|e| self.error(Op::CpupoolInfo, None, None, e))? {
-            Some(raw) if raw.id == id => Ok(Pool::from(raw)),
+            Some(raw) if raw.id == id => Ok(raw),
             _ => Err(Error::NoSuchPool { pool: id }),
         }
     }

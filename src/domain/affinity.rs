@@ -159,13 +159,14 @@ impl Domain {
     /// is not checked again.
     fn check_pool_maps<'r>(&self, mut maps: impl Iterator<Item = (VcpuId, &'r CpuMap)>) -> Result<()> {
         let Some(first) = maps.next() else { return Ok(()) };
-        let pool = self.pool()?;
+        let pool = self.pool_raw()?;
         let mut checked: Option<&CpuMap> = None;
         for (vcpu, hard) in std::iter::once(first).chain(maps) {
             if checked.is_some_and(|c| std::ptr::eq(c, hard)) {
                 continue;
             }
             if !hard.intersects(&pool.cpus) {
+                let pool = crate::Pool::from(pool);
                 return Err(self.no_usable_cpu(vcpu, hard.clone(), pool, xen_sys::Errno::new(libc::EINVAL)));
             }
             checked = Some(hard);

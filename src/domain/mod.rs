@@ -143,14 +143,18 @@ impl Domain {
     /// [`Error::NoSuchPool`] if the pool went away between the two calls, or a failed
     /// hypercall.
     pub fn pool(&self) -> Result<crate::Pool> {
-        let pool = match self.refresh() {
-            Ok(info) => info.cpupool,
-            Err(Error::NoSuchDomain { .. }) => {
-                return Err(Error::DomainGone { domid: self.id(), op: Op::DomainInfo, errno: None })
-            }
-            Err(e) => return Err(e),
+        self.pool_raw().map(crate::Pool::from)
+    }
+
+    /// [`pool`](Self::pool) as the backend answered: the domain's info straight from the
+    /// backend, then its pool's (a pin's pool check: nothing built on the way).
+    pub(crate) fn pool_raw(&self) -> Result<crate::hypervisor::RawPoolInfo> {
+        let pool = match self.host.hypervisor().domain_info(self.id().get()) {
+            Ok(Some(info)) => info.cpupool,
+            Ok(None) => return Err(Error::DomainGone { domid: self.id(), op: Op::DomainInfo, errno: None }),
+            Err(errno) => return Err(self.host.error(Op::DomainInfo, Some(self.id()), None, errno)),
         };
-        self.host.pool(pool)
+        self.host.pool_raw(pool)
     }
 
     /// The number of vCPUs the domain has (`max_vcpu_id + 1`), online or not.
