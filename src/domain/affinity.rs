@@ -127,6 +127,11 @@ fn encode(req: &AffinityRequest<'_>, hard: &mut [u8], soft: &mut [u8]) -> Result
     Ok(())
 }
 
+/// The backend's description of `req` on `vcpu` in a batch: which maps it sets, forced or not.
+fn call_of(vcpu: VcpuId, req: &AffinityRequest<'_>) -> AffinityCall {
+    AffinityCall { vcpu: vcpu.get(), hard: req.hard.is_some(), soft: req.soft.is_some(), force: req.force }
+}
+
 /// `len` zero bytes: in `inline` when they fit (zeroed in place, no call), else in `heap`.
 fn zeroed<'b, const N: usize>(inline: &'b mut [u8; N], heap: &'b mut Vec<u8>, len: usize) -> &'b mut [u8] {
     if len <= N {
@@ -277,6 +282,19 @@ impl Domain {
         }
     }
 
+    /// The error for a batch of changes ([`Hypervisor::set_affinities`](crate::hypervisor::Hypervisor::set_affinities))
+    /// that stopped at the change `at` (its vCPU and request; `None` when the backend named
+    /// no change of the batch): the identity check's error for `during`, or the refused
+    /// write's.
+    #[cold]
+    fn batch_error(&self, during: &'static str, stop: BatchStop, at: Option<(VcpuId, AffinityRequest<'_>)>) -> Error {
+        match (stop, at) {
+            (BatchStop::Identity(read), _) => self.identity_error(during, read),
+            (BatchStop::Call(errno), Some((vcpu, req))) => self.set_affinity_error(vcpu, &req, errno),
+            (BatchStop::Call(errno), None) => self.fail(Op::SetAffinity, None, errno),
+        }
+    }
+
     /// Sets the same affinity on several vCPUs (e.g. all of them) as one operation.
     ///
     /// Every input is checked first, each hard map also against the domain's cpupool (a map
@@ -321,7 +339,6 @@ impl Domain {
         let (mut inline, mut heap) = ([0u8; 64], Vec::new());
         let buf = zeroed(&mut inline, &mut heap, 2 * per * n);
         let (previous, work) = buf.split_at_mut(per * n);
-        let mut vcpus: SmallVec<[u32; 16]> = SmallVec::with_capacity(n);
         let mut calls: SmallVec<[AffinityCall; 16]> = SmallVec::with_capacity(n);
         // The maps are checked and encoded once for a run of items with the same maps
         // (`pin`: every item; the others copy the slot before), the vCPU for each; each
@@ -339,21 +356,13 @@ impl Domain {
                 run = Some(req);
                 hard_maps.extend(req.hard.map(|hard| (v, hard)));
             }
-            vcpus.push(v.get());
-            calls.push(AffinityCall {
-                vcpu: v.get(),
-                hard: req.hard.is_some(),
-                soft: req.soft.is_some(),
-                force: req.force,
-            });
+            calls.push(call_of(v, &req));
         }
+        let vcpus: SmallVec<[u32; 16]> = calls.iter().map(|c| c.vcpu).collect();
         let mut done = Vec::with_capacity(n);
         self.check_pool_maps(hard_maps.into_iter())?;
-        let hv = self.host.hypervisor();
-        let domid = self.id().get();
-        hv.get_affinities(domid, &vcpus, true, previous)
-            .map_err(|(i, e)| self.fail(Op::GetAffinity, vcpus.get(i).copied().map(VcpuId), e))?;
-        let outcome = hv.set_affinities(domid, &self.info.uuid, &calls, work);
+        self.read_maps(&vcpus, true, previous)?;
+        let outcome = self.host.hypervisor().set_affinities(self.id().get(), &self.info.uuid, &calls, work);
         let made = outcome.map_or_else(|(i, _)| i.min(n), |()| n);
         for ((v, req), slot) in items.clone().zip(work.chunks_exact(per)).take(made) {
             let (hard, soft) = slot.split_at(size);
@@ -364,11 +373,7 @@ impl Domain {
             done.push((v, eff));
         }
         let Err((i, stop)) = outcome else { return Ok(done) };
-        let failed = match (stop, items.clone().nth(i)) {
-            (BatchStop::Identity(read), _) => self.identity_error("an affinity change", read),
-            (BatchStop::Call(errno), Some((v, req))) => self.set_affinity_error(v, &req, errno),
-            (BatchStop::Call(errno), None) => self.fail(Op::SetAffinity, None, errno),
-        };
+        let failed = self.batch_error("an affinity change", stop, items.clone().nth(i));
         let saved: Vec<VcpuInfo> = done
             .iter()
             .zip(previous.chunks_exact(per))
@@ -406,7 +411,7 @@ impl Domain {
             let (hard, soft) = slot.split_at_mut(size);
             match self.validate(vcpu, &req).and_then(|()| encode(&req, hard, soft)) {
                 Ok(()) => {
-                    calls.push(AffinityCall { vcpu: vcpu.get(), hard: true, soft: false, force: false });
+                    calls.push(call_of(vcpu, &req));
                     item_of.push(i);
                 }
                 Err(e) => outcomes[i] = Err(e),
@@ -425,10 +430,7 @@ impl Domain {
             };
             let Some(&i) = item_of.get(start + at) else { break };
             let (vcpu, map) = items[i];
-            outcomes[i] = Err(match stop {
-                BatchStop::Identity(read) => self.identity_error(during, read),
-                BatchStop::Call(errno) => self.set_affinity_error(vcpu, &AffinityRequest::hard(map), errno),
-            });
+            outcomes[i] = Err(self.batch_error(during, stop, Some((vcpu, AffinityRequest::hard(map)))));
             start += at + 1;
         }
         outcomes

@@ -146,13 +146,15 @@ impl Domain {
         self.pool_raw().map(crate::Pool::from)
     }
 
-    /// [`pool`](Self::pool) as the backend answered: the domain's info straight from the
-    /// backend, then its pool's (a pin's pool check: nothing built on the way).
+    /// [`pool`](Self::pool) as the backend answered (a pin's pool check: no `Pool` built
+    /// unless a map is refused).
     pub(crate) fn pool_raw(&self) -> Result<crate::hypervisor::RawPoolInfo> {
-        let pool = match self.host.hypervisor().domain_info(self.id().get()) {
-            Ok(Some(info)) => info.cpupool,
-            Ok(None) => return Err(Error::DomainGone { domid: self.id(), op: Op::DomainInfo, errno: None }),
-            Err(errno) => return Err(self.host.error(Op::DomainInfo, Some(self.id()), None, errno)),
+        let pool = match self.refresh() {
+            Ok(info) => info.cpupool,
+            Err(Error::NoSuchDomain { .. }) => {
+                return Err(Error::DomainGone { domid: self.id(), op: Op::DomainInfo, errno: None })
+            }
+            Err(e) => return Err(e),
         };
         self.host.pool_raw(pool)
     }
@@ -274,9 +276,16 @@ impl Domain {
         out.clear();
         out.resize(per * n, 0);
         let vcpus: SmallVec<[u32; 64]> = vcpus.map(VcpuId::get).collect();
+        self.read_maps(&vcpus, soft, out)
+    }
+
+    /// [`maps_into`](Self::maps_into) into a buffer of exactly one slot per vCPU:
+    /// [`Hypervisor::get_affinities`](crate::hypervisor::Hypervisor::get_affinities), its
+    /// failure named with the vCPU it stopped at.
+    pub(crate) fn read_maps(&self, vcpus: &[u32], soft: bool, out: &mut [u8]) -> Result<()> {
         self.host
             .hypervisor()
-            .get_affinities(self.id().get(), &vcpus, soft, out)
+            .get_affinities(self.id().get(), vcpus, soft, out)
             .map_err(|(i, e)| self.fail(Op::GetAffinity, vcpus.get(i).copied().map(VcpuId), e))
     }
 
