@@ -55,6 +55,16 @@ impl Counting {
     }
 }
 
+/// The key an affinity read is counted under: `get_affinity(hard, soft)`.
+fn get_key(hard: bool, soft: bool) -> String {
+    format!("get_affinity({})", which_maps(hard, soft))
+}
+
+/// The key an affinity write is counted under: `set_affinity(hard, force)`.
+fn set_key(hard: bool, soft: bool, force: bool) -> String {
+    format!("set_affinity({}{})", which_maps(hard, soft), if force { ", force" } else { "" })
+}
+
 fn which_maps(hard: bool, soft: bool) -> &'static str {
     match (hard, soft) {
         (true, true) => "hard, soft",
@@ -90,8 +100,7 @@ impl Hypervisor for Counting {
         hard: Option<&mut [u8]>,
         soft: Option<&mut [u8]>,
     ) -> Result<(), Errno> {
-        self.count(format!("get_affinity({})", which_maps(hard.is_some(), soft.is_some())))
-            .get_affinity(domid, vcpu, hard, soft)
+        self.count(get_key(hard.is_some(), soft.is_some())).get_affinity(domid, vcpu, hard, soft)
     }
     fn set_affinity(
         &self,
@@ -101,19 +110,14 @@ impl Hypervisor for Counting {
         soft: Option<&mut [u8]>,
         force: bool,
     ) -> Result<(), Errno> {
-        let what = format!(
-            "set_affinity({}{})",
-            which_maps(hard.is_some(), soft.is_some()),
-            if force { ", force" } else { "" }
-        );
-        self.count(what).set_affinity(domid, vcpu, hard, soft, force)
+        self.count(set_key(hard.is_some(), soft.is_some(), force)).set_affinity(domid, vcpu, hard, soft, force)
     }
     // The batches go to the inner backend's own (libxenctrl's, in the lab), and count as
     // the calls they made: the single calls up to and including the one that failed.
     fn get_affinities(&self, domid: u32, vcpus: &[u32], soft: bool, out: &mut [u8]) -> Result<(), (usize, Errno)> {
         let result = self.inner.get_affinities(domid, vcpus, soft, out);
         let made = result.map_or_else(|(i, _)| i + 1, |()| vcpus.len());
-        self.add(if soft { "get_affinity(hard, soft)" } else { "get_affinity(hard)" }, made as u64);
+        self.add(get_key(true, soft), made as u64);
         result
     }
     fn set_affinities(
@@ -133,10 +137,7 @@ impl Hypervisor for Counting {
         // reads the same hypercall's two fields: counted as the call it is.
         self.add("domain_info", checks as u64);
         for c in &calls[..sets.min(calls.len())] {
-            self.add(
-                format!("set_affinity({}{})", which_maps(c.hard, c.soft), if c.force { ", force" } else { "" }),
-                1,
-            );
+            self.add(set_key(c.hard, c.soft, c.force), 1);
         }
         result
     }
